@@ -1,0 +1,18 @@
+# archlab: one DAG from data to report. Execution lives in workflow/rules/*.smk; parameters in
+# params.yaml (full profile) with config/<profile>.yaml overrides. See README.md.
+#   snakemake --cores 2 --configfile config/demo.yaml      # demo profile (offline, CPU)
+#   snakemake --cores 8                                      # full profile
+configfile: "params.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/pretrain.smk"
+include: "workflow/rules/resnet.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        REPORT_TARGETS,
+    default_target: True

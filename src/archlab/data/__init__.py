@@ -1,0 +1,1 @@
+"""Datasets: sources (download, local copy, synthetic, bundled digits) → one canonical format."""

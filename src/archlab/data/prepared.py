@@ -1,0 +1,121 @@
+"""The canonical prepared format every study reads.
+
+``<dir>/{train,val,test}_x.npy`` (uint8 N×H×W×C), ``{train,val,test}_y.npy`` (int64) and
+``meta.json`` (kind, source, classes, sizes, sha256 of every array, the indices of the original
+training set that became train and val). Validation is carved from train — never from test — and
+the two are disjoint by construction.
+"""
+from __future__ import annotations
+
+import hashlib
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from archlab.data.sources import load_raw
+from archlab.errors import CorruptResourceError, MissingResourceError
+from archlab.io import atomic_path, read_json, write_json
+
+SPLITS = ("train", "val", "test")
+
+
+def carve_validation(n_train: int, val_size: int, seed: int, train_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """One seeded permutation split into disjoint (train, val) index arrays."""
+    if val_size >= n_train:
+        raise ValueError(f"val_size {val_size} must be smaller than the {n_train} training images")
+    order = np.random.default_rng(seed).permutation(n_train)
+    val, train = order[:val_size], order[val_size:]
+    if train_size is not None:
+        if train_size > len(train):
+            raise ValueError(f"train_size {train_size} is larger than the {len(train)} images left after validation")
+        train = train[:train_size]
+    return np.sort(train), np.sort(val)
+
+
+def prepare_dataset(name: str, spec: dict, out_dir: str | Path, raw_root: str | Path) -> dict:
+    """Materialise dataset ``name`` once in the canonical format; return its meta."""
+    out_dir, raw_root = Path(out_dir), Path(raw_root)
+    kind = spec.get("kind", name)
+    raw, classes = load_raw(kind, spec, raw_root)
+    files = raw.pop("files", None)
+    x_train, y_train = raw["train"]
+    if len(x_train):
+        val_size = spec.get("val_size") or int(round(len(x_train) * spec.get("val_fraction", 0.1)))
+        tr, va = carve_validation(len(x_train), val_size, spec.get("seed", 0), spec.get("train_size_cap"))
+    else:
+        tr = va = np.zeros(0, np.int64)
+    x_test, y_test = raw["test"]
+    if spec.get("test_size_cap") and spec["test_size_cap"] < len(x_test):
+        keep = np.sort(np.random.default_rng(spec.get("seed", 0) + 1).permutation(len(x_test))[: spec["test_size_cap"]])
+        x_test, y_test = x_test[keep], y_test[keep]
+    arrays = {"train": (x_train[tr], y_train[tr]), "val": (x_train[va], y_train[va]), "test": (x_test, y_test)}
+    checksums, sizes = {}, {}
+    for split, (x, y) in arrays.items():
+        for suffix, arr in (("x", x), ("y", y)):
+            path = out_dir / f"{split}_{suffix}.npy"
+            with atomic_path(path) as tmp:
+                with open(tmp, "wb") as fh:
+                    np.save(fh, np.ascontiguousarray(arr))
+            checksums[path.name] = _sha256(path)
+        sizes[split] = int(len(y))
+    meta = {
+        "name": name, "kind": kind, "source": spec["source"], "classes": list(classes),
+        "image_shape": list(x_test.shape[1:]), "sizes": sizes, "sha256": checksums,
+        "train_indices": tr.tolist(), "val_indices": va.tolist(), "files": files,
+        "spec": spec,
+    }
+    write_json(out_dir / "meta.json", meta)  # written last: its presence means the rest is complete
+    return meta
+
+
+class PreparedDataset:
+    """Read access to a prepared dataset; arrays are memory-mapped and checksum-verified once."""
+
+    def __init__(self, directory: str | Path, verify: bool = True):
+        self.dir = Path(directory)
+        meta_path = self.dir / "meta.json"
+        if not meta_path.exists():
+            raise MissingResourceError(
+                f"prepared dataset {self.dir} is missing (no meta.json); run the prepare_data rule "
+                f"(`snakemake {meta_path}` or `python -m archlab data <name> --profile <profile>`)")
+        self.meta = read_json(meta_path)
+        self._verify = verify
+
+    @property
+    def classes(self) -> list[str]:
+        return self.meta["classes"]
+
+    @cached_property
+    def _verified(self) -> bool:
+        if self._verify:
+            for fname, digest in self.meta["sha256"].items():
+                path = self.dir / fname
+                if not path.exists() or _sha256(path) != digest:
+                    raise CorruptResourceError(
+                        f"{path} is missing or does not match its checksum; delete {self.dir} and rerun prepare_data")
+        return True
+
+    def split(self, name: str, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(x, y)`` of a split; ``limit`` takes the first n (sources store classes interleaved)."""
+        if name not in SPLITS:
+            raise ValueError(f"unknown split {name!r}; choose from {SPLITS}")
+        assert self._verified
+        try:
+            x = np.load(self.dir / f"{name}_x.npy", mmap_mode="r")
+            y = np.load(self.dir / f"{name}_y.npy")
+        except (ValueError, OSError) as exc:
+            raise CorruptResourceError(f"{self.dir}/{name}_*.npy cannot be read ({exc}); rerun prepare_data") from exc
+        if limit is not None:
+            if limit > len(y):
+                raise ValueError(f"asked for {limit} {name} images but {self.dir} has only {len(y)}")
+            x, y = x[:limit], y[:limit]
+        return x, y
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()

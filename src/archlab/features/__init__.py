@@ -1,0 +1,1 @@
+"""Features from frozen networks, extracted once and cached; projections of them."""

@@ -1,0 +1,1 @@
+"""Metrics computed from model outputs and features."""

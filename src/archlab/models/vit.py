@@ -1,0 +1,116 @@
+"""ViT classifiers for S2: the HuggingFace checkpoint or a small demo ViT, both with eager attention.
+
+transformers 5 defaults to SDPA attention, which returns no attention weights; every ViT here is
+built with ``attn_implementation="eager"`` so the attention experiments see real probabilities.
+Input normalisation always comes from the checkpoint's own image processor (for
+google/vit-base-patch16-224 that is mean = std = 0.5, not the ImageNet statistics).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
+
+from archlab.data.loaders import Preprocess
+from archlab.models import weights as W
+
+EAGER = "eager"
+
+
+def preprocess_of(processor: ViTImageProcessor) -> Preprocess:
+    """The processor's resize + rescale + normalise as a device-side batch transform."""
+    height, width = int(processor.size["height"]), int(processor.size["width"])
+    if height != width:
+        raise ValueError(f"only square ViT inputs are supported, got {height}x{width}")
+    return Preprocess(size=height, mean=tuple(processor.image_mean), std=tuple(processor.image_std))
+
+
+def build_demo_vit(
+    class_names: list[str],
+    image_size: int = 32,
+    patch_size: int = 4,
+    hidden_size: int = 64,
+    num_layers: int = 4,
+    num_heads: int = 4,
+    mlp_ratio: int = 2,
+) -> tuple[ViTForImageClassification, ViTImageProcessor]:
+    """A small randomly initialised ViT and a processor with the checkpoint's normalisation."""
+    config = ViTConfig(
+        image_size=image_size,
+        patch_size=patch_size,
+        hidden_size=hidden_size,
+        num_hidden_layers=num_layers,
+        num_attention_heads=num_heads,
+        intermediate_size=hidden_size * mlp_ratio,
+        num_labels=len(class_names),
+        id2label=dict(enumerate(class_names)),
+        label2id={name: i for i, name in enumerate(class_names)},
+        attn_implementation=EAGER,
+    )
+    processor = ViTImageProcessor(
+        size={"height": image_size, "width": image_size}, image_mean=[0.5] * 3, image_std=[0.5] * 3
+    )
+    return ViTForImageClassification(config), processor
+
+
+def save_vit(model: ViTForImageClassification, processor: ViTImageProcessor, directory: str | Path) -> None:
+    """``save_pretrained`` layout, so a ``file:`` weights spec loads exactly like an ``hf:`` one."""
+    model.save_pretrained(directory)
+    processor.save_pretrained(directory)
+
+
+def load_vit(spec: str, resources: str | Path = "resources") -> tuple[ViTForImageClassification, Preprocess]:
+    """A ViT classifier and its input transform from an ``hf:`` or ``file:<dir>`` spec, offline,
+    in eval mode, with eager attention."""
+    ws = W.parse(spec)
+    if ws.kind == "hf":
+        source = W.hf_local_kwargs(spec, resources)
+    elif ws.kind == "file":
+        W.ensure_available(spec, resources)
+        directory = Path(ws.parts[0])
+        directory = directory if directory.is_dir() else directory.parent  # a file inside the save dir
+        source = {"pretrained_model_name_or_path": str(directory), "local_files_only": True}
+    else:
+        raise ValueError(f"a ViT loads from hf:<repo id> or file:<save_pretrained dir>, not {spec!r}")
+    model = ViTForImageClassification.from_pretrained(**source, attn_implementation=EAGER)
+    return model.eval(), preprocess_of(ViTImageProcessor.from_pretrained(**source))
+
+
+def patch_grid(model: ViTForImageClassification) -> tuple[int, int]:
+    """Patches per side (rows, cols) of the model's input."""
+    cfg = model.config
+    size = cfg.image_size if isinstance(cfg.image_size, (tuple, list)) else (cfg.image_size,) * 2
+    return size[0] // cfg.patch_size, size[1] // cfg.patch_size
+
+
+def label_names(model: ViTForImageClassification) -> list[str]:
+    return [model.config.id2label[i] for i in range(model.config.num_labels)]
+
+
+@torch.no_grad()
+def attentions(model: ViTForImageClassification, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits and all layers' attention, stacked as (layers, batch, heads, tokens, tokens)."""
+    out = model(pixel_values=pixels, output_attentions=True)
+    if not out.attentions:
+        raise RuntimeError("the ViT returned no attentions: build it with attn_implementation='eager'")
+    return out.logits.float(), torch.stack([a.float() for a in out.attentions])
+
+
+@torch.no_grad()
+def token_features(model: ViTForImageClassification, pixels: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Frozen features after the final LayerNorm: the CLS token and the mean of the patch tokens."""
+    hidden = model.vit(pixel_values=pixels).last_hidden_state.float()
+    return {"cls": hidden[:, 0], "mean": hidden[:, 1:].mean(dim=1)}
+
+
+def top_k(logits: torch.Tensor, names: list[str], k: int = 5) -> list[list[tuple[str, float]]]:
+    """Per image, the k most probable (label, probability) pairs, best first."""
+    probs = logits.float().softmax(dim=-1)
+    values, indices = probs.topk(min(k, probs.shape[-1]), dim=-1)
+    return [
+        [(names[int(i)], float(v)) for v, i in zip(vals, idx)]
+        for vals, idx in zip(values.cpu().numpy(), indices.cpu().numpy())
+    ]
+

@@ -1,0 +1,88 @@
+"""Figures of the ViT study: attention / Grad-CAM overlays, head statistics, masking curves."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from archlab.io import atomic_path  # noqa: E402
+
+
+def overlay_grid(images: np.ndarray, maps: Mapping[str, np.ndarray], path: str | Path,
+                 row_titles: Sequence[str] = (), alpha: float = 0.5) -> None:
+    """One row per image: the image, then each named (N, H, W) map in [0, 1] over it."""
+    n, cols = len(images), len(maps) + 1
+    fig, axes = plt.subplots(n, cols, figsize=(1.9 * cols, 1.9 * n + 0.3), squeeze=False)
+    for i in range(n):
+        axes[i, 0].imshow(images[i])
+        axes[i, 0].set_title(row_titles[i] if i < len(row_titles) else "", fontsize=7)
+        for ax, (name, stack) in zip(axes[i, 1:], maps.items()):
+            ax.imshow(images[i])
+            ax.imshow(stack[i], cmap="jet", alpha=alpha, vmin=0, vmax=1,
+                      extent=(-0.5, images.shape[2] - 0.5, images.shape[1] - 0.5, -0.5))
+            if i == 0:
+                ax.set_title(name, fontsize=8)
+    for ax in axes.flat:
+        ax.set_xticks([]), ax.set_yticks([])
+    _save(fig, path)
+
+
+def head_statistics(distance: np.ndarray, entropy: np.ndarray, path: str | Path) -> None:
+    """Mean attention distance of every head against depth (as in Dosovitskiy et al., Fig. 7) and
+    the normalised entropy of each head's CLS attention."""
+    layers, heads = distance.shape
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for head in range(heads):
+        left.scatter(np.arange(1, layers + 1), distance[:, head], s=14, label=f"head {head}")
+    left.set(xlabel="layer", ylabel="mean attention distance (pixels)", title="attention distance per head")
+    left.legend(fontsize=6, ncol=2)
+    im = right.imshow(entropy, aspect="auto", cmap="viridis", vmin=0, vmax=1)
+    right.set(xlabel="head", ylabel="layer", title="CLS attention entropy / log(#patches)",
+              xticks=range(heads), yticks=range(layers), yticklabels=range(1, layers + 1))
+    fig.colorbar(im, ax=right)
+    _save(fig, path)
+
+
+def masking_curves(summary: pd.DataFrame, path: str | Path, published: Sequence[Mapping] = ()) -> None:
+    """Agreement (solid) / accuracy (dashed) and mean confidence vs masked fraction, one colour per
+    method × strategy, ± std over seeds; ``published`` points ({label, fraction, metric, value})
+    are drawn as black markers on the panel of their metric."""
+    fig, (score_ax, conf_ax) = plt.subplots(1, 2, figsize=(11, 3.8))
+    groups = summary.groupby(["method", "strategy"], sort=True)
+    for ((method, strategy), g), colour in zip(groups, plt.cm.tab10.colors):
+        g = g.sort_values("fraction")
+        label = f"{strategy} ({method})"
+        _band(score_ax, g, "agreement", colour, "-", f"{label} agreement")
+        if g["accuracy_mean"].notna().any():
+            _band(score_ax, g, "accuracy", colour, "--", f"{label} accuracy")
+        _band(conf_ax, g, "confidence", colour, "-", label)
+    for marker, point in zip("osD^v", published):
+        ax = conf_ax if point["metric"] == "confidence" else score_ax
+        ax.scatter([point["fraction"]], [point["value"]], color="black", marker=marker, zorder=5,
+                   label=f"published: {point['label']}")
+    score_ax.set(xlabel="fraction of patches masked", ylabel="fraction of images", ylim=(0, 1.02),
+                 title="agreement with unmasked top-1 (—) / accuracy (--)")
+    conf_ax.set(xlabel="fraction of patches masked", ylabel="mean top-1 probability", ylim=(0, 1.02),
+                title="confidence")
+    for ax in (score_ax, conf_ax):
+        ax.legend(fontsize=6)
+    _save(fig, path)
+
+
+def _band(ax, g: pd.DataFrame, metric: str, colour, style: str, label: str) -> None:
+    mean, std = g[f"{metric}_mean"].to_numpy(), g[f"{metric}_std"].fillna(0).to_numpy()
+    ax.plot(g["fraction"], mean, style, color=colour, marker=".", label=label)
+    ax.fill_between(g["fraction"], mean - std, mean + std, color=colour, alpha=0.15)
+
+
+def _save(fig, path: str | Path) -> None:
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
+    plt.close(fig)

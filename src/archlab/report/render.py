@@ -1,0 +1,71 @@
+"""Render study sections to Markdown and LaTeX (Jinja2 templates) and compile the PDF."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader
+
+from archlab.io import write_text
+
+TEMPLATES = Path(__file__).parent / "templates"
+_TEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+_TEX_UNICODE = {"±": r"$\pm$", "→": r"$\rightarrow$", "×": r"$\times$", "β": r"$\beta$", "μ": r"$\mu$",
+                "σ": r"$\sigma$", "≈": r"$\approx$", "≥": r"$\geq$", "≤": r"$\leq$", "α": r"$\alpha$",
+                "λ": r"$\lambda$", "θ": r"$\theta$", "π": r"$\pi$", "∞": r"$\infty$", "·": r"$\cdot$",
+                "≠": r"$\neq$", "−": "-", "✓": "yes", "✗": "no", "∼": r"$\sim$", "ℓ": r"$\ell$", "Δ": r"$\Delta$"}
+
+
+def tex_escape(text: str) -> str:
+    out = "".join(_TEX_SPECIAL.get(ch, ch) for ch in str(text))
+    return "".join(_TEX_UNICODE.get(ch, ch) for ch in out)
+
+
+def tex_inline(text: str) -> str:
+    """Escape, then turn the light markup (**bold**, `code`) into LaTeX."""
+    out = tex_escape(text)
+    out = re.sub(r"\*\*(.+?)\*\*", r"\\textbf{\1}", out)
+    return re.sub(r"`(.+?)`", r"\\texttt{\1}", out)
+
+
+def _env() -> Environment:
+    env = Environment(loader=FileSystemLoader(TEMPLATES), trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters["tex"] = tex_inline
+    env.filters["relpath"] = lambda p, start: os.path.relpath(p, start)
+    return env
+
+
+def render(sections: list[dict], title: str, profile: str, out_dir: str | Path) -> dict[str, Path]:
+    """Write ``report.md`` and ``report.tex`` into ``out_dir``; figure paths are made relative to it."""
+    out_dir = Path(out_dir)
+    sections = sorted(sections, key=lambda s: (s["order"], s["study"]))
+    env = _env()
+    paths = {}
+    for fmt_, name in (("md", "report.md.j2"), ("tex", "report.tex.j2")):
+        text = env.get_template(name).render(sections=sections, title=title, profile=profile, out_dir=str(out_dir.resolve()))
+        paths[fmt_] = out_dir / f"report.{fmt_}"
+        write_text(paths[fmt_], text)
+    return paths
+
+
+def compile_pdf(tex_path: str | Path) -> Path | None:
+    """pdflatex twice (for references) when installed; None and a hint otherwise."""
+    tex_path = Path(tex_path)
+    if shutil.which("pdflatex") is None:
+        return None
+    for _ in range(2):
+        proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", tex_path.name],
+                              cwd=tex_path.parent, capture_output=True, text=True)
+        if proc.returncode != 0:
+            tail = "\n".join(proc.stdout.splitlines()[-25:])
+            raise RuntimeError(f"pdflatex failed on {tex_path}:\n{tail}")
+    return tex_path.with_suffix(".pdf")
+
+
+PDF_HINT = ("pdflatex is not installed, so report.pdf was not built. Install it with "
+            "`sudo apt-get install texlive-latex-base texlive-latex-recommended lmodern` "
+            "(or your OS's TeX Live) and rerun the report rule.")

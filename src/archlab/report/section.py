@@ -1,0 +1,78 @@
+"""A report section as data: text, tables, figures and published-vs-ours comparisons.
+
+Each study writes ``section.json`` from its artifacts with :class:`Section`; the report stage
+renders every section to Markdown and LaTeX. Studies never write markup, and never type numbers.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+from archlab.io import write_json
+from archlab.report.published import REPORTS, lookup
+
+ORDER = ("resnet", "vit", "gan", "vae", "clip", "cifar_arch", "ood", "bench")
+
+
+def fmt(value, digits: int = 2) -> str:
+    """Numbers as the report shows them; NaN/None as an en dash."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def mean_std(values: Iterable[float], digits: int = 2) -> str:
+    """``m ± s`` over seeds (sample std); a single seed shows the value alone."""
+    v = np.asarray(list(values), dtype=float)
+    if len(v) == 1:
+        return fmt(float(v[0]), digits)
+    return f"{v.mean():.{digits}f} ± {v.std(ddof=1):.{digits}f}"
+
+
+class Section:
+    def __init__(self, study: str, title: str, profile: str, setting: str):
+        self.data = {"study": study, "title": title, "profile": profile, "setting": setting,
+                     "order": ORDER.index(study) if study in ORDER else len(ORDER), "blocks": []}
+
+    def heading(self, text: str) -> "Section":
+        self.data["blocks"].append({"kind": "heading", "text": text})
+        return self
+
+    def text(self, text: str) -> "Section":
+        self.data["blocks"].append({"kind": "text", "text": text})
+        return self
+
+    def table(self, df: pd.DataFrame, caption: str, digits: int = 2) -> "Section":
+        rows = [[fmt(v, digits) for v in row] for row in df.itertuples(index=False)]
+        self.data["blocks"].append({"kind": "table", "caption": caption, "columns": [str(c) for c in df.columns], "rows": rows})
+        return self
+
+    def figure(self, path: str | Path, caption: str, width: float = 1.0) -> "Section":
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"figure {path} does not exist: the section must be built from written artifacts")
+        self.data["blocks"].append({"kind": "figure", "path": str(path), "caption": caption, "width": width})
+        return self
+
+    def compare(self, rows: Iterable[tuple[str, object, str]], caption: str) -> "Section":
+        """``(published key, our value as shown, our setting)`` → a published-vs-ours table."""
+        out = []
+        for key, ours, our_setting in rows:
+            entry = lookup(key)
+            published = "; ".join(f"{fmt(v['value'])} ({v['source']}: {v['setting']})" for v in entry["values"])
+            out.append([entry["label"], entry.get("unit", ""), published, ours if isinstance(ours, str) else fmt(ours), our_setting])
+        self.data["blocks"].append({
+            "kind": "table", "caption": caption + " Published sources: " + ", ".join(f"{k} = {v}" for k, v in REPORTS.items()) + ".",
+            "columns": ["quantity", "unit", "published (source: setting)", "archlab", "archlab setting"], "rows": out})
+        return self
+
+    def write(self, path: str | Path) -> None:
+        write_json(path, self.data)

@@ -1,0 +1,165 @@
+"""One supervised classification loop for every study that trains a classifier.
+
+Per epoch it writes ``history.csv`` and a checkpoint (atomically), logs to dvclive, and on a rerun
+resumes from the last complete epoch: the shuffle order depends only on (seed, epoch) and the RNG
+state is checkpointed, so an interrupted run ends identical to an uninterrupted one.
+Modules listed in ``frozen`` stay in eval mode while the rest trains (a frozen backbone's
+BatchNorm statistics must not drift).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Protocol
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from archlab.data.loaders import iterate_batches, n_batches
+from archlab.io import atomic_path, save_torch
+from archlab.runtime import autocast
+
+log = logging.getLogger(__name__)
+Arrays = tuple[np.ndarray, np.ndarray]
+
+
+class Callback(Protocol):
+    """Hook points for recorders (e.g. per-layer gradient norms); all methods optional."""
+
+    def after_backward(self, model: nn.Module) -> None: ...
+    def epoch_end(self, epoch: int, model: nn.Module) -> None: ...
+
+
+@dataclass
+class FitConfig:
+    epochs: int
+    batch_size: int
+    seed: int = 0
+    train_transform: Callable[[torch.Tensor], torch.Tensor] | None = None
+    eval_transform: Callable[[torch.Tensor], torch.Tensor] | None = None
+    loss_fn: nn.Module = field(default_factory=nn.CrossEntropyLoss)
+    frozen: tuple[nn.Module, ...] = ()
+    callbacks: tuple = ()
+    amp: bool = True
+    live: bool = True
+    desc: str = "train"
+
+
+def evaluate(model: nn.Module, data: Arrays, batch_size: int, device: torch.device,
+             transform=None, loss_fn: nn.Module | None = None, amp: bool = True) -> dict:
+    """Loss, accuracy, predictions and confidences over ``data`` in eval mode."""
+    loss_fn = loss_fn or nn.CrossEntropyLoss()
+    was_training = model.training
+    model.eval()
+    total, correct, loss_sum, preds, probs = 0, 0, 0.0, [], []
+    with torch.no_grad(), autocast(device, amp):
+        for xb, yb in iterate_batches(*data, batch_size, device, transform):
+            logits = model(xb).float()
+            loss_sum += loss_fn(logits, yb).item() * len(yb)
+            p = logits.softmax(1)
+            conf, pred = p.max(1)
+            correct += (pred == yb).sum().item()
+            total += len(yb)
+            preds.append(pred.cpu().numpy())
+            probs.append(conf.cpu().numpy())
+    model.train(was_training)
+    return {"loss": loss_sum / max(total, 1), "acc": correct / max(total, 1),
+            "pred": np.concatenate(preds) if preds else np.zeros(0, int),
+            "confidence": np.concatenate(probs) if probs else np.zeros(0)}
+
+
+def fit(model: nn.Module, train: Arrays, val: Arrays, optimizer: torch.optim.Optimizer,
+        cfg: FitConfig, device: torch.device, out_dir: str | Path,
+        scheduler: torch.optim.lr_scheduler.LRScheduler | None = None) -> pd.DataFrame:
+    """Train for ``cfg.epochs`` epochs (resuming if a checkpoint exists); return the history."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out_dir / "checkpoint.pt"
+    history: list[dict] = []
+    start = 0
+    if ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        if scheduler is not None and ckpt.get("scheduler"):
+            scheduler.load_state_dict(ckpt["scheduler"])
+        torch.set_rng_state(ckpt["rng"])
+        history, start = ckpt["history"], ckpt["epoch"] + 1
+        log.info("resuming %s from epoch %d", out_dir, start)
+    live = _live(out_dir, resume=start > 0) if cfg.live else None
+    steps = n_batches(len(train[1]), cfg.batch_size)
+    for epoch in range(start, cfg.epochs):
+        t0 = time.perf_counter()
+        _set_train_mode(model, cfg.frozen)
+        loss_sum, correct, seen = 0.0, 0, 0
+        batches = iterate_batches(*train, cfg.batch_size, device, cfg.train_transform, shuffle=True, seed=cfg.seed, epoch=epoch)
+        for xb, yb in tqdm(batches, total=steps, desc=f"{cfg.desc} {epoch + 1}/{cfg.epochs}", mininterval=2, leave=False):
+            optimizer.zero_grad(set_to_none=True)
+            with autocast(device, cfg.amp):
+                logits = model(xb)
+                loss = cfg.loss_fn(logits.float(), yb)
+            loss.backward()
+            for cb in cfg.callbacks:
+                cb.after_backward(model)
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            loss_sum += loss.item() * len(yb)
+            correct += (logits.argmax(1) == yb).sum().item()
+            seen += len(yb)
+        train_time = time.perf_counter() - t0
+        ev = evaluate(model, val, cfg.batch_size, device, cfg.eval_transform, cfg.loss_fn, cfg.amp)
+        row = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen,
+               "val_loss": ev["loss"], "val_acc": ev["acc"], "epoch_seconds": train_time}
+        history.append(row)
+        for cb in cfg.callbacks:
+            cb.epoch_end(epoch + 1, model)
+        log.info("epoch %d/%d %s", epoch + 1, cfg.epochs, " ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "epoch"))
+        _write_history(out_dir / "history.csv", history)
+        save_torch(ckpt_path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                               "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                               "rng": torch.get_rng_state(), "epoch": epoch, "history": history})
+        if live is not None:
+            for k, v in row.items():
+                if k != "epoch":
+                    live.log_metric(k, v)
+            live.next_step()
+    if live is not None:
+        live.end()
+    _write_history(out_dir / "history.csv", history)
+    return pd.DataFrame(history)
+
+
+def trainable_parameters(model: nn.Module) -> Iterable[nn.Parameter]:
+    """Exactly the parameters that will be updated — pass these to the optimizer."""
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def freeze(modules: Iterable[nn.Module]) -> None:
+    for m in modules:
+        for p in m.parameters():
+            p.requires_grad_(False)
+
+
+def _set_train_mode(model: nn.Module, frozen: tuple[nn.Module, ...]) -> None:
+    model.train()
+    for m in frozen:
+        m.eval()
+
+
+def _write_history(path: Path, history: list[dict]) -> None:
+    with atomic_path(path) as tmp:
+        pd.DataFrame(history).to_csv(tmp, index=False)
+
+
+def _live(out_dir: Path, resume: bool):
+    try:
+        from dvclive import Live
+    except ImportError:  # dvclive is optional for library use
+        return None
+    return Live(dir=str(out_dir / "dvclive"), resume=resume, save_dvc_exp=False, dvcyaml=None, report=None)

@@ -1,0 +1,269 @@
+"""GAN training with the measurements that expose its three classic pathologies.
+
+One function trains one scenario and records, per epoch, what each pathology shows up in:
+losses and mean D(x) / D(G(z)) (read from the very discriminator being stepped), the gradient norm
+reaching G's first layer (vanishing gradients), D's accuracy on held-out real *and* fresh fake
+images plus its train/held-out gap (overfitting), and the diversity of fresh samples (collapse).
+
+Training stays in fp32 on every device: the vanishing-gradient signal is a gradient of order
+D(G(z)) ≈ 1e-6, which reduced precision would blur.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from archlab.io import save_torch
+from archlab.models.gan import Discriminator, Generator, init_normal_
+
+G_LOSSES = ("non_saturating", "saturating")
+
+
+@dataclass(frozen=True)
+class GanConfig:
+    """Everything one GAN run depends on; scenarios are overrides of these fields."""
+
+    latent_dim: int = 100
+    g_hidden: tuple[int, ...] = (256, 512)
+    d_hidden: tuple[int, ...] = (256, 256)
+    init_std: float = 0.02
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    batch_size: int = 64
+    epochs: int = 20
+    d_steps: int = 1            # discriminator updates per generator update
+    g_loss: str = "non_saturating"
+    real_label: float = 1.0     # 0.9 = one-sided label smoothing
+    d_dropout: float = 0.0
+    train_size: int | None = None  # None: every training image
+
+    def __post_init__(self):
+        if self.g_loss not in G_LOSSES:
+            raise ValueError(f"g_loss must be one of {G_LOSSES}, got {self.g_loss!r}")
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "GanConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown GAN settings {sorted(unknown)}; allowed: {sorted(known)}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+
+def scenario_runs(baseline: dict, scenarios: dict) -> dict[str, dict]:
+    """Expand declared scenarios into runs: ``baseline``, ``<name>`` and ``<name>_mitigated``.
+
+    A pathology run is the baseline plus the scenario's ``pathology`` overrides; its mitigation
+    keeps the cause and adds the ``mitigation`` overrides, so the pair differs only by the fix.
+    """
+    runs = {"baseline": dict(baseline)}
+    for name, scenario in scenarios.items():
+        pathology = {**baseline, **scenario["pathology"]}
+        runs[name] = pathology
+        runs[f"{name}_mitigated"] = {**pathology, **scenario["mitigation"]}
+    return runs
+
+
+def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor,
+                       real_label: float = 1.0) -> torch.Tensor:
+    """BCE on reals (target ``real_label``; 0.9 smooths them) plus BCE on fakes (target always 0)."""
+    return (F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, real_label))
+            + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
+
+
+def generator_loss(fake_logits: torch.Tensor, kind: str) -> torch.Tensor:
+    """The loss G *minimises*.
+
+    ``non_saturating``: -log D(G(z)); its gradient w.r.t. the logit is -(1 - D), strong when D wins.
+    ``saturating``: log(1 - D(G(z))), the original minimax term; gradient -D, which vanishes as D → 0.
+    Both push D(G(z)) up; a sign error here turns G into a second discriminator.
+    """
+    if kind == "non_saturating":
+        return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+    if kind == "saturating":
+        return -F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+    raise ValueError(f"g_loss must be one of {G_LOSSES}, got {kind!r}")
+
+
+@contextlib.contextmanager
+def frozen(module: nn.Module) -> Iterator[None]:
+    """Keep ``module``'s parameters out of autograd (D is fixed while G steps)."""
+    flags = [p.requires_grad for p in module.parameters()]
+    module.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(module.parameters(), flags):
+            p.requires_grad_(flag)
+
+
+def discriminator_step(G: Generator, D: Discriminator, opt_d: torch.optim.Optimizer,
+                       real: torch.Tensor, z: torch.Tensor, real_label: float) -> dict:
+    """One D update; the reported D(x), D(G(z)) come from the same forward pass that is stepped."""
+    with torch.no_grad():
+        fake = G(z)
+    real_logits, fake_logits = D(real), D(fake)
+    loss = discriminator_loss(real_logits, fake_logits, real_label)
+    opt_d.zero_grad(set_to_none=True)
+    loss.backward()
+    opt_d.step()
+    return {"d_loss": loss.detach(), "d_real": torch.sigmoid(real_logits.detach()).mean(),
+            "d_fake": torch.sigmoid(fake_logits.detach()).mean()}
+
+
+def generator_step(G: Generator, D: Discriminator, opt_g: torch.optim.Optimizer,
+                   z: torch.Tensor, kind: str) -> dict:
+    """One G update against a fixed D; also returns the gradient norm at G's first layer."""
+    with frozen(D):
+        loss = generator_loss(D(G(z)), kind)
+        opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+    first = G.first_layer
+    grad_norm = torch.linalg.vector_norm(torch.cat([first.weight.grad.flatten(), first.bias.grad]))
+    opt_g.step()
+    return {"g_loss": loss.detach(), "g_grad_norm": grad_norm}
+
+
+@torch.no_grad()
+def discriminator_accuracy(D: Discriminator, real: torch.Tensor, fake: torch.Tensor) -> dict:
+    """D's accuracy over real (should say ≥ 0.5) AND fake (should say < 0.5) images together.
+
+    Scoring reals alone rewards a D that calls everything real; pooling both sides does not.
+    """
+    p_real, p_fake = torch.sigmoid(D(real)), torch.sigmoid(D(fake))
+    correct_real, correct_fake = (p_real >= 0.5).float(), (p_fake < 0.5).float()
+    return {
+        "accuracy": float(torch.cat([correct_real, correct_fake]).mean()),
+        "accuracy_real": float(correct_real.mean()),
+        "accuracy_fake": float(correct_fake.mean()),
+        "mean_d_real": float(p_real.mean()),
+        "mean_d_fake": float(p_fake.mean()),
+    }
+
+
+@dataclass
+class GanRun:
+    """What a training run leaves behind: per-epoch history, sample grids and the two networks."""
+
+    G: Generator
+    D: Discriminator
+    history: list[dict] = field(default_factory=list)
+    grids: dict[int, np.ndarray] = field(default_factory=dict)  # epoch → (n, side, side) uint8
+
+
+def build_models(cfg: GanConfig, image_side: int, device: torch.device) -> tuple[Generator, Discriminator]:
+    G = init_normal_(Generator(cfg.latent_dim, cfg.g_hidden, image_side), cfg.init_std)
+    D = init_normal_(Discriminator(image_side * image_side, cfg.d_hidden, cfg.d_dropout), cfg.init_std)
+    return G.to(device), D.to(device)
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """[-1, 1] images (N, 1, H, W) → uint8 (N, H, W) for grids on disk."""
+    return ((images.squeeze(1).clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu().numpy()
+
+
+def train_gan(cfg: GanConfig, train_images: torch.Tensor, heldout_images: torch.Tensor,
+              probe: Callable[[torch.Tensor], dict], *, seed: int, device: torch.device,
+              n_eval: int = 1000, sample_every: int = 5, n_grid: int = 64,
+              checkpoint: str | Path | None = None, progress: bool = True) -> GanRun:
+    """Train one scenario; images are float tensors (N, 1, H, W) scaled to [-1, 1].
+
+    ``probe`` scores ``n_eval`` fresh samples every epoch (see ``metrics.diversity.DiversityProbe``).
+    With ``checkpoint`` set, the state is saved every epoch and a rerun resumes from it.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    side = train_images.shape[-1]
+    if cfg.train_size is not None:
+        subset = torch.randperm(len(train_images), generator=torch.Generator().manual_seed(seed))
+        train_images = train_images[subset[:cfg.train_size]]
+    train_images, heldout_images = train_images.to(device), heldout_images[:n_eval].to(device)
+    G, D = build_models(cfg, side, device)
+    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=cfg.betas)
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=cfg.betas)
+    fixed_noise = torch.randn(n_grid, cfg.latent_dim, generator=gen).to(device)
+    run = GanRun(G, D)
+    start = 0
+    if checkpoint is not None and Path(checkpoint).exists():
+        state = torch.load(checkpoint, map_location=device, weights_only=False)
+        for obj, key in ((G, "G"), (D, "D"), (opt_g, "opt_g"), (opt_d, "opt_d")):
+            obj.load_state_dict(state[key])
+        gen.set_state(state["rng"])
+        run.history, run.grids, start = state["history"], state["grids"], state["epoch"]
+    if start == 0:
+        run.grids[0] = _samples(G, fixed_noise)
+
+    def noise(n: int) -> torch.Tensor:
+        return torch.randn(n, cfg.latent_dim, generator=gen).to(device)
+
+    n_batches = len(train_images) // cfg.batch_size
+    if n_batches == 0:
+        raise ValueError(f"{len(train_images)} training images cannot fill one batch of {cfg.batch_size}")
+    for epoch in tqdm(range(start + 1, cfg.epochs + 1), initial=start, total=cfg.epochs,
+                      desc="gan", disable=not progress):
+        tic = time.perf_counter()
+        G.train(), D.train()
+        steps: list[dict] = []
+        order = torch.randperm(len(train_images), generator=gen).to(device)
+        for b in range(n_batches):
+            real = train_images[order[b * cfg.batch_size:(b + 1) * cfg.batch_size]]
+            for _ in range(cfg.d_steps):
+                steps.append(discriminator_step(G, D, opt_d, real, noise(len(real)), cfg.real_label))
+            steps.append(generator_step(G, D, opt_g, noise(len(real)), cfg.g_loss))
+        row = {"epoch": epoch, **_mean_over_steps(steps)}
+        row.update(_evaluate(G, D, train_images, heldout_images, probe, noise(n_eval), n_eval))
+        row["seconds"] = time.perf_counter() - tic
+        run.history.append(row)
+        if epoch % sample_every == 0 or epoch == cfg.epochs:
+            run.grids[epoch] = _samples(G, fixed_noise)
+        if checkpoint is not None:
+            save_torch(checkpoint, {"G": G.state_dict(), "D": D.state_dict(), "opt_g": opt_g.state_dict(),
+                                    "opt_d": opt_d.state_dict(), "rng": gen.get_state(), "epoch": epoch,
+                                    "history": run.history, "grids": run.grids})
+    return run
+
+
+def _mean_over_steps(steps: list[dict]) -> dict:
+    """Average each per-step quantity over the epoch, with a single device sync."""
+    keys = sorted({k for s in steps for k in s})
+    means = torch.stack([torch.stack([s[k] for s in steps if k in s]).float().mean() for k in keys])
+    return dict(zip(keys, means.tolist()))
+
+
+@torch.no_grad()
+def _samples(G: Generator, z: torch.Tensor) -> np.ndarray:
+    G.eval()
+    return to_uint8(G(z))
+
+
+@torch.no_grad()
+def _evaluate(G: Generator, D: Discriminator, train_images: torch.Tensor, heldout_images: torch.Tensor,
+              probe: Callable[[torch.Tensor], dict], z: torch.Tensor, n_eval: int) -> dict:
+    """Held-out D accuracy (real + fresh fake), the train/held-out gap, and sample diversity."""
+    G.eval(), D.eval()
+    fake = G(z)
+    heldout = discriminator_accuracy(D, heldout_images, fake)
+    train_real = torch.sigmoid(D(train_images[:n_eval])).mean().item()
+    diversity = probe(fake)
+    histogram = diversity.pop("class_histogram")
+    return {
+        "d_acc_heldout": heldout["accuracy"],
+        "d_acc_heldout_real": heldout["accuracy_real"],
+        "d_acc_fake": heldout["accuracy_fake"],
+        "d_heldout_real": heldout["mean_d_real"],
+        "d_train_real": train_real,
+        "d_overfit_gap": train_real - heldout["mean_d_real"],
+        **diversity,
+        **{f"class_{c}": int(n) for c, n in enumerate(histogram)},
+    }

@@ -1,0 +1,108 @@
+"""Training and evaluation of a VAE with a scheduled KL weight and optional free bits.
+
+Losses are *per-image sums*: reconstruction = Σ_pixels (x − x̂)², KL = Σ_dims KL_d. Epoch numbers are
+the total over images divided by the number of images, exactly once (never a mean of batch means
+divided again by the number of batches), so they read in the same units as the published reports.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from archlab.io import save_torch
+from archlab.metrics.latent import gaussian_kl_per_dim
+from archlab.runtime import autocast
+from archlab.train.kl_schedules import Schedule, progress
+
+Batches = Iterable[torch.Tensor]
+
+
+def elbo_terms(model, x: torch.Tensor, generator: torch.Generator | None = None):
+    """Per-image reconstruction sums (N,), per-image-and-dim KL (N × D), and posterior (μ, log σ²)."""
+    with autocast(x.device):
+        x_hat, mu, logvar = model(x, generator=generator)
+    recon = (x_hat.float() - x.float()).pow(2).flatten(1).sum(dim=1)
+    return recon, gaussian_kl_per_dim(mu.float(), logvar.float()), mu.float(), logvar.float()
+
+
+def objective(recon: torch.Tensor, kl: torch.Tensor, beta: float, free_bits: float = 0.0) -> torch.Tensor:
+    """Mean over the batch of recon + β·KL, where each dim's batch-mean KL counts at least
+    ``free_bits`` nats (Kingma et al., 2016): below that floor a dim gets no push towards the prior."""
+    return recon.mean() + beta * kl.mean(dim=0).clamp(min=free_bits).sum()
+
+
+@torch.no_grad()
+def evaluate(model, batches: Batches, seed: int = 0) -> dict:
+    """Per-image reconstruction, KL and their sum (the β = 1 loss, −ELBO up to a constant)."""
+    model.eval()
+    totals, n, generator = np.zeros(2), 0, None
+    for x in batches:
+        if generator is None:
+            generator = torch.Generator(device=x.device).manual_seed(seed)
+        recon, kl, _, _ = elbo_terms(model, x, generator)
+        totals += [recon.sum().item(), kl.sum().item()]
+        n += len(x)
+    recon, kl = (float(t) / n for t in totals)
+    return {"recon": recon, "kl": kl, "loss": recon + kl}
+
+
+@torch.no_grad()
+def posterior_params(model, batches: Batches) -> tuple[np.ndarray, np.ndarray]:
+    """(μ, log σ²) of q(z|x) for every input, as N × D float arrays."""
+    model.eval()
+    mus, logvars = [], []
+    for x in batches:
+        with autocast(x.device):
+            mu, logvar = model.encode(x)
+        mus.append(mu.float().cpu().numpy())
+        logvars.append(logvar.float().cpu().numpy())
+    return np.concatenate(mus), np.concatenate(logvars)
+
+
+def fit(model, train_batches: Callable[[int], Batches], val_batches: Callable[[], Batches], *,
+        epochs: int, steps_per_epoch: int, lr: float, schedule: Schedule, free_bits: float = 0.0,
+        checkpoint: str | Path | None = None, desc: str = "vae") -> list[dict]:
+    """Train with Adam; β follows ``schedule`` over optimisation steps. Returns one row per epoch.
+
+    ``train_batches(epoch)`` yields the epoch's (shuffled) image batches on the model's device.
+    With ``checkpoint``, state is saved after every epoch and a rerun resumes from it.
+    """
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    history: list[dict] = []
+    if checkpoint is not None and Path(checkpoint).exists():
+        state = torch.load(checkpoint, map_location=next(model.parameters()).device)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        history = state["history"]
+    total_steps = epochs * steps_per_epoch
+    for epoch in range(len(history), epochs):
+        model.train()
+        totals, n, step = np.zeros(3), 0, epoch * steps_per_epoch
+        for x in tqdm(train_batches(epoch), total=steps_per_epoch, desc=f"{desc} {epoch + 1}/{epochs}",
+                      leave=False, mininterval=5):
+            beta = schedule(progress(min(step, total_steps - 1), total_steps))
+            recon, kl, _, _ = elbo_terms(model, x)
+            loss = objective(recon, kl, beta, free_bits)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            totals += [recon.sum().item(), kl.sum().item(), loss.item() * len(x)]
+            n += len(x)
+            step += 1
+        if not math.isfinite(totals[2]):
+            raise FloatingPointError(f"{desc}: loss became non-finite in epoch {epoch + 1}")
+        val = evaluate(model, val_batches())
+        history.append({
+            "epoch": epoch + 1, "beta": beta,
+            **dict(zip(("train_recon", "train_kl", "train_objective"), (float(t) / n for t in totals))),
+            "val_recon": val["recon"], "val_kl": val["kl"], "val_loss": val["loss"],
+        })
+        if checkpoint is not None:
+            save_torch(checkpoint, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                    "history": history})
+    return history

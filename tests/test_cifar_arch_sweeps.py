@@ -1,0 +1,102 @@
+"""S6 sweep grids: expansion, run keys, and sharing of runs between points with the same setting."""
+import copy
+
+import pytest
+
+from archlab.train.sweeps import RunSetting, expand_sweeps, resolve_setting, summarise, sweep_overrides, unique_runs
+
+SECTION = {
+    "dataset": "cifar10",
+    "seeds": [0],
+    "train": {"optimizer": "adamw", "lr": 1.0e-3, "weight_decay": 5.0e-4, "momentum": 0.9, "batch_size": 128,
+              "epochs": 30},
+    "models": {
+        "mlp": {"hidden": [1024, 512, 64, 64], "activation": "relu"},
+        "resnet18": {"width": 64},
+        "mixer": {"patch_size": 4, "embed_dim": 256, "num_blocks": 4, "mlp_ratio": [0.5, 4.0], "dropout": 0.0},
+    },
+    "sweeps": {
+        "activations": {"model": "mlp", "grid": {"activation": ["relu", "sigmoid", "tanh"]}},
+        "patch": {"model": "mixer", "grid": {"patch_size": [2, 4, 8]}},
+        "width": {"model": "mixer", "grid": {"mlp_ratio": [[0.5, 4.0], [1.0, 4.0], [1, 1]]}},
+        "mixer": {"model": "mixer", "points": {"baseline": {}, "dropout": {"dropout": 0.1}}},
+        "optim": {"model": "resnet18", "points": {"sgd": {"optimizer": "sgd", "lr": 0.01}, "adamw": {}}},
+        "gradflow": {"points": {"mlp": {"model": "mlp"}, "resnet18": {"model": "resnet18"}, "mixer": {"model": "mixer"}}},
+    },
+}
+
+
+def keys_by_label(expanded, sweep):
+    return {p.label: p.key for p in expanded[sweep]}
+
+
+def test_points_sharing_a_setting_share_their_run():
+    expanded = expand_sweeps(SECTION)
+    baseline = keys_by_label(expanded, "mixer")["baseline"]
+    assert keys_by_label(expanded, "patch")["patch_size=4"] == baseline
+    assert keys_by_label(expanded, "width")["mlp_ratio=(0.5,4)"] == baseline
+    assert keys_by_label(expanded, "gradflow") == {
+        "mlp": keys_by_label(expanded, "activations")["activation=relu"],
+        "resnet18": keys_by_label(expanded, "optim")["adamw"],
+        "mixer": baseline,
+    }
+    n_points = sum(len(points) for points in expanded.values())
+    assert n_points == 3 + 3 + 3 + 2 + 2 + 3
+    assert len(unique_runs(expanded)) == n_points - 5  # patch 4, ratio (0.5,4) and the three gradflow points
+
+
+def test_distinct_settings_get_distinct_keys():
+    expanded = expand_sweeps(SECTION)
+    for sweep in ("activations", "patch", "width", "optim"):
+        assert len(set(keys_by_label(expanded, sweep).values())) == len(expanded[sweep])
+    reseeded = copy.deepcopy(SECTION)
+    reseeded["seeds"] = [0, 1]
+    twice = expand_sweeps(reseeded)["patch"]
+    assert len({p.key for p in twice}) == 6
+
+
+def test_key_ignores_spelling_and_irrelevant_settings():
+    base = resolve_setting(SECTION, "mixer", {}, seed=0)
+    assert resolve_setting(SECTION, "mixer", {"lr": 0.001, "embed_dim": 256.0, "mlp_ratio": (0.5, 4)}, 0).key == base.key
+    assert resolve_setting(SECTION, "mixer", {"momentum": 0.5}, 0).key == base.key  # AdamW has no momentum
+    sgd = resolve_setting(SECTION, "resnet18", {"optimizer": "sgd"}, 0)
+    assert resolve_setting(SECTION, "resnet18", {"optimizer": "sgd", "momentum": 0.5}, 0).key != sgd.key
+    assert resolve_setting(SECTION, "mixer", {"epochs": 31}, 0).key != base.key
+    assert RunSetting.from_dict(base.to_dict()).key == base.key
+
+
+def test_setting_keeps_types_for_building_the_model():
+    s = resolve_setting(SECTION, "mlp", {}, seed=3)
+    assert s.to_dict()["model_args"]["hidden"] == [1024, 512, 64, 64]
+    assert all(isinstance(h, int) for h in s.to_dict()["model_args"]["hidden"])
+    assert (s.lr, s.batch_size, s.seed, s.momentum) == (1.0e-3, 128, 3, None)
+
+
+def test_grid_points_and_only():
+    assert list(sweep_overrides({"grid": {"lr": [0.1, 1.0e-5]}})) == ["lr=0.1", "lr=1e-05"]
+    grid = sweep_overrides({"grid": {"a": [1, 2], "b": ["x", "y"]}})
+    assert list(grid) == ["a=1,b=x", "a=1,b=y", "a=2,b=x", "a=2,b=y"] and grid["a=2,b=x"] == {"a": 2, "b": "x"}
+    narrowed = sweep_overrides({"points": {"p": {}, "q": {"lr": 1}, "r": {}}, "only": ["r", "q"]})
+    assert list(narrowed) == ["r", "q"]
+    with pytest.raises(ValueError, match="unknown points"):
+        sweep_overrides({"points": {"p": {}}, "only": ["z"]})
+    with pytest.raises(ValueError, match="exactly one"):
+        sweep_overrides({"points": {}, "grid": {}})
+
+
+def test_unknown_override_is_rejected():
+    with pytest.raises(ValueError, match="patch_size"):
+        resolve_setting(SECTION, "mlp", {"patch_size": 2}, 0)
+    with pytest.raises(ValueError, match="unknown model"):
+        resolve_setting(SECTION, "vgg", {}, 0)
+
+
+def test_summarise_over_seeds():
+    section = copy.deepcopy(SECTION)
+    section["seeds"] = [0, 1]
+    points = expand_sweeps(section)["optim"]
+    finals = {p.key: {"test_acc": 50.0 + 10 * p.seed + (5 if p.label == "sgd" else 0)} for p in points}
+    table = summarise(points, finals)
+    assert list(table.index) == ["sgd", "adamw"]
+    assert table.loc["sgd", "test_acc"] == 60.0 and table.loc["adamw", "test_acc_std"] == 5.0
+    assert table["n_seeds"].tolist() == [2, 2]

@@ -1,0 +1,36 @@
+# Datasets in the canonical format, and remote weights. Fetching runs on the submit host
+# (localrule): on clusters, compute nodes often have no internet.
+
+
+rule prepare_data:
+    output:
+        f"{RESULTS}/data/{{name}}/meta.json",
+    params:
+        p=lambda wc: params_of("data", wc.name)(),
+    log:
+        f"{LOGS}/data/{{name}}.log",
+    benchmark:
+        f"{LOGS}/bench/data/{{name}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    shell:
+        "{ARCHLAB} data {wildcards.name} {PROFILE_ARGS} --threads {threads} > {log} 2>&1"
+
+
+localrules:
+    fetch_weights,
+
+
+rule fetch_weights:
+    output:
+        f"{config['resources']}/weights/{{slug}}.ok",
+    wildcard_constraints:
+        slug="|".join(REMOTE_WEIGHTS) or "no-remote-weights",
+    params:
+        spec=lambda wc: REMOTE_WEIGHTS[wc.slug],
+    log:
+        f"{LOGS}/weights/{{slug}}.log",
+    shell:
+        "{ARCHLAB} fetch-weights '{params.spec}' --resources {config[resources]} > {log} 2>&1"

@@ -1,0 +1,21 @@
+# The report: every enabled study's section.json → report/<profile>/report.{md,tex,pdf}.
+
+
+rule report:
+    input:
+        study_targets(),
+    output:
+        md=f"report/{PROFILE}/report.md",
+        tex=f"report/{PROFILE}/report.tex",
+    params:
+        p=lambda wc: json.dumps({"report": config["report"], "studies": config["studies"]}),
+    log:
+        f"{LOGS}/report.log",
+    benchmark:
+        f"{LOGS}/bench/report.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "{ARCHLAB} report {PROFILE_ARGS} > {log} 2>&1"
