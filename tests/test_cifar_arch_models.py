@@ -105,7 +105,7 @@ def train_steps(model, recorder, batches, epochs):
             recorder.after_backward()
             per_epoch.append([p.grad.norm().item() for _, p in weight_parameters(model)])
             opt.step()
-        recorder.end_epoch()
+        recorder.epoch_end()
         seen.append(np.array(per_epoch))
     return seen
 

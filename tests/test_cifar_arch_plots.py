@@ -1,9 +1,8 @@
 """S6 figures: kernel mosaics, Fig.-5 ordering of token-mixing units, and that every figure renders."""
 import numpy as np
-import pandas as pd
 
-from archlab.plots.cifar_arch import (kernel_mosaic, plot_curves, plot_gradflow, plot_kernel_grids,
-                                      plot_token_mixing, spatial_frequency, token_mixing_order)
+from archlab.plots.cifar_arch import (kernel_mosaic, plot_gradflow, plot_kernel_grids, plot_token_mixing,
+                                      spatial_frequency, token_mixing_order)
 
 
 def test_kernel_mosaic_is_an_8x8_grid_of_min_max_scaled_kernels():
@@ -42,10 +41,6 @@ def is_png(path):
 
 
 def test_every_figure_renders(tmp_path):
-    history = pd.DataFrame([{"label": lab, "seed": s, "epoch": e, "train_loss": 1 / e, "val_loss": 1.1 / e,
-                             "train_acc": 50 + e, "val_acc": 45 + e + s}
-                            for lab in ("a", "b") for s in (0, 1) for e in (1, 2, 3)])
-    plot_curves(history, tmp_path / "curves.png", "curves")
     rng = np.random.default_rng(0)
     plot_kernel_grids({"sgd": rng.normal(size=(16, 3, 3, 3)), "adamw": rng.normal(size=(16, 3, 3, 3))},
                       tmp_path / "kernels.png", "kernels")
@@ -53,5 +48,5 @@ def test_every_figure_renders(tmp_path):
     names = ["0.weight", "1.weight", "2.weight"]
     mean = np.abs(rng.normal(size=(3, 4)))
     plot_gradflow(names, mean, mean.mean(axis=1), mean.std(axis=1), tmp_path / "gradflow.png", "gradflow")
-    for name in ("curves", "kernels", "tokens", "gradflow"):
+    for name in ("kernels", "tokens", "gradflow"):
         assert is_png(tmp_path / f"{name}.png")

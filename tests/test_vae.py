@@ -146,8 +146,8 @@ def test_free_bits_floor_each_dimension_and_stop_its_gradient():
 
 def _train(schedule, epochs, x, checkpoint=None):
     model = tiny_vae()
-    history = fit(model, lambda e: batches(x, 32, seed=e), lambda: batches(x[:64], 64),
-                  epochs=epochs, steps_per_epoch=math.ceil(len(x) / 32), lr=3e-3,
+    history = fit(model, lambda e: batches(x, 16, seed=e), lambda: batches(x[:64], 64),
+                  epochs=epochs, steps_per_epoch=math.ceil(len(x) / 16), lr=5e-3,
                   schedule=schedule, checkpoint=checkpoint)
     return model, history
 
@@ -165,10 +165,10 @@ def test_fit_records_both_terms_and_resumes_from_its_checkpoint(tmp_path):
 
 def test_a_heavy_kl_weight_collapses_units_that_annealing_keeps_active():
     x = discs(256, 5)
-    collapsed, _ = _train(make_schedule("constant", beta=20.0), 15, x)
-    annealed, history = _train(make_schedule("cosine", ramp=1.0), 15, x)
+    collapsed, _ = _train(make_schedule("constant", beta=20.0), 12, x)
+    annealed, history = _train(make_schedule("cosine", ramp=1.0), 12, x)
     assert history[-1]["beta"] == pytest.approx(1.0)
     held_out = discs(128, 6)
     au_collapsed = active_units(posterior_params(collapsed, batches(held_out, 64))[0])
     au_annealed = active_units(posterior_params(annealed, batches(held_out, 64))[0])
-    assert au_collapsed == 0 and au_annealed >= 3
+    assert au_collapsed == 0 and au_annealed >= 3  # the discs have three factors of variation

@@ -26,6 +26,7 @@ LOGS = f"logs/{PROFILE}"
 ARCHLAB = f"python -m archlab"
 PROFILE_ARGS = f"--profile {PROFILE}"
 GPUS = config.get("gpus_per_job", 0)
+ENV = "../envs/archlab.yaml"  # conda environment of every rule (relative to workflow/rules)
 
 
 def params_of(*keys):

@@ -15,6 +15,8 @@ rule prepare_data:
     resources:
         mem_mb=8000,
         runtime=60,
+    conda:
+        ENV
     shell:
         "{ARCHLAB} data {wildcards.name} {PROFILE_ARGS} --threads {threads} > {log} 2>&1"
 
@@ -32,5 +34,13 @@ rule fetch_weights:
         spec=lambda wc: REMOTE_WEIGHTS[wc.slug],
     log:
         f"{LOGS}/weights/{{slug}}.log",
+    conda:
+        ENV
     shell:
         "{ARCHLAB} fetch-weights '{params.spec}' --resources {config[resources]} > {log} 2>&1"
+
+
+rule all_data:
+    """Every dataset the profile defines (the target of DVC's `data` stage)."""
+    input:
+        [data_files(name) for name in config["data"]],

@@ -19,5 +19,24 @@ rule pretrain_resnet:
         mem_mb=4000,
         runtime=120,
         gpu=GPUS,
+    conda:
+        ENV
     shell:
         "{ARCHLAB} pretrain {wildcards.arch} {PROFILE_ARGS} --threads {threads} > {log} 2>&1"
+
+
+rule pretrain_index:
+    """What was pretrained for this profile (nothing in the full profile, which uses ImageNet weights)."""
+    input:
+        expand(f"{RESULTS}/pretrain/{{arch}}/metrics.json", arch=config["pretrain"]["archs"]),
+    output:
+        f"{RESULTS}/pretrain/index.json",
+    params:
+        p=params_of("pretrain"),
+    log:
+        f"{LOGS}/pretrain/index.log",
+    localrule: True
+    run:
+        from archlab.io import read_json, write_json
+
+        write_json(output[0], {Path(p).parent.name: read_json(p) for p in input})

@@ -17,5 +17,7 @@ rule report:
     resources:
         mem_mb=2000,
         runtime=10,
+    conda:
+        ENV
     shell:
         "{ARCHLAB} report {PROFILE_ARGS} > {log} 2>&1"

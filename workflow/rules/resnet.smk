@@ -34,6 +34,8 @@ rule resnet_features:
         mem_mb=16000,
         runtime=120,
         gpu=GPUS,
+    conda:
+        ENV
     shell:
         "{ARCHLAB} resnet features {wildcards.variant} {PROFILE_ARGS} --threads {threads} > {log} 2>&1"
 
@@ -57,6 +59,8 @@ rule resnet_head:
     resources:
         mem_mb=4000,
         runtime=30,
+    conda:
+        ENV
     shell:
         "{ARCHLAB} resnet head {wildcards.variant} --seed {wildcards.seed} {PROFILE_ARGS} --threads {threads} > {log} 2>&1"
 
@@ -81,6 +85,8 @@ rule resnet_strategy:
         mem_mb=16000,
         runtime=360,
         gpu=GPUS,
+    conda:
+        ENV
     shell:
         "{ARCHLAB} resnet strategy {wildcards.strategy} --seed {wildcards.seed} {PROFILE_ARGS} --threads {threads} > {log} 2>&1"
 
@@ -101,6 +107,8 @@ rule resnet_hierarchy:
     resources:
         mem_mb=8000,
         runtime=60,
+    conda:
+        ENV
     shell:
         "{ARCHLAB} resnet hierarchy {PROFILE_ARGS} --threads {threads} > {log} 2>&1"
 
@@ -121,6 +129,8 @@ rule resnet_confusion:
     resources:
         mem_mb=2000,
         runtime=10,
+    conda:
+        ENV
     shell:
         "{ARCHLAB} resnet confusion {PROFILE_ARGS} > {log} 2>&1"
 
@@ -136,7 +146,9 @@ rule resnet_section:
         hierarchy=rules.resnet_hierarchy.output,
         confusion=rules.resnet_confusion.output,
     output:
-        f"{S1_OUT}/section.json",
+        section=f"{S1_OUT}/section.json",
+        metrics=f"{RESULTS}/dvc/resnet/metrics.json",
+        curves=f"{RESULTS}/dvc/resnet/head_val_acc.csv",
     params:
         p=params_of("resnet"),
     log:
@@ -147,5 +159,7 @@ rule resnet_section:
     resources:
         mem_mb=2000,
         runtime=10,
+    conda:
+        ENV
     shell:
         "{ARCHLAB} resnet section {PROFILE_ARGS} > {log} 2>&1"

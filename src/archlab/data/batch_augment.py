@@ -8,12 +8,14 @@ augmentation as one fed CIFAR's 32 pixels.
 
 Crop and rotation are one affine warp per image (one ``grid_sample`` for the batch); blur is one
 grouped convolution with a per-image Gaussian. Padding value 0 is the dataset mean after
-normalisation, as torchvision's pad-then-crop of a normalised tensor.
+normalisation, as torchvision's pad-then-crop of a normalised tensor. Random draws come from
+torch's global CPU generator, which the training loop seeds and checkpoints, so a resumed run
+sees the same augmentations as an uninterrupted one.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -28,24 +30,19 @@ class TrainAugment:
     max_rotation_deg: float = 15.0
     blur_p: float = 0.5
     blur_sigma: tuple[float, float] = (0.1, 1.0)
-    seed: int = 0
-    _gen: torch.Generator = field(init=False, repr=False)
-
-    def __post_init__(self):
-        self._gen = torch.Generator().manual_seed(self.seed)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         scale = x.shape[-1] / 32
         return self._blur(self._crop_and_rotate(x, scale), scale)
 
     def _uniform(self, n: int, low: float, high: float) -> torch.Tensor:
-        return low + (high - low) * torch.rand(n, generator=self._gen)
+        return low + (high - low) * torch.rand(n)
 
     def _crop_and_rotate(self, x: torch.Tensor, scale: float) -> torch.Tensor:
         n, _, h, w = x.shape
         angle = torch.deg2rad(self._uniform(n, -self.max_rotation_deg, self.max_rotation_deg))
         pad = self.crop_padding
-        shift_px = torch.randint(-pad, pad + 1, (n, 2), generator=self._gen).float() * scale
+        shift_px = torch.randint(-pad, pad + 1, (n, 2)).float() * scale
         cos, sin = torch.cos(angle), torch.sin(angle)
         theta = torch.stack([
             torch.stack([cos, -sin, 2 * shift_px[:, 0] / w], dim=1),
@@ -57,7 +54,7 @@ class TrainAugment:
     def _blur(self, x: torch.Tensor, scale: float) -> torch.Tensor:
         n, c, h, w = x.shape
         sigma = self._uniform(n, *self.blur_sigma) * scale
-        blurred = torch.rand(n, generator=self._gen) < self.blur_p
+        blurred = torch.rand(n) < self.blur_p
         radius = max(1, math.ceil(3 * self.blur_sigma[1] * scale))
         taps = torch.arange(-radius, radius + 1, dtype=torch.float32)
         kernel = torch.exp(-taps[None] ** 2 / (2 * sigma[:, None] ** 2))

@@ -102,7 +102,7 @@ def _skimage_folder(raw_root: Path) -> Path:
     from skimage import data as skdata
 
     folder = raw_root / "skimage_photos"
-    names = ["chelsea", "astronaut", "coffee", "rocket", "cat", "motorcycle", "hubble_deep_field"]
+    names = ["chelsea", "astronaut", "coffee", "rocket", "camera", "colorwheel", "hubble_deep_field"]
     folder.mkdir(parents=True, exist_ok=True)
     for name in names:
         target = folder / f"{name}.png"

@@ -39,6 +39,16 @@ def zero_shot_accuracy(image_emb: np.ndarray, class_emb: np.ndarray, labels: np.
     return float(np.mean(zero_shot_predict(image_emb, class_emb) == np.asarray(labels)))
 
 
+def zero_shot_by_prompt_set(image_emb: np.ndarray, labels: np.ndarray,
+                            prompt_emb: dict[str, np.ndarray]) -> dict[str, float]:
+    """Accuracy of each prompt set, given its (templates, classes, dim) text embeddings.
+
+    The image embeddings are an input, computed once, so every prompt set scores the same vectors.
+    """
+    return {name: zero_shot_accuracy(image_emb, ensemble_embedding(emb), labels)
+            for name, emb in prompt_emb.items()}
+
+
 def matched_cosine(image_emb: np.ndarray, text_emb: np.ndarray) -> float:
     """Mean cosine of the pairs that belong together (row i with row i)."""
     return float(np.mean(np.sum(l2_normalize(image_emb) * l2_normalize(text_emb), axis=1)))

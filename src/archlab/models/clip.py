@@ -17,6 +17,8 @@ import torch
 from PIL import Image
 
 from archlab import io
+from archlab.errors import ParamsError
+from archlab.models import weights
 from archlab.runtime import autocast
 
 CONFIG_FILE = "open_clip_config.json"
@@ -31,29 +33,12 @@ class ClipBundle:
     tokenizer: Callable[[list[str]], torch.Tensor]
 
 
-def tiny_clip_config(embed_dim: int = 64, image_size: int = 32, patch_size: int = 8, width: int = 64,
-                     layers: int = 2, text_width: int = 64, text_layers: int = 2, text_heads: int = 2,
-                     context_length: int = 16) -> dict:
-    """open_clip ``model_cfg`` of a small ViT CLIP; the vocabulary stays CLIP's BPE so the
-    stock tokenizer (bundled with open_clip, offline) works unchanged."""
-    return {
-        "embed_dim": embed_dim,
-        "vision_cfg": {"image_size": image_size, "patch_size": patch_size, "width": width,
-                       "layers": layers, "head_width": max(width // 2, 1)},
-        "text_cfg": {"context_length": context_length, "vocab_size": 49408, "width": text_width,
-                     "heads": text_heads, "layers": text_layers},
-    }
-
-
-def build_clip(model_cfg: dict, device: torch.device | str = "cpu",
-               ) -> tuple[ClipBundle, Callable[[Image.Image], torch.Tensor]]:
-    """A randomly initialised CLIP from ``model_cfg``; returns the bundle and the train transform."""
-    model = open_clip.CLIP(**model_cfg).to(device)
-    size = model_cfg["vision_cfg"]["image_size"]
-    train_tf = open_clip.image_transform(size, is_train=True)
-    bundle = ClipBundle(model, open_clip.image_transform(size, is_train=False),
-                        open_clip.tokenizer.SimpleTokenizer(context_length=model_cfg["text_cfg"]["context_length"]))
-    return bundle, train_tf
+def build_clip(model_cfg: dict, device: torch.device | str = "cpu") -> ClipBundle:
+    """A randomly initialised CLIP from an open_clip ``model_cfg``, with open_clip's default
+    (OpenAI-normalised) transform and the stock BPE tokenizer."""
+    return ClipBundle(open_clip.CLIP(**model_cfg).to(device),
+                      open_clip.image_transform(model_cfg["vision_cfg"]["image_size"], is_train=False),
+                      open_clip.tokenizer.SimpleTokenizer(context_length=model_cfg["text_cfg"]["context_length"]))
 
 
 def load_clip(model_name: str, pretrained: str | None = None, cache_dir: str | None = None,
@@ -65,12 +50,24 @@ def load_clip(model_name: str, pretrained: str | None = None, cache_dir: str | N
     return ClipBundle(model, preprocess, open_clip.get_tokenizer(model_name, cache_dir=cache_dir))
 
 
+def load_from_spec(spec: str, resources: str | Path, device: torch.device | str = "cpu") -> ClipBundle:
+    """``open_clip:<model>:<pretrained>`` from the fetched cache, or ``file:<dir>/open_clip_pytorch_model.bin``
+    written by :func:`save_local_dir` (the demo's pre-trained tiny CLIP); never the network."""
+    ws = weights.parse(spec)
+    weights.ensure_available(spec, resources)
+    if ws.kind == "open_clip":
+        return load_clip(*ws.parts, cache_dir=str(weights.cache_dir(resources, "open_clip")), device=device)
+    if ws.kind == "file" and Path(ws.parts[0]).name == WEIGHTS_FILE:
+        return load_clip(f"local-dir:{Path(ws.parts[0]).parent}", device=device)
+    raise ParamsError(f"CLIP weights must be open_clip:<model>:<pretrained> or file:<dir>/{WEIGHTS_FILE}, got {spec!r}")
+
+
 def save_local_dir(model: open_clip.CLIP, model_cfg: dict, out_dir: str | Path) -> Path:
-    """Write ``model`` in open_clip's local-dir layout, loadable with ``load_clip('local-dir:…')``."""
+    """Write ``model`` in open_clip's local-dir layout; returns the weights file (``file:`` spec)."""
     out_dir = Path(out_dir)
-    io.save_torch(out_dir / WEIGHTS_FILE, {k: v.detach().cpu() for k, v in model.state_dict().items()})
     io.write_text(out_dir / CONFIG_FILE, json.dumps({"model_cfg": model_cfg}, indent=2) + "\n")
-    return out_dir
+    io.save_torch(out_dir / WEIGHTS_FILE, {k: v.detach().cpu() for k, v in model.state_dict().items()})
+    return out_dir / WEIGHTS_FILE
 
 
 @torch.no_grad()
@@ -84,7 +81,7 @@ def encode_images(bundle: ClipBundle, images: np.ndarray, batch_size: int,
                              for im in images[start:start + batch_size]]).to(device)
         with autocast(device):
             out.append(bundle.model.encode_image(batch).float().cpu().numpy())
-    return np.concatenate(out) if out else np.zeros((0, bundle.model.text_projection.shape[1]), np.float32)
+    return np.concatenate(out)
 
 
 @torch.no_grad()

@@ -1,49 +1,18 @@
-"""Figures of study S6: sweep curves, first-layer kernels, Mixer token-mixing units, gradient flow."""
+"""Figures of study S6: first-layer kernels, Mixer token-mixing units, gradient flow.
+
+The per-sweep learning curves use the shared :func:`archlab.plots.curves.plot_histories`.
+"""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Mapping, Sequence
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.ticker import MaxNLocator, NullFormatter
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.ticker import MaxNLocator, NullFormatter  # noqa: E402
-
-from archlab.io import atomic_path  # noqa: E402
-
-CURVE_PANELS = (("train_loss", "training loss"), ("val_loss", "validation loss"),
-                ("train_acc", "training accuracy"), ("val_acc", "validation accuracy"))
-
-
-def _save(fig: plt.Figure, path) -> None:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=130, bbox_inches="tight")
-    plt.close(fig)
-
-
-def plot_curves(history: pd.DataFrame, path, title: str) -> None:
-    """2x2 learning curves, one line per ``label`` (mean over seeds, band = ±1 std when >1 seed).
-
-    ``history`` is long-format: columns ``label, seed, epoch`` and the four ``CURVE_PANELS`` metrics.
-    """
-    labels = list(dict.fromkeys(history["label"]))
-    fig, axes = plt.subplots(2, 2, figsize=(10, 7), sharex=True)
-    for ax, (col, name) in zip(axes.flat, CURVE_PANELS):
-        for label in labels:
-            stats = history[history["label"] == label].groupby("epoch")[col].agg(["mean", "std"])
-            ax.plot(stats.index, stats["mean"], marker="o", ms=3, label=label)
-            if stats["std"].notna().any():
-                ax.fill_between(stats.index, stats["mean"] - stats["std"], stats["mean"] + stats["std"], alpha=0.2)
-        ax.set_title(name)
-        ax.set_xlabel("epoch")
-        ax.grid(alpha=0.3)
-    axes[0, 0].legend(fontsize=8)
-    fig.suptitle(title)
-    _save(fig, path)
-
+from archlab.plots.style import save
 
 def _tile(images: np.ndarray, cols: int, pad_value: float) -> np.ndarray:
     """(n, h, w[, c]) -> one mosaic with a 1-pixel ``pad_value`` gap between tiles."""
@@ -68,7 +37,7 @@ def kernel_mosaic(weight: np.ndarray) -> np.ndarray:
     return _tile(scaled, cols=math.ceil(math.sqrt(len(w))), pad_value=1.0)
 
 
-def plot_kernel_grids(kernels: Mapping[str, np.ndarray], path, title: str) -> None:
+def plot_kernel_grids(kernels: Mapping[str, np.ndarray], path, title: str) -> Path:
     """One panel per setting, each the grid of first-layer kernels (8x8 for 64 filters)."""
     fig, axes = plt.subplots(1, len(kernels), figsize=(3.2 * len(kernels), 3.6), squeeze=False)
     for ax, (label, weight) in zip(axes[0], kernels.items()):
@@ -76,7 +45,7 @@ def plot_kernel_grids(kernels: Mapping[str, np.ndarray], path, title: str) -> No
         ax.set_title(label, fontsize=9)
         ax.axis("off")
     fig.suptitle(title)
-    _save(fig, path)
+    return save(fig, path)
 
 
 def spatial_frequency(units: np.ndarray) -> np.ndarray:
@@ -110,7 +79,7 @@ def token_mixing_order(weight: np.ndarray) -> list[int]:
     return [u for p in pairs for u in p] + sorted(remaining)
 
 
-def plot_token_mixing(weights: Mapping[str, np.ndarray], path, title: str, cols: int = 16) -> None:
+def plot_token_mixing(weights: Mapping[str, np.ndarray], path, title: str, cols: int = 16) -> Path:
     """Each hidden unit of block 1's first token-mixing layer as a (grid x grid) image over patches.
 
     ``bwr`` colour map, each unit scaled by its own max |w| so white is exactly zero.
@@ -125,11 +94,11 @@ def plot_token_mixing(weights: Mapping[str, np.ndarray], path, title: str, cols:
         ax.set_title(f"{label}: {len(w)} units over {g}x{g} patches", fontsize=9)
         ax.axis("off")
     fig.suptitle(title)
-    _save(fig, path)
+    return save(fig, path)
 
 
 def plot_gradflow(names: Sequence[str], epoch_mean: np.ndarray, pooled_mean: np.ndarray, pooled_std: np.ndarray,
-                  path, title: str) -> None:
+                  path, title: str) -> Path:
     """Heatmap of log10 weight-gradient norm (layer x epoch), with mean ± std over training beside it."""
     layers = [n.removesuffix(".weight") for n in names]
     fig, (ax_map, ax_bar) = plt.subplots(1, 2, figsize=(11, 1.0 + 0.3 * len(layers)), sharey=True,
@@ -139,6 +108,7 @@ def plot_gradflow(names: Sequence[str], epoch_mean: np.ndarray, pooled_mean: np.
     ax_map.set_yticks(range(len(layers)), layers, fontsize=7)
     ax_map.set_xlabel("epoch")
     ax_map.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax_map.grid(False)
     fig.colorbar(image, ax=ax_map, label="log10 ||grad W||  (mean over steps)")
     ax_bar.barh(range(len(layers)), pooled_mean, xerr=pooled_std, color="tab:blue", alpha=0.7,
                 error_kw={"elinewidth": 0.8})
@@ -147,4 +117,4 @@ def plot_gradflow(names: Sequence[str], epoch_mean: np.ndarray, pooled_mean: np.
     ax_bar.set_xlabel("||grad W|| over all steps (mean ± std)")
     ax_bar.grid(axis="x", alpha=0.3)
     fig.suptitle(title)
-    _save(fig, path)
+    return save(fig, path)

@@ -14,7 +14,7 @@ def scatter_grid(panels: dict[tuple[str, str], np.ndarray], labels: np.ndarray, 
     """``panels[(row, col)]`` = N×2 coordinates of the same N points; colour = class."""
     rows = list(dict.fromkeys(r for r, _ in panels))
     cols = list(dict.fromkeys(c for _, c in panels))
-    fig, axes = plt.subplots(len(rows), len(cols), figsize=(2.6 * len(cols), 2.5 * len(rows)), squeeze=False)
+    fig, axes = plt.subplots(len(rows), len(cols), figsize=(2.4 * len(cols) + 1.2, 2.4 * len(rows)), squeeze=False)
     cmap = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
     for (r, c), xy in panels.items():
         ax = axes[rows.index(r), cols.index(c)]

@@ -11,7 +11,6 @@ from jinja2 import Environment, FileSystemLoader
 
 from archlab.io import write_text
 
-TEMPLATES = Path(__file__).parent / "templates"
 _TEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                 "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
 _TEX_UNICODE = {"±": r"$\pm$", "→": r"$\rightarrow$", "×": r"$\times$", "β": r"$\beta$", "μ": r"$\mu$",
@@ -32,18 +31,18 @@ def tex_inline(text: str) -> str:
     return re.sub(r"`(.+?)`", r"\\texttt{\1}", out)
 
 
-def _env() -> Environment:
-    env = Environment(loader=FileSystemLoader(TEMPLATES), trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+def _env(templates: Path) -> Environment:
+    env = Environment(loader=FileSystemLoader(templates), trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.filters["tex"] = tex_inline
     env.filters["relpath"] = lambda p, start: os.path.relpath(p, start)
     return env
 
 
-def render(sections: list[dict], title: str, profile: str, out_dir: str | Path) -> dict[str, Path]:
-    """Write ``report.md`` and ``report.tex`` into ``out_dir``; figure paths are made relative to it."""
+def render(sections: list[dict], title: str, profile: str, out_dir: str | Path, templates: str | Path) -> dict[str, Path]:
+    """Write ``report.md`` and ``report.tex`` (from ``templates``) into ``out_dir``, figure paths relative to it."""
     out_dir = Path(out_dir)
     sections = sorted(sections, key=lambda s: (s["order"], s["study"]))
-    env = _env()
+    env = _env(Path(templates))
     paths = {}
     for fmt_, name in (("md", "report.md.j2"), ("tex", "report.tex.j2")):
         text = env.get_template(name).render(sections=sections, title=title, profile=profile, out_dir=str(out_dir.resolve()))

@@ -12,7 +12,7 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from archlab.io import write_json
+from archlab.io import atomic_path, write_json
 from archlab.report.published import REPORTS, lookup
 
 ORDER = ("resnet", "vit", "gan", "vae", "clip", "cifar_arch", "ood", "bench")
@@ -41,6 +41,8 @@ class Section:
     def __init__(self, study: str, title: str, profile: str, setting: str):
         self.data = {"study": study, "title": title, "profile": profile, "setting": setting,
                      "order": ORDER.index(study) if study in ORDER else len(ORDER), "blocks": []}
+        self.metrics: dict[str, float] = {}
+        self._curves: dict[str, pd.DataFrame] = {}
 
     def heading(self, text: str) -> "Section":
         self.data["blocks"].append({"kind": "heading", "text": text})
@@ -74,5 +76,26 @@ class Section:
             "columns": ["quantity", "unit", "published (source: setting)", "archlab", "archlab setting"], "rows": out})
         return self
 
-    def write(self, path: str | Path) -> None:
+    def metric(self, name: str, value: float) -> "Section":
+        """A headline number for DVC's ``metrics.json`` (what `dvc metrics diff` compares)."""
+        self.metrics[name] = float(value)
+        return self
+
+    def curves(self, name: str, histories: dict[str, pd.DataFrame], column: str = "val_acc") -> "Section":
+        """One per-epoch column of several runs, side by side, for ``dvc plots`` (x = epoch)."""
+        wide = pd.concat({label: df.set_index("epoch")[column] for label, df in histories.items()}, axis=1)
+        self._curves[name] = wide.reset_index()
+        return self
+
+    def write(self, path: str | Path, dvc_dir: str | Path) -> None:
+        """``section.json`` for the report; ``<dvc_dir>/metrics.json`` and curve CSVs for DVC.
+
+        DVC's metrics and plots live outside the study's output folder because DVC forbids
+        overlapping outputs.
+        """
+        dvc_dir = Path(dvc_dir)
+        write_json(dvc_dir / "metrics.json", self.metrics)
+        for name, df in self._curves.items():
+            with atomic_path(dvc_dir / f"{name}.csv") as tmp:
+                df.to_csv(tmp, index=False)
         write_json(path, self.data)

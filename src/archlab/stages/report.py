@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from archlab.errors import MissingResourceError
 from archlab.io import read_json
@@ -20,12 +21,13 @@ def register(sub) -> None:
 
 def run(args) -> None:
     ctx = common.context(args)
-    paths = [ctx.results / study / "section.json" for study in ctx.params["studies"]] + list(map(__import__("pathlib").Path, args.extra))
+    paths = [ctx.results / study / "section.json" for study in ctx.params["studies"]] + [Path(p) for p in args.extra]
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise MissingResourceError(f"sections not built yet: {missing}; run `snakemake --configfile config/{ctx.profile}.yaml`")
     out_dir = ctx.root / "report" / ctx.profile
-    written = render([read_json(p) for p in paths], ctx.params["report"]["title"], ctx.profile, out_dir)
+    written = render([read_json(p) for p in paths], ctx.params["report"]["title"], ctx.profile, out_dir,
+                     ctx.root / "report" / "templates")
     log.info("wrote %s", ", ".join(map(str, written.values())))
     if ctx.params["report"]["pdf"]:
         pdf = compile_pdf(written["tex"])

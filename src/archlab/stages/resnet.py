@@ -157,8 +157,8 @@ def _hierarchy(ctx, cfg, out: Path, args) -> None:
         knn, sil = knn_accuracy(x, y, hcfg["knn_k"]), silhouette(x, y)
         rows.append({"layer": layer, "channels": x.shape[1], "knn_acc": knn, "silhouette": sil})
         for method in hcfg["methods"]:
-            panels[(layer, method)] = project_2d(x, method, seed=cfg["seeds"][0])[0]
-            subtitles[(layer, method)] = f"{hcfg['knn_k']}-NN acc {knn * 100:.1f}%"
+            panels[(method, layer)] = project_2d(x, method, seed=cfg["seeds"][0])[0]
+            subtitles[(method, layer)] = f"{hcfg['knn_k']}-NN acc {knn * 100:.1f}%"
     (out / "hierarchy").mkdir(parents=True, exist_ok=True)
     pd.DataFrame(rows).to_csv(out / "hierarchy" / "separability.csv", index=False)
     scatter_grid(panels, y, data.classes, out / "hierarchy" / "projections.png", subtitles)
@@ -182,4 +182,4 @@ def _confusion(ctx, cfg, out: Path, args) -> None:
 def _section(ctx, cfg, out: Path, args) -> None:
     from archlab.stages.resnet_section import build_section
 
-    build_section(ctx, cfg, out).write(out / "section.json")
+    build_section(ctx, cfg, out).write(out / "section.json", ctx.results / "dvc" / "resnet")

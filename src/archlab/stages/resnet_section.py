@@ -45,10 +45,11 @@ def build_section(ctx, cfg: dict, out: Path) -> Section:
         {"variant": f"{arch} (baseline)", "val acc (%)": _acc(base, "val_acc"), "test acc (%)": _acc(base), "seeds": len(seeds)},
         {"variant": f"{arch}, skips removed", "val acc (%)": _acc(noskip, "val_acc"), "test acc (%)": _acc(noskip), "seeds": len(seeds)},
     ]), caption="Head-only accuracy after the last epoch (mean ± std over seeds).")
-    curves = plot_histories({"baseline": pd.read_csv(out / "head" / arch / f"seed{seeds[0]}" / "history.csv"),
-                             "skips removed": pd.read_csv(out / "head" / f"{arch}-noskip" / f"seed{seeds[0]}" / "history.csv")},
-                            out / "figures" / "baseline_vs_noskip.png", f"{arch}: head training, seed {seeds[0]}")
+    head_hist = {"baseline": pd.read_csv(out / "head" / arch / f"seed{seeds[0]}" / "history.csv"),
+                 "skips removed": pd.read_csv(out / "head" / f"{arch}-noskip" / f"seed{seeds[0]}" / "history.csv")}
+    curves = plot_histories(head_hist, out / "figures" / "baseline_vs_noskip.png", f"{arch}: head training, seed {seeds[0]}")
     sec.figure(curves, "Head training curves: baseline vs. skip connections removed.")
+    sec.curves("head_val_acc", head_hist)
 
     # hierarchy
     sep = pd.read_csv(out / "hierarchy" / "separability.csv")
@@ -97,8 +98,12 @@ def build_section(ctx, cfg: dict, out: Path) -> Section:
     depth_models = [m["arch"] for m in cfg["depth"]["models"]]
     cmp = [("resnet.head_only_acc", _acc(base), short), ("resnet.no_skip_acc", _acc(noskip), short),
            ("resnet.strategy_head_acc", _acc(base), short)]
-    cmp += [(f"resnet.strategy_{k}_acc", v, short) for k, v in strat.items() if k in ("last_block", "random_init")]
+    strat_setting = (f"{ctx.profile}, {cfg['data']} {cfg['strategies'].get('train_size') or sizes['train']} train imgs, "
+                     f"{cfg['image_size']} px, {cfg['strategies']['epochs']} ep")
+    cmp += [(f"resnet.strategy_{k}_acc", v, strat_setting) for k, v in strat.items() if k in ("last_block", "random_init")]
     cmp += [("resnet.depth_small_acc", depth_rows[0]["test acc (%)"], f"{depth_models[0]}; {short}"),
             ("resnet.depth_large_acc", depth_rows[-1]["test acc (%)"], f"{depth_models[-1]}; {short}")]
     sec.compare(cmp, "S1 numbers published by the source reports beside archlab's (test accuracy).")
+    for name, runs in (("head_only_test_acc", base), ("no_skip_test_acc", noskip)):
+        sec.metric(name, sum(r["test_acc"] for r in runs) / len(runs))
     return sec

@@ -8,8 +8,6 @@ symmetric InfoNCE with a learned temperature, as in CLIP.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
-
 import numpy as np
 import pandas as pd
 import torch
@@ -33,8 +31,12 @@ def caption_tokens(bundle: ClipBundle, classnames: list[str], templates: list[st
     return bundle.tokenizer(texts).reshape(len(templates), len(classnames), -1)
 
 
-def train_clip(bundle: ClipBundle, train_transform: Callable[[Image.Image], torch.Tensor],
-               images: np.ndarray, labels: np.ndarray, classnames: list[str], templates: list[str],
+def preprocess_all(bundle: ClipBundle, images: np.ndarray) -> torch.Tensor:
+    """The model's own eval transform applied once to every image (no per-epoch PIL work)."""
+    return torch.stack([bundle.preprocess(Image.fromarray(np.asarray(im))) for im in images])
+
+
+def train_clip(bundle: ClipBundle, images: np.ndarray, labels: np.ndarray, classnames: list[str], templates: list[str],
                *, epochs: int, batch_size: int, lr: float, weight_decay: float, seed: int,
                device: torch.device, out_dir: str | Path,
                val: tuple[np.ndarray, np.ndarray] | None = None) -> pd.DataFrame:
@@ -56,6 +58,7 @@ def train_clip(bundle: ClipBundle, train_transform: Callable[[Image.Image], torc
         history, start = state["history"], state["epoch"]
 
     labels = np.asarray(labels)
+    pixels = preprocess_all(bundle, images)
     for epoch in range(start, epochs):
         rng = np.random.default_rng([seed, epoch])
         torch.manual_seed(seed * 1000 + epoch)
@@ -65,7 +68,7 @@ def train_clip(bundle: ClipBundle, train_transform: Callable[[Image.Image], torc
         for start_row in tqdm(range(0, len(order) - batch_size + 1, batch_size),
                               desc=f"clip epoch {epoch + 1}/{epochs}", leave=False):
             rows = order[start_row:start_row + batch_size]
-            batch = torch.stack([train_transform(Image.fromarray(images[i])) for i in rows]).to(device)
+            batch = pixels[rows].to(device)
             drawn = rng.integers(0, len(templates), size=len(rows))
             text = tokens[drawn, labels[rows]].to(device)
             with autocast(device):

@@ -29,9 +29,10 @@ def weight_parameters(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
 class GradientRecorder:
     """Callback that accumulates each weight tensor's gradient L2 norm over the steps of an epoch.
 
-    Call :meth:`after_backward` once per optimisation step (after ``loss.backward()``, before the
-    gradients are zeroed) and :meth:`end_epoch` at the end of each epoch. Norms stay on the
-    model's device until the epoch ends, so recording adds no host synchronisation per step.
+    It follows :class:`archlab.train.classifier.Callback`, so it hooks into ``fit`` or any loop:
+    :meth:`after_backward` once per optimisation step (after ``loss.backward()``, before the
+    gradients are zeroed), :meth:`epoch_end` once per epoch. Norms stay on the model's device
+    until the epoch ends, so recording adds no host synchronisation per step.
     """
 
     def __init__(self, model: nn.Module):
@@ -58,9 +59,9 @@ class GradientRecorder:
         self._sumsq = norms**2 if self._sumsq is None else self._sumsq + norms**2
         self._n += 1
 
-    def end_epoch(self, *_args, **_kwargs) -> None:
+    def epoch_end(self, *_args, **_kwargs) -> None:
         if self._n == 0:
-            raise RuntimeError("end_epoch called before any after_backward in this epoch")
+            raise RuntimeError("epoch_end called before any after_backward in this epoch")
         mean = (self._sum / self._n).cpu().numpy()
         var = (self._sumsq / self._n).cpu().numpy() - mean**2
         self.mean.append(mean)
@@ -98,7 +99,7 @@ def gradient_norms_on_batch(model: nn.Module, x: torch.Tensor, y: torch.Tensor) 
     model.zero_grad(set_to_none=True)
     F.cross_entropy(model(x), y).backward()
     recorder.after_backward()
-    recorder.end_epoch()
+    recorder.epoch_end()
     norms = recorder.arrays()["mean"][:, 0]
     model.zero_grad(set_to_none=True)
     return dict(zip(recorder.names, norms.tolist()))

@@ -1,0 +1,30 @@
+"""Shared fixtures. Tests run on small data where the right answer is known."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+import archlab  # noqa: F401  (torchvision import fix before any test imports it)
+
+ROOT = Path(__file__).resolve().parents[1]
+torch.set_num_threads(1)
+os.environ.setdefault("ARCHLAB_THREADS", "1")
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A scratch copy of the pipeline's definition (no results), to run Snakemake/DVC in."""
+    for item in ("Snakefile", "params.yaml", "config", "workflow", "report/templates", "dvc.yaml"):
+        src = ROOT / item
+        if src.is_dir():
+            shutil.copytree(src, tmp_path / item)
+        elif src.exists():
+            (tmp_path / item).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(src, tmp_path / item)
+    # the rules import archlab from <project>/src: point it at the real package
+    (tmp_path / "src").symlink_to(ROOT / "src")
+    return tmp_path
