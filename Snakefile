@@ -9,6 +9,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/pretrain.smk"
 include: "workflow/rules/resnet.smk"
+include: "workflow/rules/clip.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -3,7 +3,7 @@ import copy
 
 import pytest
 
-from archlab.train.sweeps import RunSetting, expand_sweeps, resolve_setting, summarise, sweep_overrides, unique_runs
+from archlab.train.sweeps import RunSetting, expand_sweeps, keys_by_label, resolve_setting, sweep_overrides, unique_runs
 
 SECTION = {
     "dataset": "cifar10",
@@ -26,18 +26,18 @@ SECTION = {
 }
 
 
-def keys_by_label(expanded, sweep):
+def key_of(expanded, sweep):
     return {p.label: p.key for p in expanded[sweep]}
 
 
 def test_points_sharing_a_setting_share_their_run():
     expanded = expand_sweeps(SECTION)
-    baseline = keys_by_label(expanded, "mixer")["baseline"]
-    assert keys_by_label(expanded, "patch")["patch_size=4"] == baseline
-    assert keys_by_label(expanded, "width")["mlp_ratio=(0.5,4)"] == baseline
-    assert keys_by_label(expanded, "gradflow") == {
-        "mlp": keys_by_label(expanded, "activations")["activation=relu"],
-        "resnet18": keys_by_label(expanded, "optim")["adamw"],
+    baseline = key_of(expanded, "mixer")["baseline"]
+    assert key_of(expanded, "patch")["patch_size=4"] == baseline
+    assert key_of(expanded, "width")["mlp_ratio=(0.5,4)"] == baseline
+    assert key_of(expanded, "gradflow") == {
+        "mlp": key_of(expanded, "activations")["activation=relu"],
+        "resnet18": key_of(expanded, "optim")["adamw"],
         "mixer": baseline,
     }
     n_points = sum(len(points) for points in expanded.values())
@@ -48,7 +48,7 @@ def test_points_sharing_a_setting_share_their_run():
 def test_distinct_settings_get_distinct_keys():
     expanded = expand_sweeps(SECTION)
     for sweep in ("activations", "patch", "width", "optim"):
-        assert len(set(keys_by_label(expanded, sweep).values())) == len(expanded[sweep])
+        assert len(set(key_of(expanded, sweep).values())) == len(expanded[sweep])
     reseeded = copy.deepcopy(SECTION)
     reseeded["seeds"] = [0, 1]
     twice = expand_sweeps(reseeded)["patch"]
@@ -91,12 +91,8 @@ def test_unknown_override_is_rejected():
         resolve_setting(SECTION, "vgg", {}, 0)
 
 
-def test_summarise_over_seeds():
+def test_seeds_of_a_label_are_grouped():
     section = copy.deepcopy(SECTION)
     section["seeds"] = [0, 1]
-    points = expand_sweeps(section)["optim"]
-    finals = {p.key: {"test_acc": 50.0 + 10 * p.seed + (5 if p.label == "sgd" else 0)} for p in points}
-    table = summarise(points, finals)
-    assert list(table.index) == ["sgd", "adamw"]
-    assert table.loc["sgd", "test_acc"] == 60.0 and table.loc["adamw", "test_acc_std"] == 5.0
-    assert table["n_seeds"].tolist() == [2, 2]
+    grouped = keys_by_label(expand_sweeps(section)["optim"])
+    assert list(grouped) == ["sgd", "adamw"] and all(len(set(keys)) == 2 for keys in grouped.values())

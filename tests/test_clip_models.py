@@ -62,13 +62,17 @@ def test_contrastive_training_lowers_the_loss_and_resumes_from_its_checkpoint(tm
     # two trivially separable classes: dark vs bright images
     images = np.where(labels[:, None, None, None] == 1, 220, 30).astype(np.uint8) \
         + rng.integers(0, 20, (32, 16, 16, 3), dtype=np.uint8)
-    bundle = mc.build_clip(TINY)
-    kwargs = dict(batch_size=8, lr=3e-3, weight_decay=0.0, seed=0, device=CPU, out_dir=tmp_path)
-    hist = train_clip(bundle, images, labels, ["dark", "bright"], ["a {c} image."], epochs=2, **kwargs)
+
+    def train(epochs, **extra):
+        bundle = mc.build_clip(TINY)
+        optimizer = torch.optim.AdamW(bundle.model.parameters(), lr=3e-3)
+        return train_clip(bundle, images, labels, ["dark", "bright"], ["a {c} image."], optimizer, epochs=epochs,
+                          batch_size=8, seed=0, device=CPU, out_dir=tmp_path, **extra)
+
+    hist = train(2)
     assert list(hist["epoch"]) == [1, 2]
     assert pd.read_csv(tmp_path / "history.csv").shape[0] == 2
-    resumed = train_clip(mc.build_clip(TINY), images, labels, ["dark", "bright"], ["a {c} image."],
-                         epochs=6, val=(images, labels), **kwargs)
+    resumed = train(6, val=(images, labels))
     assert list(resumed["epoch"]) == [1, 2, 3, 4, 5, 6]
     pd.testing.assert_frame_equal(resumed.iloc[:2, :3], hist)  # resumed, not restarted
     assert resumed["loss"].iloc[-1] < resumed["loss"].iloc[0]

@@ -1,4 +1,4 @@
-# Shared by every rule file: params validation (before any job), paths, and input helpers.
+# Shared helpers for all the rules: params validation (before any job), paths, input helpers.
 import json
 import sys
 from pathlib import Path
@@ -23,8 +23,8 @@ except ArchlabError as exc:
 PROFILE = config["profile"]
 RESULTS = f"results/{PROFILE}"
 LOGS = f"logs/{PROFILE}"
-ARCHLAB = f"python -m archlab"
-PROFILE_ARGS = f"--profile {PROFILE}"
+# Shell commands spell out `python -m archlab <stage> … --profile {params.profile}` with
+# `params: profile=PROFILE` (snakemake --lint: no globals inside shell commands).
 GPUS = config.get("gpus_per_job", 0)
 ENV = "../envs/archlab.yaml"  # conda environment of every rule (relative to workflow/rules)
 
@@ -70,6 +70,14 @@ REMOTE_WEIGHTS = dict(_remote_weight_specs(config))
 
 def study_targets():
     return [f"{RESULTS}/{study}/section.json" for study in config["studies"]]
+
+
+def s1_feature_params(wc):
+    """S1: the params a feature cache depends on (the no-skip blocks only for the no-skip variant)."""
+    s1 = config["resnet"]
+    noskip = wc.variant.endswith("-noskip")
+    return json.dumps({"weights": S1_VARIANTS[wc.variant], "data": s1["data"], "image_size": s1["image_size"],
+                       "batch_size": s1["batch_size"], "no_skip": s1["no_skip"] if noskip else None})
 
 
 REPORT_TARGETS = [f"report/{PROFILE}/report.md", f"report/{PROFILE}/report.tex"]

@@ -6,6 +6,7 @@ rule prepare_data:
     output:
         f"{RESULTS}/data/{{name}}/meta.json",
     params:
+        profile=PROFILE,
         p=lambda wc: params_of("data", wc.name)(),
     log:
         f"{LOGS}/data/{{name}}.log",
@@ -18,7 +19,7 @@ rule prepare_data:
     conda:
         ENV
     shell:
-        "{ARCHLAB} data {wildcards.name} {PROFILE_ARGS} --threads {threads} > {log} 2>&1"
+        "python -m archlab data {wildcards.name} --profile {params.profile} --threads {threads} > {log} 2>&1"
 
 
 localrules:
@@ -32,12 +33,13 @@ rule fetch_weights:
         slug="|".join(REMOTE_WEIGHTS) or "no-remote-weights",
     params:
         spec=lambda wc: REMOTE_WEIGHTS[wc.slug],
+        resources=lambda wc, output: Path(output[0]).parents[1],
     log:
         f"{LOGS}/weights/{{slug}}.log",
     conda:
         ENV
     shell:
-        "{ARCHLAB} fetch-weights '{params.spec}' --resources {config[resources]} > {log} 2>&1"
+        "python -m archlab fetch-weights '{params.spec}' --resources {params.resources} > {log} 2>&1"
 
 
 rule all_data:

@@ -9,6 +9,7 @@ rule pretrain_resnet:
         weights=f"{RESULTS}/pretrain/{{arch}}/weights.pt",
         metrics=f"{RESULTS}/pretrain/{{arch}}/metrics.json",
     params:
+        profile=PROFILE,
         p=params_of("pretrain"),
     log:
         f"{LOGS}/pretrain/{{arch}}.log",
@@ -22,7 +23,7 @@ rule pretrain_resnet:
     conda:
         ENV
     shell:
-        "{ARCHLAB} pretrain {wildcards.arch} {PROFILE_ARGS} --threads {threads} > {log} 2>&1"
+        "python -m archlab pretrain {wildcards.arch} --profile {params.profile} --threads {threads} > {log} 2>&1"
 
 
 rule pretrain_index:
@@ -32,6 +33,7 @@ rule pretrain_index:
     output:
         f"{RESULTS}/pretrain/index.json",
     params:
+        profile=PROFILE,
         p=params_of("pretrain"),
     log:
         f"{LOGS}/pretrain/index.log",

@@ -8,6 +8,7 @@ rule report:
         md=f"report/{PROFILE}/report.md",
         tex=f"report/{PROFILE}/report.tex",
     params:
+        profile=PROFILE,
         p=lambda wc: json.dumps({"report": config["report"], "studies": config["studies"]}),
     log:
         f"{LOGS}/report.log",
@@ -20,4 +21,4 @@ rule report:
     conda:
         ENV
     shell:
-        "{ARCHLAB} report {PROFILE_ARGS} > {log} 2>&1"
+        "python -m archlab report --profile {params.profile} > {log} 2>&1"

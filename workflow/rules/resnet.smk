@@ -8,12 +8,6 @@ S1_VARIANTS = {m["arch"]: m["weights"] for m in S1["depth"]["models"]} | {
 }
 
 
-def s1_feature_params(wc):
-    noskip = wc.variant.endswith("-noskip")
-    return json.dumps({"weights": S1_VARIANTS[wc.variant], "data": S1["data"], "image_size": S1["image_size"],
-                       "batch_size": S1["batch_size"], "no_skip": S1["no_skip"] if noskip else None})
-
-
 rule resnet_features:
     input:
         data=data_files(S1["data"]),
@@ -24,6 +18,7 @@ rule resnet_features:
     wildcard_constraints:
         variant="|".join(S1_VARIANTS),
     params:
+        profile=PROFILE,
         p=s1_feature_params,
     log:
         f"{LOGS}/resnet/features_{{variant}}.log",
@@ -37,7 +32,7 @@ rule resnet_features:
     conda:
         ENV
     shell:
-        "{ARCHLAB} resnet features {wildcards.variant} {PROFILE_ARGS} --threads {threads} > {log} 2>&1"
+        "python -m archlab resnet features {wildcards.variant} --profile {params.profile} --threads {threads} > {log} 2>&1"
 
 
 rule resnet_head:
@@ -50,6 +45,7 @@ rule resnet_head:
     wildcard_constraints:
         variant="|".join(S1_VARIANTS),
     params:
+        profile=PROFILE,
         p=lambda wc: json.dumps({"head": S1["head"], "batch_size": S1["batch_size"]}, sort_keys=True),
     log:
         f"{LOGS}/resnet/head_{{variant}}_seed{{seed}}.log",
@@ -62,7 +58,7 @@ rule resnet_head:
     conda:
         ENV
     shell:
-        "{ARCHLAB} resnet head {wildcards.variant} --seed {wildcards.seed} {PROFILE_ARGS} --threads {threads} > {log} 2>&1"
+        "python -m archlab resnet head {wildcards.variant} --seed {wildcards.seed} --profile {params.profile} --threads {threads} > {log} 2>&1"
 
 
 rule resnet_strategy:
@@ -75,6 +71,7 @@ rule resnet_strategy:
     wildcard_constraints:
         strategy="last_block|full|random_init",
     params:
+        profile=PROFILE,
         p=lambda wc: json.dumps({k: S1[k] for k in ("strategies", "arch", "weights", "image_size", "batch_size", "data")}, sort_keys=True),
     log:
         f"{LOGS}/resnet/strategy_{{strategy}}_seed{{seed}}.log",
@@ -88,7 +85,7 @@ rule resnet_strategy:
     conda:
         ENV
     shell:
-        "{ARCHLAB} resnet strategy {wildcards.strategy} --seed {wildcards.seed} {PROFILE_ARGS} --threads {threads} > {log} 2>&1"
+        "python -m archlab resnet strategy {wildcards.strategy} --seed {wildcards.seed} --profile {params.profile} --threads {threads} > {log} 2>&1"
 
 
 rule resnet_hierarchy:
@@ -98,6 +95,7 @@ rule resnet_hierarchy:
         csv=f"{S1_OUT}/hierarchy/separability.csv",
         png=f"{S1_OUT}/hierarchy/projections.png",
     params:
+        profile=PROFILE,
         p=lambda wc: json.dumps({"hierarchy": S1["hierarchy"], "seed": S1["seeds"][0]}, sort_keys=True),
     log:
         f"{LOGS}/resnet/hierarchy.log",
@@ -110,7 +108,7 @@ rule resnet_hierarchy:
     conda:
         ENV
     shell:
-        "{ARCHLAB} resnet hierarchy {PROFILE_ARGS} --threads {threads} > {log} 2>&1"
+        "python -m archlab resnet hierarchy --profile {params.profile} --threads {threads} > {log} 2>&1"
 
 
 rule resnet_confusion:
@@ -120,6 +118,7 @@ rule resnet_confusion:
         png=f"{S1_OUT}/confusion/confusion.png",
         pairs=f"{S1_OUT}/confusion/pairs.csv",
     params:
+        profile=PROFILE,
         p=lambda wc: json.dumps(S1["confusion"]),
     log:
         f"{LOGS}/resnet/confusion.log",
@@ -132,7 +131,7 @@ rule resnet_confusion:
     conda:
         ENV
     shell:
-        "{ARCHLAB} resnet confusion {PROFILE_ARGS} > {log} 2>&1"
+        "python -m archlab resnet confusion --profile {params.profile} > {log} 2>&1"
 
 
 rule resnet_section:
@@ -150,6 +149,7 @@ rule resnet_section:
         metrics=f"{RESULTS}/dvc/resnet/metrics.json",
         curves=f"{RESULTS}/dvc/resnet/head_val_acc.csv",
     params:
+        profile=PROFILE,
         p=params_of("resnet"),
     log:
         f"{LOGS}/resnet/section.log",
@@ -162,4 +162,4 @@ rule resnet_section:
     conda:
         ENV
     shell:
-        "{ARCHLAB} resnet section {PROFILE_ARGS} > {log} 2>&1"
+        "python -m archlab resnet section --profile {params.profile} > {log} 2>&1"

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from archlab.io import atomic_path  # noqa: E402
+from archlab.plots.style import save  # noqa: E402
 
 
 def overlay_grid(images: np.ndarray, maps: Mapping[str, np.ndarray], path: str | Path,
@@ -29,8 +29,8 @@ def overlay_grid(images: np.ndarray, maps: Mapping[str, np.ndarray], path: str |
             if i == 0:
                 ax.set_title(name, fontsize=8)
     for ax in axes.flat:
-        ax.set_xticks([]), ax.set_yticks([])
-    _save(fig, path)
+        ax.axis("off")
+    save(fig, path)
 
 
 def head_statistics(distance: np.ndarray, entropy: np.ndarray, path: str | Path) -> None:
@@ -45,8 +45,9 @@ def head_statistics(distance: np.ndarray, entropy: np.ndarray, path: str | Path)
     im = right.imshow(entropy, aspect="auto", cmap="viridis", vmin=0, vmax=1)
     right.set(xlabel="head", ylabel="layer", title="CLS attention entropy / log(#patches)",
               xticks=range(heads), yticks=range(layers), yticklabels=range(1, layers + 1))
+    right.grid(False)
     fig.colorbar(im, ax=right)
-    _save(fig, path)
+    save(fig, path)
 
 
 def masking_curves(summary: pd.DataFrame, path: str | Path, published: Sequence[Mapping] = ()) -> None:
@@ -72,7 +73,7 @@ def masking_curves(summary: pd.DataFrame, path: str | Path, published: Sequence[
                 title="confidence")
     for ax in (score_ax, conf_ax):
         ax.legend(fontsize=6)
-    _save(fig, path)
+    save(fig, path)
 
 
 def _band(ax, g: pd.DataFrame, metric: str, colour, style: str, label: str) -> None:
@@ -80,9 +81,3 @@ def _band(ax, g: pd.DataFrame, metric: str, colour, style: str, label: str) -> N
     ax.plot(g["fraction"], mean, style, color=colour, marker=".", label=label)
     ax.fill_between(g["fraction"], mean - std, mean + std, color=colour, alpha=0.15)
 
-
-def _save(fig, path: str | Path) -> None:
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120, format="png")
-    plt.close(fig)

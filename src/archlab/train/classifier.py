@@ -29,7 +29,11 @@ Arrays = tuple[np.ndarray, np.ndarray]
 
 
 class Callback(Protocol):
-    """Hook points for recorders (e.g. per-layer gradient norms); all methods optional."""
+    """Hook points for recorders (e.g. per-layer gradient norms); all methods optional.
+
+    A callback with ``state_dict()``/``load_state_dict(state)`` has its state saved in each epoch's
+    checkpoint and restored on resume, so what it recorded survives an interrupted run.
+    """
 
     def after_backward(self, model: nn.Module) -> None: ...
     def epoch_end(self, epoch: int, model: nn.Module) -> None: ...
@@ -90,6 +94,9 @@ def fit(model: nn.Module, train: Arrays, val: Arrays, optimizer: torch.optim.Opt
             scheduler.load_state_dict(ckpt["scheduler"])
         torch.set_rng_state(ckpt["rng"])
         history, start = ckpt["history"], ckpt["epoch"] + 1
+        for cb, state in zip(cfg.callbacks, ckpt.get("callbacks", ())):
+            if state is not None:
+                cb.load_state_dict(state)
         log.info("resuming %s from epoch %d", out_dir, start)
     live = _live(out_dir, resume=start > 0) if cfg.live else None
     steps = n_batches(len(train[1]), cfg.batch_size)
@@ -123,7 +130,8 @@ def fit(model: nn.Module, train: Arrays, val: Arrays, optimizer: torch.optim.Opt
         _write_history(out_dir / "history.csv", history)
         save_torch(ckpt_path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                               "rng": torch.get_rng_state(), "epoch": epoch, "history": history})
+                               "rng": torch.get_rng_state(), "epoch": epoch, "history": history,
+                               "callbacks": [cb.state_dict() if hasattr(cb, "state_dict") else None for cb in cfg.callbacks]})
         if live is not None:
             for k, v in row.items():
                 if k != "epoch":

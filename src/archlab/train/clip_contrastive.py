@@ -36,19 +36,19 @@ def preprocess_all(bundle: ClipBundle, images: np.ndarray) -> torch.Tensor:
     return torch.stack([bundle.preprocess(Image.fromarray(np.asarray(im))) for im in images])
 
 
-def train_clip(bundle: ClipBundle, images: np.ndarray, labels: np.ndarray, classnames: list[str], templates: list[str],
-               *, epochs: int, batch_size: int, lr: float, weight_decay: float, seed: int,
+def train_clip(bundle: ClipBundle, images: np.ndarray, labels: np.ndarray, classnames: list[str],
+               templates: list[str], optimizer: torch.optim.Optimizer, *, epochs: int, batch_size: int, seed: int,
                device: torch.device, out_dir: str | Path,
                val: tuple[np.ndarray, np.ndarray] | None = None) -> pd.DataFrame:
-    """Train ``bundle.model`` in place; checkpoint every epoch to ``out_dir`` and resume from it.
+    """Train ``bundle.model`` (already on ``device``, optimised by ``optimizer``) in place;
+    checkpoint every epoch to ``out_dir`` and resume from it.
 
     Writes ``history.csv`` (loss, temperature and, given ``val``, zero-shot accuracy with the
     training templates' ensemble) after every epoch and returns it.
     """
     out_dir = Path(out_dir)
-    model = bundle.model.to(device)
+    model = bundle.model
     tokens = caption_tokens(bundle, classnames, templates)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     loss_fn = ClipLoss()
     history, start = [], 0
     if (out_dir / CHECKPOINT).exists():

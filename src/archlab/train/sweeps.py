@@ -15,8 +15,6 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
-import pandas as pd
-
 TRAIN_KEYS = ("optimizer", "lr", "weight_decay", "momentum", "batch_size", "epochs")
 KEY_LENGTH = 16
 
@@ -34,6 +32,7 @@ class RunSetting:
     batch_size: int
     epochs: int
     seed: int
+    train_size: int | None = None  # first n training images; None = all
     momentum: float | None = None  # only SGD uses it; kept out of other optimisers' keys
 
     def to_dict(self) -> dict[str, Any]:
@@ -124,7 +123,7 @@ def resolve_setting(section: Mapping[str, Any], model: str, overrides: Mapping[s
     return RunSetting(
         dataset=section["dataset"], model=model, model_args=model_args, optimizer=train["optimizer"],
         lr=float(train["lr"]), weight_decay=float(train["weight_decay"]), batch_size=int(train["batch_size"]),
-        epochs=int(train["epochs"]), seed=int(seed),
+        epochs=int(train["epochs"]), seed=int(seed), train_size=section.get("train_size"),
         momentum=float(train["momentum"]) if train["optimizer"] == "sgd" else None,
     )
 
@@ -147,11 +146,9 @@ def unique_runs(expanded: Mapping[str, list[SweepPoint]]) -> dict[str, RunSettin
     return {p.key: p.setting for points in expanded.values() for p in points}
 
 
-def summarise(points: list[SweepPoint], finals: Mapping[str, Mapping[str, float]]) -> pd.DataFrame:
-    """Mean and std over seeds of each label's final metrics (``finals``: run key -> metrics)."""
-    rows = [{"label": p.label, **finals[p.key]} for p in points]
-    df = pd.DataFrame(rows)
-    grouped = df.groupby("label", sort=False)
-    out = grouped.mean(numeric_only=True)
-    std = grouped.std(ddof=0, numeric_only=True).add_suffix("_std")
-    return out.join(std).assign(n_seeds=grouped.size())
+def keys_by_label(points: list[SweepPoint]) -> dict[str, list[str]]:
+    """``label -> run keys`` (one per seed), in declaration order: what a sweep's table row averages."""
+    out: dict[str, list[str]] = {}
+    for p in points:
+        out.setdefault(p.label, []).append(p.key)
+    return out
