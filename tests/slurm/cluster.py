@@ -126,6 +126,7 @@ def _write_config(state: Path, gpus: int) -> list[Path]:
         f"SlurmctldLogFile={state / 'slurmctld.log'}",
         f"SlurmdLogFile={state / 'slurmd.log'}",
         "SlurmctldDebug=info",
+        "MpiDefault=none",
         "ProctrackType=proctrack/linuxproc",
         "TaskPlugin=task/none",
         "SchedulerType=sched/backfill",
@@ -148,7 +149,7 @@ def _write_config(state: Path, gpus: int) -> list[Path]:
     written[0].write_text("\n".join(lines) + "\n")
     if gpus:
         written.append(CONF_DIR / "gres.conf")
-        written[1].write_text(f"{MARKER}\nNodeName={host} Name=gpu Count={gpus}\n")
+        written[1].write_text(f"{MARKER}\nNodeName={host} Name=gpu Count={gpus} File=/dev/null\n")
     return written
 
 

@@ -1,5 +1,5 @@
-# Datasets in the canonical format, and remote weights. Fetching runs on the submit host
-# (localrule): on clusters, compute nodes often have no internet.
+# Datasets in the canonical format, and remote weights. Both are local rules: on a cluster they run
+# on the submit (login) node, which has internet; compute nodes often have none.
 
 
 rule prepare_data:
@@ -23,6 +23,7 @@ rule prepare_data:
 
 
 localrules:
+    prepare_data,
     fetch_weights,
 
 

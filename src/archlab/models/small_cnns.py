@@ -18,8 +18,10 @@ def _conv(c_in: int, c_out: int, act: nn.Module) -> list[nn.Module]:
 
 
 class SimpleCNN(nn.Module):
+    DEFAULT_CHANNELS = (32, 64)
+
     def __init__(self, num_classes: int = 100, input_size: int = 32, in_channels: int = 3,
-                 channels: Sequence[int] = (32, 64)):
+                 channels: Sequence[int] = DEFAULT_CHANNELS):
         super().__init__()
         c1, c2 = channels
         self.features = nn.Sequential(
@@ -33,8 +35,10 @@ class SimpleCNN(nn.Module):
 
 
 class DeeperCNN(nn.Module):
+    DEFAULT_CHANNELS = (32, 64, 128, 128)
+
     def __init__(self, num_classes: int = 100, input_size: int = 32, in_channels: int = 3,
-                 channels: Sequence[int] = (32, 64, 128, 128), hidden: int = 256,
+                 channels: Sequence[int] = DEFAULT_CHANNELS, hidden: int = 256,
                  negative_slope: float = 0.01):
         super().__init__()
         c1, c2, c3, c4 = channels

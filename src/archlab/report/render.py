@@ -31,10 +31,18 @@ def tex_inline(text: str) -> str:
     return re.sub(r"`(.+?)`", r"\\texttt{\1}", out)
 
 
+def column_spec(block: dict, wrap_after: int = 28) -> str:
+    """``l`` per column, ``X`` (wrapping, tabularx) for columns holding long text."""
+    cells = [block["columns"], *block["rows"]]
+    widths = [max(len(str(r[i])) for r in cells) for i in range(len(block["columns"]))]
+    return "".join(">{\\raggedright\\arraybackslash}X" if w > wrap_after else "l" for w in widths)
+
+
 def _env(templates: Path) -> Environment:
     env = Environment(loader=FileSystemLoader(templates), trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.filters["tex"] = tex_inline
     env.filters["relpath"] = lambda p, start: os.path.relpath(p, start)
+    env.filters["colspec"] = column_spec
     return env
 
 

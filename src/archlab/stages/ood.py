@@ -80,7 +80,12 @@ def build_model(entry: dict, num_classes: int, resources: Path, weights: str | N
     if entry["arch"] in SMALL_CNNS:
         if weights != "none":
             raise ParamsError(f"ladder model {entry['name']!r}: {entry['arch']} trains from scratch; set weights: none")
-        return SMALL_CNNS[entry["arch"]](num_classes, input_size=entry["input_size"])
+        cnn = SMALL_CNNS[entry["arch"]]
+        channels = entry.get("channels", cnn.DEFAULT_CHANNELS)
+        if len(channels) != len(cnn.DEFAULT_CHANNELS):
+            raise ParamsError(f"ladder model {entry['name']!r}: {entry['arch']} has {len(cnn.DEFAULT_CHANNELS)} "
+                              f"convolutions, so channels needs {len(cnn.DEFAULT_CHANNELS)} widths, got {channels}")
+        return cnn(num_classes, input_size=entry["input_size"], channels=channels)
     return build_resnet(entry["arch"], num_classes, weights, str(resources))
 
 

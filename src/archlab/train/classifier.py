@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from archlab.data.loaders import iterate_batches, n_batches
 from archlab.io import atomic_path, save_torch
-from archlab.runtime import autocast
+from archlab.runtime import autocast, to_channels_last
 
 log = logging.getLogger(__name__)
 Arrays = tuple[np.ndarray, np.ndarray]
@@ -100,6 +100,7 @@ def fit(model: nn.Module, train: Arrays, val: Arrays, optimizer: torch.optim.Opt
         log.info("resuming %s from epoch %d", out_dir, start)
     live = _live(out_dir, resume=start > 0) if cfg.live else None
     steps = n_batches(len(train[1]), cfg.batch_size)
+    model = to_channels_last(model, device)
     for epoch in range(start, cfg.epochs):
         t0 = time.perf_counter()
         _set_train_mode(model, cfg.frozen)
@@ -107,6 +108,8 @@ def fit(model: nn.Module, train: Arrays, val: Arrays, optimizer: torch.optim.Opt
         batches = iterate_batches(*train, cfg.batch_size, device, cfg.train_transform, shuffle=True, seed=cfg.seed, epoch=epoch)
         for xb, yb in tqdm(batches, total=steps, desc=f"{cfg.desc} {epoch + 1}/{cfg.epochs}", mininterval=2, leave=False):
             optimizer.zero_grad(set_to_none=True)
+            if xb.dim() == 4:
+                xb = to_channels_last(xb, device)
             with autocast(device, cfg.amp):
                 logits = model(xb)
                 loss = cfg.loss_fn(logits.float(), yb)

@@ -1,9 +1,9 @@
 """Sweep grids -> runs: expand each param-declared sweep into points, key each run by its setting.
 
 A sweep names a model and either a ``grid`` (axes -> value lists, Cartesian product, labels like
-``lr=0.001``) or named ``points`` (label -> overrides), optionally narrowed by ``only`` (how the
-demo profile runs fewer points). Overrides are flat: training keys (``TRAIN_KEYS``), ``model``,
-or the model's own arguments. Every point x seed resolves to a full :class:`RunSetting`, whose key
+``0.001`` or ``lr=0.001,epochs=5``) or named ``points`` (label -> overrides); ``base`` overrides
+apply to every point, and ``only`` narrows the points (how the demo profile runs fewer).
+Overrides are flat: training keys (``TRAIN_KEYS``), ``model``, or the model's own arguments. Every point x seed resolves to a full :class:`RunSetting`, whose key
 is a hash of that setting alone, so points of different sweeps with the same setting (the Mixer
 baseline is patch 4, ratio (0.5, 4) and the ``mixer`` baseline) share one cached run.
 """
@@ -78,6 +78,9 @@ def _canonical(value: Any) -> Any:
 
 
 def _label(axes: Mapping[str, Any]) -> str:
+    """``0.001`` on a one-axis grid (the sweep names the axis), ``a=1,b=x`` on several."""
+    if len(axes) == 1:
+        return _fmt(next(iter(axes.values())))
     return ",".join(f"{k}={_fmt(v)}" for k, v in axes.items())
 
 
@@ -97,6 +100,7 @@ def sweep_overrides(sweep: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
                   for combo in itertools.product(*(sweep["grid"][n] for n in names))}
     else:
         points = {str(label): dict(over or {}) for label, over in sweep["points"].items()}
+    points = {label: {**sweep.get("base", {}), **over} for label, over in points.items()}
     only = sweep.get("only")
     if only is not None:
         missing = [label for label in only if label not in points]
