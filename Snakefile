@@ -11,6 +11,7 @@ include: "workflow/rules/pretrain.smk"
 include: "workflow/rules/resnet.smk"
 include: "workflow/rules/clip.smk"
 include: "workflow/rules/cifar_arch.smk"
+include: "workflow/rules/ood.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -53,6 +53,11 @@ def run(epochs: int, n_train: int, n_val: int, arch: str, size: int, batch_size:
         t_extract = time.perf_counter() - t0
 
         head = nn.Linear(model.fc.in_features, model.fc.out_features)
+        # Untimed warm-up: the first optimizer step loads torch modules lazily (seconds).
+        warm = copy.deepcopy(head)
+        fit(warm, (feats[f"val/{POOLED}"], val[1]), (feats[f"val/{POOLED}"], val[1]),
+            torch.optim.Adam(warm.parameters(), lr=lr), FitConfig(epochs=1, batch_size=batch_size, live=False),
+            dev, tmp / "warmup")
         head.load_state_dict(head_init)
         t0 = time.perf_counter()
         cached = fit(head, (feats[f"train/{POOLED}"], train[1]), (feats[f"val/{POOLED}"], val[1]),

@@ -144,23 +144,33 @@ def test_free_bits_floor_each_dimension_and_stop_its_gradient():
     assert objective(recon, kl, beta=2.0).item() == pytest.approx(15.0 + 2 * 3.4)
 
 
-def _train(schedule, epochs, x, checkpoint=None):
+def _train(schedule, epochs, x, checkpoint=None, fingerprint="", stop_at=None):
+    def train_batches(epoch):
+        if epoch == stop_at:
+            raise KeyboardInterrupt
+        return batches(x, 16, seed=epoch)
+
     model = tiny_vae()
-    history = fit(model, lambda e: batches(x, 16, seed=e), lambda: batches(x[:64], 64),
+    history = fit(model, train_batches, lambda: batches(x[:64], 64),
                   epochs=epochs, steps_per_epoch=math.ceil(len(x) / 16), lr=5e-3,
-                  schedule=schedule, checkpoint=checkpoint)
+                  schedule=schedule, checkpoint=checkpoint, fingerprint=fingerprint)
     return model, history
 
 
-def test_fit_records_both_terms_and_resumes_from_its_checkpoint(tmp_path):
-    x = discs(64, 4)
+def test_an_interrupted_run_resumes_to_the_same_result_and_other_settings_start_afresh(tmp_path):
+    x, ckpt = discs(64, 4), tmp_path / "ckpt.pt"
     schedule = make_schedule("cosine", ramp=1.0)
-    _, first = _train(schedule, 2, x, tmp_path / "ckpt.pt")
-    _, resumed = _train(schedule, 3, x, tmp_path / "ckpt.pt")
-    assert len(resumed) == 3 and resumed[:2] == first
-    assert first[0]["beta"] < 1 and resumed[-1]["beta"] == pytest.approx(1.0)
-    assert {"train_recon", "train_kl", "val_recon", "val_kl", "val_loss"} <= set(resumed[0])
-    assert resumed[-1]["val_recon"] < resumed[0]["val_recon"]
+    straight_model, straight = _train(schedule, 3, x)
+    with pytest.raises(KeyboardInterrupt):
+        _train(schedule, 3, x, ckpt, fingerprint="a", stop_at=2)
+    resumed_model, resumed = _train(schedule, 3, x, ckpt, fingerprint="a")
+    assert resumed == straight
+    assert all(torch.equal(a, b) for a, b in zip(resumed_model.state_dict().values(), straight_model.state_dict().values()))
+    _, other = _train(make_schedule("constant", beta=1.0), 1, x, ckpt, fingerprint="b")
+    assert len(other) == 1 and other[0]["beta"] == 1.0   # trained afresh, not resumed
+    assert straight[0]["beta"] < 1 and straight[-1]["beta"] == pytest.approx(1.0)
+    assert {"train_recon", "train_kl", "val_recon", "val_kl", "val_loss"} <= set(straight[0])
+    assert straight[-1]["val_recon"] < straight[0]["val_recon"]
 
 
 def test_a_heavy_kl_weight_collapses_units_that_annealing_keeps_active():

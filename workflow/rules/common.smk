@@ -46,6 +46,27 @@ def data_files(name):
     return f"{RESULTS}/data/{name}/meta.json"
 
 
+def used_datasets():
+    """Datasets named by a `data:`/`dataset:` field of an enabled study (or of the demo pretraining).
+
+    A profile inherits every dataset of params.yaml; preparing only the used ones keeps a
+    small profile from downloading the full profile's datasets.
+    """
+    sections = [config[s] for s in config["studies"] if s in config]
+    if config.get("pretrain", {}).get("archs"):
+        sections.append(config["pretrain"])
+
+    def refs(node):
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for key, value in items:
+            if key in ("data", "dataset") and isinstance(value, str):
+                yield value
+            else:
+                yield from refs(value)
+
+    return sorted({name for name in refs(sections) if name in config["data"]})
+
+
 def weights_input(spec):
     """A weights spec as Snakemake input: the file, the fetch marker, or nothing for `none`."""
     path = archlab_weights.marker_path(spec, config["resources"])

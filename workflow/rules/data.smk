@@ -44,6 +44,6 @@ rule fetch_weights:
 
 
 rule all_data:
-    """Every dataset the profile defines (the target of DVC's `data` stage)."""
+    """Every dataset the enabled studies read (the target of DVC's `data` stage)."""
     input:
-        [data_files(name) for name in config["data"]],
+        [data_files(name) for name in used_datasets()],

@@ -5,26 +5,28 @@ S7 = config["ood"]
 S7_OUT = f"{RESULTS}/ood"
 S7_MODELS = {entry["name"]: entry for entry in S7["ladder"]}
 S7_CIFAR_C = f"{config['resources']}/data/cifar100_c/CIFAR-100-C/labels.npy"
-
-
-def s7_run(name):
-    return f"{S7_OUT}/models/{{model}}/seed{{seed}}/{name}"
-
-
-localrules:
-    ood_fetch,
+S7_RUN = f"{S7_OUT}/models/{{model}}/seed{{seed}}"
 
 
 rule ood_fetch:
     """CIFAR-100-C into resources/ (a local rule: compute nodes may have no internet)."""
     output:
         S7_CIFAR_C,
+    params:
+        profile=PROFILE,
     log:
         f"{LOGS}/ood/fetch.log",
+    benchmark:
+        f"{LOGS}/bench/ood/fetch.tsv"
+    localrule: True
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=120,
     conda:
         ENV
     shell:
-        "{ARCHLAB} ood fetch {PROFILE_ARGS} > {log} 2>&1"
+        "python -m archlab ood fetch --profile {params.profile} > {log} 2>&1"
 
 
 rule ood_corrupted:
@@ -35,6 +37,7 @@ rule ood_corrupted:
         meta=f"{S7_OUT}/corrupted/meta.json",
         examples=f"{S7_OUT}/figures/corruption_examples.png",
     params:
+        profile=PROFILE,
         p=lambda wc: json.dumps({"data": S7["data"], "corrupted": S7["corrupted"]}, sort_keys=True),
     log:
         f"{LOGS}/ood/corrupted.log",
@@ -47,7 +50,7 @@ rule ood_corrupted:
     conda:
         ENV
     shell:
-        "{ARCHLAB} ood corrupted {PROFILE_ARGS} --threads {threads} > {log} 2>&1"
+        "python -m archlab ood corrupted --profile {params.profile} --threads {threads} > {log} 2>&1"
 
 
 rule ood_train:
@@ -55,13 +58,14 @@ rule ood_train:
         data=data_files(S7["data"]),
         weights=lambda wc: weights_input(S7_MODELS[wc.model]["weights"]),
     output:
-        model=s7_run("model.pt"),
-        history=s7_run("history.csv"),
-        info=s7_run("train.json"),
+        model=f"{S7_RUN}/model.pt",
+        history=f"{S7_RUN}/history.csv",
+        info=f"{S7_RUN}/train.json",
     wildcard_constraints:
         model="|".join(S7_MODELS),
         seed=r"\d+",
     params:
+        profile=PROFILE,
         p=lambda wc: json.dumps({"data": S7["data"], "model": S7_MODELS[wc.model], "augment": S7["augment"]}, sort_keys=True),
     log:
         f"{LOGS}/ood/train_{{model}}_seed{{seed}}.log",
@@ -75,22 +79,23 @@ rule ood_train:
     conda:
         ENV
     shell:
-        "{ARCHLAB} ood train {wildcards.model} --seed {wildcards.seed} {PROFILE_ARGS} --threads {threads} > {log} 2>&1"
+        "python -m archlab ood train {wildcards.model} --seed {wildcards.seed} --profile {params.profile} --threads {threads} > {log} 2>&1"
 
 
 rule ood_evaluate:
     input:
-        model=s7_run("model.pt"),
-        info=s7_run("train.json"),
+        model=f"{S7_RUN}/model.pt",
+        info=f"{S7_RUN}/train.json",
         corrupted=rules.ood_corrupted.output.meta,
     output:
-        metrics=s7_run("metrics.json"),
-        grid=s7_run("grid.csv"),
-        submission=s7_run("submission.csv"),
+        metrics=f"{S7_RUN}/metrics.json",
+        grid=f"{S7_RUN}/grid.csv",
+        submission=f"{S7_RUN}/submission.csv",
     wildcard_constraints:
         model="|".join(S7_MODELS),
         seed=r"\d+",
     params:
+        profile=PROFILE,
         p=lambda wc: json.dumps({"model": S7_MODELS[wc.model], "eval_batch_size": S7["eval_batch_size"]}, sort_keys=True),
     log:
         f"{LOGS}/ood/evaluate_{{model}}_seed{{seed}}.log",
@@ -104,7 +109,7 @@ rule ood_evaluate:
     conda:
         ENV
     shell:
-        "{ARCHLAB} ood evaluate {wildcards.model} --seed {wildcards.seed} {PROFILE_ARGS} --threads {threads} > {log} 2>&1"
+        "python -m archlab ood evaluate {wildcards.model} --seed {wildcards.seed} --profile {params.profile} --threads {threads} > {log} 2>&1"
 
 
 rule ood_section:
@@ -116,6 +121,7 @@ rule ood_section:
         metrics=f"{RESULTS}/dvc/ood/metrics.json",
         curves=f"{RESULTS}/dvc/ood/val_acc.csv",
     params:
+        profile=PROFILE,
         p=params_of("ood"),
     log:
         f"{LOGS}/ood/section.log",
@@ -128,4 +134,4 @@ rule ood_section:
     conda:
         ENV
     shell:
-        "{ARCHLAB} ood section {PROFILE_ARGS} > {log} 2>&1"
+        "python -m archlab ood section --profile {params.profile} > {log} 2>&1"

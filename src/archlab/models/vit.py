@@ -7,10 +7,12 @@ google/vit-base-patch16-224 that is mean = std = 0.5, not the ImageNet statistic
 """
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
-import numpy as np
 import torch
+from torch import nn
 from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
 
 from archlab.data.loaders import Preprocess
@@ -55,10 +57,27 @@ def build_demo_vit(
     return ViTForImageClassification(config), processor
 
 
+class Logits(nn.Module):
+    """A HF classifier as a plain ``pixels → logits`` module, for the shared training loop."""
+
+    def __init__(self, model: ViTForImageClassification):
+        super().__init__()
+        self.model = model
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.model(pixel_values=pixels).logits
+
+
 def save_vit(model: ViTForImageClassification, processor: ViTImageProcessor, directory: str | Path) -> None:
-    """``save_pretrained`` layout, so a ``file:`` weights spec loads exactly like an ``hf:`` one."""
-    model.save_pretrained(directory)
-    processor.save_pretrained(directory)
+    """``save_pretrained`` layout (so a ``file:`` spec loads like an ``hf:`` one), written to a
+    temporary sibling and renamed into place so an interrupted save leaves no half model."""
+    directory = Path(directory)
+    tmp = directory.with_name(f".{directory.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    processor.save_pretrained(tmp)
+    shutil.rmtree(directory, ignore_errors=True)
+    os.replace(tmp, directory)
 
 
 def load_vit(spec: str, resources: str | Path = "resources") -> tuple[ViTForImageClassification, Preprocess]:

@@ -32,12 +32,12 @@ def accuracy_heatmaps(grids: Mapping[str, pd.DataFrame], path: str | Path) -> Pa
 
 
 def accuracy_vs_severity(grids: Mapping[str, pd.DataFrame], clean: Mapping[str, float], path: str | Path) -> Path:
-    """Mean accuracy over corruptions at each severity, with the clean test accuracy at severity 0."""
+    """Mean accuracy over corruptions at each severity; ``clean`` (same images, uncorrupted) at severity 0."""
     fig, ax = plt.subplots(figsize=(4.8, 3.2))
     for model, grid in grids.items():
         severities = [0, *map(int, grid.columns)]
         ax.plot(severities, [clean[model], *grid.mean(axis=0).to_numpy()], marker="o", label=model)
-    ax.set_xlabel("severity (0 = clean test set)")
+    ax.set_xlabel("severity (0 = the same images, clean)")
     ax.set_ylabel("accuracy (%)")
     ax.legend()
     return save(fig, path)

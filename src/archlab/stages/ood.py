@@ -200,8 +200,11 @@ def _evaluate(ctx, cfg, out: Path, args) -> None:
     write_text(folder / "grid.csv", grid.to_csv(index_label="corruption"))
     write_text(folder / "submission.csv", submission_frame(ood["pred"], len(data.classes)).to_csv(index=False))
     train_info = read_json(folder / "train.json")
+    n = cs.meta["n_clean"]  # the corrupted set is built from the first n clean test images
+    y_test = data.split("test")[1]
     write_json(folder / "metrics.json", {
         "model": entry["name"], "seed": seed, "val_acc": train_info["val_acc"], "clean_acc": clean["acc"] * 100,
+        "clean_acc_same_images": float(np.mean(clean["pred"][:n] == y_test[:n]) * 100),
         "mean_corruption_acc": mean_corruption_accuracy(grid), "ood_source": cs.meta["source"],
         "ood_images": len(cs), "eval_seconds": time.perf_counter() - t0})
     log.info("%s seed %d: clean %.2f%%, mean corruption %.2f%%", entry["name"], seed, clean["acc"] * 100,

@@ -20,8 +20,14 @@ PUBLISHED = {"deeper": (None, "ood.deeper_cnn_ood_acc"),
 
 def _recipe(entry: dict) -> str:
     opt, sched = entry["optimizer"], entry["scheduler"]["name"]
+    schedule = "constant lr" if sched == "none" else f"{sched} schedule"
     smoothing = f", label smoothing {entry['label_smoothing']}" if entry["label_smoothing"] else ""
-    return f"{opt['name']} lr {opt['lr']}, {sched} schedule, batch {entry['batch_size']}{smoothing}"
+    return f"{opt['name']} lr {opt['lr']}, {schedule}, batch {entry['batch_size']}{smoothing}"
+
+
+def _init(weights: str) -> str:
+    kind = weights.split(":", 1)[0]
+    return {"none": "from scratch", "file": "demo-pretrained weights"}.get(kind, f"{weights.split(':')[-1]} weights")
 
 
 def build_section(ctx, cfg: dict, out: Path) -> Section:
@@ -45,21 +51,25 @@ def build_section(ctx, cfg: dict, out: Path) -> Section:
     rows = []
     for entry in ladder:
         r = runs[entry["name"]]
-        clean, ood = [m["clean_acc"] for m in r], [m["mean_corruption_acc"] for m in r]
-        rows.append({"model": entry["name"], "weights": entry["weights"], "input (px)": entry["input_size"],
-                     "train augmentation": "yes" if entry["augment"] else "no", "epochs": entry["epochs"],
-                     "recipe": _recipe(entry), "val acc (%)": mean_std([m["val_acc"] * 100 for m in r]),
-                     "clean test acc (%)": mean_std(clean), "mean corruption acc (%)": mean_std(ood),
-                     "drop (points)": mean_std(np.subtract(clean, ood))})
+        same = [m["clean_acc_same_images"] for m in r]
+        ood = [m["mean_corruption_acc"] for m in r]
+        rows.append({"model": entry["name"], "arch": entry["arch"], "weights": entry["weights"],
+                     "input (px)": entry["input_size"], "train augmentation": "yes" if entry["augment"] else "no",
+                     "epochs": entry["epochs"], "recipe": _recipe(entry),
+                     "val acc (%)": mean_std([m["val_acc"] * 100 for m in r]),
+                     "clean test acc (%)": mean_std([m["clean_acc"] for m in r]),
+                     "mean corruption acc (%)": mean_std(ood), "drop (points)": mean_std(np.subtract(same, ood))})
+    native = data.meta["image_shape"][0]
     sec.heading("The ladder: clean vs. corrupted accuracy")
-    sec.table(pd.DataFrame(rows), caption="Each model on the clean test set and averaged over all corruptions and "
-              "severities (mean ± std over seeds). Input size is what the model was fed: pretrained ResNets see "
-              "images resized on the device.")
+    sec.table(pd.DataFrame(rows), caption=f"Each model on the whole clean test set and averaged over every corruption "
+              f"and severity (mean ± std over seeds). Input (px) is the size each model was fed: the {native}-px "
+              f"images are resized on the device when it differs. Drop = clean accuracy on the "
+              f"{corrupted['n_clean']} test images the corrupted set was made from − mean corruption accuracy.")
     sec.figure(accuracy_heatmaps(grids, out / "figures" / "heatmaps.png"),
                "Accuracy (%) per corruption (rows) and severity (columns), one panel per model, one colour scale.")
-    clean_mean = {name: float(np.mean([m["clean_acc"] for m in r])) for name, r in runs.items()}
+    clean_mean = {name: float(np.mean([m["clean_acc_same_images"] for m in r])) for name, r in runs.items()}
     sec.figure(accuracy_vs_severity(grids, clean_mean, out / "figures" / "severity.png"),
-               "Mean accuracy over corruptions against severity; severity 0 is the clean test set.", 0.6)
+               "Mean accuracy over corruptions against severity; severity 0 is the same test images, clean.", 0.6)
     sec.figure(out / "figures" / "corruption_examples.png",
                "The first test image under every corruption and severity of the OOD set.", 0.7)
 
@@ -85,7 +95,7 @@ def build_section(ctx, cfg: dict, out: Path) -> Section:
     compare = []
     for entry in ladder:
         clean_key, ood_key = PUBLISHED.get(entry.get("published"), (None, None))
-        where = f"{entry['name']} ({entry['arch']}), {entry['epochs']} ep, {entry['input_size']} px; {short}"
+        where = f"{entry['arch']}, {_init(entry['weights'])}, {entry['epochs']} ep, {entry['input_size']} px; {short}"
         r = runs[entry["name"]]
         if clean_key:
             compare.append((clean_key, mean_std([m["clean_acc"] for m in r]), where))

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +28,7 @@ from tqdm.auto import tqdm
 from archlab.io import save_torch
 from archlab.models.gan import Discriminator, Generator, init_normal_
 
+log = logging.getLogger(__name__)
 G_LOSSES = ("non_saturating", "saturating")
 
 
@@ -176,12 +179,14 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
 def train_gan(cfg: GanConfig, train_images: torch.Tensor, heldout_images: torch.Tensor,
               probe: Callable[[torch.Tensor], dict], *, seed: int, device: torch.device,
               n_eval: int = 1000, sample_every: int = 5, n_grid: int = 64,
-              checkpoint: str | Path | None = None, progress: bool = True) -> GanRun:
+              checkpoint: str | Path | None = None, data_id: str = "", progress: bool = True) -> GanRun:
     """Train one scenario; images are float tensors (N, 1, H, W) scaled to [-1, 1].
 
     ``probe`` scores ``n_eval`` fresh samples every epoch (see ``metrics.diversity.DiversityProbe``).
-    With ``checkpoint`` set, the state is saved every epoch and a rerun resumes from it.
+    With ``checkpoint`` set, the state is saved every epoch and a rerun resumes from it — only if
+    it was written by the same settings, seed and data (``data_id``), never from a stale run.
     """
+    fingerprint = json.dumps([dataclasses.asdict(cfg), seed, n_eval, sample_every, n_grid, data_id])
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     side = train_images.shape[-1]
@@ -196,11 +201,7 @@ def train_gan(cfg: GanConfig, train_images: torch.Tensor, heldout_images: torch.
     run = GanRun(G, D)
     start = 0
     if checkpoint is not None and Path(checkpoint).exists():
-        state = torch.load(checkpoint, map_location=device, weights_only=False)
-        for obj, key in ((G, "G"), (D, "D"), (opt_g, "opt_g"), (opt_d, "opt_d")):
-            obj.load_state_dict(state[key])
-        gen.set_state(state["rng"])
-        run.history, run.grids, start = state["history"], state["grids"], state["epoch"]
+        start = _load_checkpoint(checkpoint, fingerprint, run, opt_g, opt_d, gen, device)
     if start == 0:
         run.grids[0] = _samples(G, fixed_noise)
 
@@ -228,10 +229,38 @@ def train_gan(cfg: GanConfig, train_images: torch.Tensor, heldout_images: torch.
         if epoch % sample_every == 0 or epoch == cfg.epochs:
             run.grids[epoch] = _samples(G, fixed_noise)
         if checkpoint is not None:
-            save_torch(checkpoint, {"G": G.state_dict(), "D": D.state_dict(), "opt_g": opt_g.state_dict(),
-                                    "opt_d": opt_d.state_dict(), "rng": gen.get_state(), "epoch": epoch,
-                                    "history": run.history, "grids": run.grids})
+            _save_checkpoint(checkpoint, fingerprint, run, opt_g, opt_d, gen, epoch, device)
     return run
+
+
+def _save_checkpoint(path, fingerprint: str, run: GanRun, opt_g, opt_d, gen: torch.Generator, epoch: int,
+                     device: torch.device) -> None:
+    """Everything needed to continue bit-for-bit: weights, optimisers, all RNG streams, history."""
+    save_torch(path, {
+        "fingerprint": fingerprint,
+        "G": run.G.state_dict(), "D": run.D.state_dict(),
+        "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "epoch": epoch,
+        "rng": gen.get_state(), "torch_rng": torch.random.get_rng_state(),  # dropout uses the global RNG
+        "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+        "history": run.history, "grids": run.grids,
+    })
+
+
+def _load_checkpoint(path, fingerprint: str, run: GanRun, opt_g, opt_d, gen: torch.Generator,
+                     device: torch.device) -> int:
+    """Restore a run saved by ``_save_checkpoint``; returns the last completed epoch (0: start afresh)."""
+    state = torch.load(path, map_location=device, weights_only=False)  # our own file: numpy grids inside
+    if state.get("fingerprint") != fingerprint:
+        log.info("ignoring %s: written by other settings", path)
+        return 0
+    for obj, key in ((run.G, "G"), (run.D, "D"), (opt_g, "opt_g"), (opt_d, "opt_d")):
+        obj.load_state_dict(state[key])
+    gen.set_state(state["rng"])
+    torch.random.set_rng_state(state["torch_rng"])
+    if device.type == "cuda":
+        torch.cuda.set_rng_state(state["cuda_rng"], device)
+    run.history, run.grids = state["history"], state["grids"]
+    return state["epoch"]
 
 
 def _mean_over_steps(steps: list[dict]) -> dict:
@@ -267,3 +296,14 @@ def _evaluate(G: Generator, D: Discriminator, train_images: torch.Tensor, heldou
         **diversity,
         **{f"class_{c}": int(n) for c, n in enumerate(histogram)},
     }
+
+
+def summarise(history: list[dict], last: int) -> dict:
+    """Median of every scalar metric over the last ``last`` epochs.
+
+    GAN curves are spiky (a collapsed G briefly escapes, a saturated D briefly lets one batch
+    through); the median of the final stretch reports the regime a run settled in.
+    """
+    tail = history[-last:]
+    keys = [k for k, v in tail[0].items() if isinstance(v, (int, float)) and k != "epoch"]
+    return {k: float(np.median([row[k] for row in tail])) for k in keys}

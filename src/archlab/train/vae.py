@@ -6,6 +6,7 @@ divided again by the number of batches), so they read in the same units as the p
 """
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 from typing import Callable, Iterable
@@ -19,6 +20,7 @@ from archlab.metrics.latent import gaussian_kl_per_dim
 from archlab.runtime import autocast
 from archlab.train.kl_schedules import Schedule, progress
 
+log = logging.getLogger(__name__)
 Batches = Iterable[torch.Tensor]
 
 
@@ -66,19 +68,25 @@ def posterior_params(model, batches: Batches) -> tuple[np.ndarray, np.ndarray]:
 
 def fit(model, train_batches: Callable[[int], Batches], val_batches: Callable[[], Batches], *,
         epochs: int, steps_per_epoch: int, lr: float, schedule: Schedule, free_bits: float = 0.0,
-        checkpoint: str | Path | None = None, desc: str = "vae") -> list[dict]:
+        checkpoint: str | Path | None = None, fingerprint: str = "", desc: str = "vae") -> list[dict]:
     """Train with Adam; β follows ``schedule`` over optimisation steps. Returns one row per epoch.
 
-    ``train_batches(epoch)`` yields the epoch's (shuffled) image batches on the model's device.
-    With ``checkpoint``, state is saved after every epoch and a rerun resumes from it.
+    ``train_batches(epoch)`` yields the epoch's (shuffled) image batches on the model's device; its
+    order must depend only on the epoch. With ``checkpoint``, model, optimizer and RNG state are saved
+    after every epoch and a rerun with the same ``fingerprint`` (the settings) resumes from it and
+    ends identical to an uninterrupted run; a checkpoint of other settings is ignored.
     """
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     history: list[dict] = []
     if checkpoint is not None and Path(checkpoint).exists():
-        state = torch.load(checkpoint, map_location=next(model.parameters()).device)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        history = state["history"]
+        state = torch.load(checkpoint, map_location=next(model.parameters()).device, weights_only=False)
+        if state["fingerprint"] == fingerprint:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            _set_rng_state(state["rng"])
+            history = state["history"]
+        else:
+            log.info("%s: ignoring %s, written with other settings", desc, checkpoint)
     total_steps = epochs * steps_per_epoch
     for epoch in range(len(history), epochs):
         model.train()
@@ -104,5 +112,16 @@ def fit(model, train_batches: Callable[[int], Batches], val_batches: Callable[[]
         })
         if checkpoint is not None:
             save_torch(checkpoint, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                    "history": history})
+                                    "history": history, "rng": _rng_state(), "fingerprint": fingerprint})
     return history
+
+
+def _rng_state() -> dict:
+    """The global torch RNG streams the reparameterisation noise comes from."""
+    return {"cpu": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["cpu"])
+    if state["cuda"] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
