@@ -24,6 +24,7 @@ from bench.common import ROOT, result, run_timed
 
 DEFINITION = ("Snakefile", "params.yaml", "config", "workflow", "report/templates", "dvc.yaml", "bench")
 TARGET_OK = 5.0  # seconds; the issue's target for each tool
+SMOKE_DATASET = "cifar10"  # --scope data: one dataset every profile defines offline-capable in test
 
 
 def copy_definition(root: Path, dest: Path) -> None:
@@ -42,19 +43,25 @@ def copy_results(root: Path, dest: Path, profile: str) -> None:
             shutil.copytree(root / rel, dest / rel, copy_function=shutil.copy2, symlinks=True)
 
 
-def snakemake(profile: str, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", f"config/{profile}.yaml", *extra]
+def snakemake(profile: str, targets: list[str], *flags: str) -> list[str]:
+    return [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", f"config/{profile}.yaml", *flags,
+            "--", *targets]
 
 
-def pending_jobs(project: Path, profile: str, target: list[str], nolock: bool = False) -> int:
+def pending_jobs(project: Path, profile: str, target: list[str], *extra: str) -> int:
     """Jobs a run would execute now (0: the results are complete and up to date)."""
-    out = run_timed(snakemake(profile, "-n", "--quiet", "rules", *(["--nolock"] if nolock else []), *target), project).output
+    flags = ["-n", "--quiet", "rules", *extra]
+    out = run_timed(snakemake(profile, target, *flags), project).output
     match = re.search(r"^total\s+(\d+)", out, flags=re.M)
     return int(match.group(1)) if match else 0
 
 
+def smk_targets(profile: str, scope: str) -> list[str]:
+    return [f"results/{profile}/data/{SMOKE_DATASET}/meta.json"] if scope == "data" else []
+
+
 def dag_size(project: Path, profile: str, target: list[str]) -> int:
-    return pending_jobs(project, profile, ["--forceall", *target])
+    return pending_jobs(project, profile, target, "--forceall")
 
 
 def dvc_targets(project: Path, profile: str, scope: str) -> list[str]:
@@ -68,45 +75,47 @@ def dvc_targets(project: Path, profile: str, scope: str) -> list[str]:
     return [f"report@{profile}"] if read <= set(studies) else [f"{s}@{profile}" for s in studies]
 
 
-def prepare_dvc(project: Path, profile: str) -> None:
-    """A DVC repo without git in the copy, its ``foreach`` stages generated for ``profile`` only."""
-    run_timed([sys.executable, "-m", "dvc", "init", "--no-scm", "-q"], project)
+def record_dvc_lock(project: Path, profile: str, targets: list[str]) -> None:
+    """Make the copy a DVC repo (no git) whose ``foreach`` stages exist for ``profile``, and record
+    ``dvc.lock`` from the results already there (``dvc commit``), as a finished ``dvc repro`` would."""
+    dvc = [sys.executable, "-m", "dvc"]
+    run_timed([*dvc, "init", "--no-scm", "-q"], project)
+    run_timed([*dvc, "config", "cache.type", "hardlink"], project)  # the copy's own files: no second copy
     spec = yaml.safe_load((project / "dvc.yaml").read_text())
     for stage in spec["stages"].values():
         if "foreach" in stage:
             stage["foreach"] = [profile]
     (project / "dvc.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    run_timed([*dvc, "commit", "--force", "--with-deps", *targets], project)
 
 
-def run(profile: str = "auto", scope: str = "all", root: Path = ROOT, keep: Path | None = None) -> dict:
-    smk_target = ["all_data"] if scope == "data" else []
+def run(project: Path, profile: str = "auto", scope: str = "all", root: Path = ROOT) -> dict:
+    """Measure in ``project`` (an empty scratch folder the caller removes)."""
     info = {}
     if profile == "auto":
-        pending = pending_jobs(root, "demo", smk_target, nolock=True)
+        pending = pending_jobs(root, "demo", smk_targets("demo", scope), "--nolock")
         profile = "demo" if pending == 0 and (root / "results/demo").exists() else "test"
-        info["why"] = (f"demo results of {root} are complete" if profile == "demo" else
-                       f"demo results of {root} are incomplete ({pending} jobs pending): using the test profile")
-    with tempfile.TemporaryDirectory(prefix="bench-noop-", dir=keep) as tmp:
-        project = Path(tmp)
-        copy_definition(root, project)
-        if profile == "demo":
-            copy_results(root, project, profile)
-        else:
-            info["build_s"] = run_timed(snakemake(profile, *smk_target), project).wall
-        if pending_jobs(project, profile, smk_target):
-            raise RuntimeError(f"the {profile} results in the copy are not up to date; run `make demo` first")
-        smk = run_timed(snakemake(profile, *smk_target), project)
-        assert "Nothing to be done" in smk.output, smk.output[-2000:]
-        prepare_dvc(project, profile)
-        targets = dvc_targets(project, profile, scope)
-        # The first repro records dvc.lock (its stage commands are Snakemake no-ops); the second is timed.
-        run_timed([sys.executable, "-m", "dvc", "repro", "--no-commit", *targets], project)
-        dvc = run_timed([sys.executable, "-m", "dvc", "repro", *targets], project)
-        ran = re.findall(r"Running stage '([^']+)'", dvc.output)
-        assert not ran, f"dvc repro reran {ran} although nothing changed:\n{dvc.output[-2000:]}"
-        stages = len(yaml.safe_load((project / "dvc.lock").read_text())["stages"])
-        info.update(profile=profile, dvc_targets=targets, snakemake_jobs=dag_size(project, profile, smk_target),
-                    dvc_stages=stages, snakemake_wall=smk.wall, snakemake_cpu=smk.cpu, dvc_wall=dvc.wall, dvc_cpu=dvc.cpu)
+        info["why"] = (f"the demo results of {root} are complete: measuring on a copy of them" if profile == "demo" else
+                       f"the demo results of {root} are incomplete ({pending} jobs pending; `make demo` builds them): "
+                       "measuring on the test profile instead")
+    smk_target = smk_targets(profile, scope)
+    copy_definition(root, project)
+    if profile == "demo":
+        copy_results(root, project, profile)
+    else:
+        info["build_s"] = run_timed(snakemake(profile, smk_target), project).wall
+    if pending_jobs(project, profile, smk_target):
+        raise RuntimeError(f"the {profile} results are not up to date; run `make demo` first")
+    smk = run_timed(snakemake(profile, smk_target), project)
+    assert "Nothing to be done" in smk.output, smk.output[-2000:]
+    targets = dvc_targets(project, profile, scope)
+    record_dvc_lock(project, profile, targets)
+    dvc = run_timed([sys.executable, "-m", "dvc", "repro", *targets], project)
+    ran = re.findall(r"Running stage '([^']+)'", dvc.output)
+    assert not ran, f"dvc repro reran {ran} although nothing changed:\n{dvc.output[-2000:]}"
+    stages = len(yaml.safe_load((project / "dvc.lock").read_text())["stages"])
+    info.update(profile=profile, dvc_targets=targets, snakemake_jobs=dag_size(project, profile, smk_target),
+                dvc_stages=stages, snakemake_wall=smk.wall, snakemake_cpu=smk.cpu, dvc_wall=dvc.wall, dvc_cpu=dvc.cpu)
     return info
 
 
@@ -114,9 +123,10 @@ def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(prog="python -m bench noop_rerun", description=__doc__.splitlines()[0])
     p.add_argument("--profile", choices=["auto", "demo", "test"], default="auto",
                    help="auto: demo when its results are complete, else test built in the scratch copy")
-    p.add_argument("--scope", choices=["all", "data"], default="all", help="data: only the data stage (smoke test)")
+    p.add_argument("--scope", choices=["all", "data"], default="all", help=f"data: only the {SMOKE_DATASET} dataset and the data stage (smoke test)")
     a = p.parse_args(argv)
-    r = run(a.profile, a.scope)
+    with tempfile.TemporaryDirectory(prefix="bench-noop-") as tmp:
+        r = run(Path(tmp), a.profile, a.scope)
     if "why" in r:
         print(r["why"])
     if "build_s" in r:

@@ -91,7 +91,7 @@ def test_recorder_tracks_layer_weights_only():
     assert "layer2.0.shortcut.0.weight" in resnet and "layer2.0.shortcut.1.weight" not in resnet  # BN of shortcut
     mixer = recorded_names(build_model("mixer", embed_dim=16, num_blocks=2))
     assert len(mixer) == 1 + 2 * 4 + 1 and not any("norm" in n for n in mixer)
-    assert recorded_names(build_model("mlp", hidden=[8, 8])) == ["1.weight", "3.weight", "5.weight"]  # no ReLU/Flatten
+    assert recorded_names(build_model("mlp", hidden=[8, 8])) == ["fc1.weight", "fc2.weight", "fc3.weight"]  # no ReLU/Flatten
 
 
 def train_steps(model, recorder, batches, epochs):

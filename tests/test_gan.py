@@ -192,6 +192,14 @@ def test_training_records_every_measure_and_resumes_exactly(tmp_path):
         assert torch.equal(a, b)
 
 
+def test_a_checkpoint_from_other_settings_is_not_resumed(tmp_path):
+    ckpt = tmp_path / "ckpt.pt"
+    run_tiny(tmp_path, epochs=2, checkpoint=ckpt, real_label=0.9)  # stale: other settings
+    fresh = run_tiny(tmp_path, epochs=2, checkpoint=ckpt)
+    straight = run_tiny(tmp_path, epochs=2)
+    assert [r["g_loss"] for r in fresh.history] == [r["g_loss"] for r in straight.history]
+
+
 def test_a_training_set_smaller_than_one_batch_is_rejected(tmp_path):
     with pytest.raises(ValueError, match="cannot fill one batch"):
         run_tiny(tmp_path, epochs=1, train_size=8)

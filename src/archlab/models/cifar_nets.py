@@ -5,6 +5,7 @@ the demo profile can shrink them while keeping the architectures (depth, block s
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Sequence
 
 import torch
@@ -15,16 +16,20 @@ MODEL_NAMES = ("mlp", "resnet18", "mixer")
 
 
 class MLP(nn.Sequential):
-    """Plain fully-connected net on flattened pixels: no skips, no normalisation (the S6 baseline)."""
+    """Plain fully-connected net on flattened pixels: no skips, no normalisation (the S6 baseline).
+
+    Layers are named ``fc1 … fcN`` (``act1 …`` between them) so gradient-flow plots read by depth.
+    """
 
     def __init__(self, in_features: int = 3072, hidden: Sequence[int] = (1024, 512, 64, 64),
                  num_classes: int = 10, activation: str = "relu"):
-        layers: list[nn.Module] = [nn.Flatten()]
-        widths = [in_features, *hidden]
-        for n_in, n_out in zip(widths[:-1], widths[1:]):
-            layers += [nn.Linear(n_in, n_out), ACTIVATIONS[activation]()]
-        layers.append(nn.Linear(widths[-1], num_classes))
-        super().__init__(*layers)
+        widths = [in_features, *hidden, num_classes]
+        layers: dict[str, nn.Module] = {"flatten": nn.Flatten()}
+        for i, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:]), start=1):
+            layers[f"fc{i}"] = nn.Linear(n_in, n_out)
+            if i < len(widths) - 1:
+                layers[f"act{i}"] = ACTIVATIONS[activation]()
+        super().__init__(OrderedDict(layers))
 
 
 class BasicBlock(nn.Module):

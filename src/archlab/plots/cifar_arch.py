@@ -25,15 +25,16 @@ def _tile(images: np.ndarray, cols: int, pad_value: float) -> np.ndarray:
     return mosaic
 
 
-def kernel_mosaic(weight: np.ndarray) -> np.ndarray:
+def kernel_mosaic(weight: np.ndarray, zoom: int = 1) -> np.ndarray:
     """(out, 3, kh, kw) conv kernels -> RGB mosaic in [0, 1], each kernel min-max scaled on its own.
 
     Per-kernel scaling (as M did) shows each filter's colour/orientation pattern, not its magnitude.
+    ``zoom`` repeats each weight into zoom x zoom pixels so the 1-pixel gaps stay thin.
     """
     w = np.asarray(weight, dtype=float).transpose(0, 2, 3, 1)  # -> out, kh, kw, rgb
     lo = w.min(axis=(1, 2, 3), keepdims=True)
     span = w.max(axis=(1, 2, 3), keepdims=True) - lo
-    scaled = (w - lo) / np.where(span > 0, span, 1.0)
+    scaled = ((w - lo) / np.where(span > 0, span, 1.0)).repeat(zoom, axis=1).repeat(zoom, axis=2)
     return _tile(scaled, cols=math.ceil(math.sqrt(len(w))), pad_value=1.0)
 
 
@@ -41,9 +42,11 @@ def plot_kernel_grids(kernels: Mapping[str, np.ndarray], path, title: str) -> Pa
     """One panel per setting, each the grid of first-layer kernels (8x8 for 64 filters)."""
     fig, axes = plt.subplots(1, len(kernels), figsize=(3.2 * len(kernels), 3.6), squeeze=False)
     for ax, (label, weight) in zip(axes[0], kernels.items()):
-        ax.imshow(kernel_mosaic(weight), interpolation="nearest")
+        ax.imshow(kernel_mosaic(weight, zoom=4), interpolation="nearest")
         ax.set_title(label, fontsize=9)
-        ax.axis("off")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.grid(False)
     fig.suptitle(title)
     return save(fig, path)
 
@@ -84,14 +87,18 @@ def plot_token_mixing(weights: Mapping[str, np.ndarray], path, title: str, cols:
 
     ``bwr`` colour map, each unit scaled by its own max |w| so white is exactly zero.
     """
-    fig, axes = plt.subplots(len(weights), 1, figsize=(10, 2.6 * len(weights)), squeeze=False)
-    for ax, (label, weight) in zip(axes[:, 0], weights.items()):
+    mosaics = {}
+    for label, weight in weights.items():
         w = np.asarray(weight, dtype=float)[token_mixing_order(weight)]
         g = math.isqrt(w.shape[1])
         w = w / np.maximum(np.abs(w).max(axis=1, keepdims=True), 1e-12)
-        ax.imshow(_tile(w.reshape(len(w), g, g), cols=min(cols, len(w)), pad_value=np.nan),
-                  cmap="bwr", vmin=-1, vmax=1, interpolation="nearest")
-        ax.set_title(f"{label}: {len(w)} units over {g}x{g} patches", fontsize=9)
+        mosaics[label] = (len(w), g, _tile(w.reshape(len(w), g, g), cols=min(cols, len(w)), pad_value=np.nan))
+    heights = [m.shape[0] / m.shape[1] for _, _, m in mosaics.values()]
+    fig, axes = plt.subplots(len(weights), 1, figsize=(10, 10 * sum(heights) + 0.5 * len(weights)), squeeze=False,
+                             gridspec_kw={"height_ratios": heights})
+    for ax, (label, (n, g, mosaic)) in zip(axes[:, 0], mosaics.items()):
+        ax.imshow(mosaic, cmap="bwr", vmin=-1, vmax=1, interpolation="nearest")
+        ax.set_title(f"{label}: {n} units over {g}x{g} patches", fontsize=9)
         ax.axis("off")
     fig.suptitle(title)
     return save(fig, path)

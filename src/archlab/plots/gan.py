@@ -8,14 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Mapping, Sequence
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from archlab.io import atomic_path  # noqa: E402
+from archlab.plots.style import save
 
 STYLE = {False: "-", True: "--"}  # pathology solid, mitigation dashed
 
@@ -40,10 +37,9 @@ def pair_curves(histories: Mapping[str, pd.DataFrame], pairs: Sequence[str], met
         ax.set_xlabel("epoch")
         if log:
             ax.set_yscale("log")
-        ax.grid(alpha=0.3)
     axes[0][0].set_ylabel(ylabel)
     axes[0][-1].legend(fontsize=7, loc="best")
-    _save(fig, path)
+    save(fig, path)
 
 
 def sample_grids(grids: Mapping[str, Mapping[int, np.ndarray]], path: str | Path, per_side: int = 4) -> None:
@@ -62,7 +58,7 @@ def sample_grids(grids: Mapping[str, Mapping[int, np.ndarray]], path: str | Path
                 ax.set_title(f"epoch {epoch}", fontsize=8)
             if c == 0:
                 ax.set_ylabel(run, fontsize=7)
-    _save(fig, path)
+    save(fig, path)
 
 
 def tile(images: np.ndarray, per_side: int) -> np.ndarray:
@@ -83,11 +79,4 @@ def class_histograms(histograms: Mapping[str, Sequence[int]], classes: Sequence[
         ax.set_xticks(range(len(classes)), classes, fontsize=6)
         ax.set_title(run, fontsize=8)
     axes[0][0].set_ylabel("share of samples")
-    _save(fig, path)
-
-
-def _save(fig, path: str | Path) -> None:
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+    save(fig, path)

@@ -40,7 +40,8 @@ def head_statistics(distance: np.ndarray, entropy: np.ndarray, path: str | Path)
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
     for head in range(heads):
         left.scatter(np.arange(1, layers + 1), distance[:, head], s=14, label=f"head {head}")
-    left.set(xlabel="layer", ylabel="mean attention distance (pixels)", title="attention distance per head")
+    left.set(xlabel="layer", ylabel="mean attention distance (pixels)", title="attention distance per head",
+             xticks=range(1, layers + 1))
     left.legend(fontsize=6, ncol=2)
     im = right.imshow(entropy, aspect="auto", cmap="viridis", vmin=0, vmax=1)
     right.set(xlabel="head", ylabel="layer", title="CLS attention entropy / log(#patches)",

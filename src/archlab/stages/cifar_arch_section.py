@@ -110,6 +110,7 @@ def _sweep_table(name: str, points: list[SweepPoint], finals: dict, cfg: dict) -
         published = _published(f"{name}.{label}")
         rows.append({
             "setting": label, "model": MODEL_NAMES[point.setting.model], "changes vs defaults": _changes(point, cfg),
+            "run": " ".join(k[:6] for k in keys),
             "params": runs[0]["parameters"], "s / epoch": mean_std([r["seconds_per_epoch"] for r in runs], 1),
             "loss train / val / test": _triple(runs, "loss"),
             "acc (%) train / val / test": _triple(runs, "acc", 100, 1),
@@ -129,8 +130,8 @@ def _sweep(sec: Section, name: str, points: list[SweepPoint], finals: dict, cfg:
                f"{name}: training/validation loss and accuracy per epoch, one line per setting "
                f"(mean over {len(cfg['seeds'])} seed(s)).")
     sec.table(_sweep_table(name, points, finals, cfg),
-              f"{name}: final-epoch metrics (train = running mean over the last epoch; test evaluated once at the end), "
-              f"with M's published accuracies (30 epochs, full CIFAR-10; M's validation split overlapped its training set).")
+              f"{name}: final-epoch metrics (train = running mean over the last epoch; test evaluated once at the end; "
+              f"run = the cached run's key, shared by equal settings), with M's published accuracies (30 epochs, full CIFAR-10; M's validation split overlapped its training set).")
     first = {label: keys[0] for label, keys in grouped.items()}
     if name == "optim":
         kernels = {label: np.load(out / "runs" / k / "weights_drawn.npz")["first_conv"] for label, k in first.items()}

@@ -179,12 +179,14 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
 def train_gan(cfg: GanConfig, train_images: torch.Tensor, heldout_images: torch.Tensor,
               probe: Callable[[torch.Tensor], dict], *, seed: int, device: torch.device,
               n_eval: int = 1000, sample_every: int = 5, n_grid: int = 64,
-              checkpoint: str | Path | None = None, data_id: str = "", progress: bool = True) -> GanRun:
+              checkpoint: str | Path | None = None, data_id: str = "",
+              on_epoch: Callable[[GanRun], None] | None = None, progress: bool = True) -> GanRun:
     """Train one scenario; images are float tensors (N, 1, H, W) scaled to [-1, 1].
 
     ``probe`` scores ``n_eval`` fresh samples every epoch (see ``metrics.diversity.DiversityProbe``).
     With ``checkpoint`` set, the state is saved every epoch and a rerun resumes from it — only if
     it was written by the same settings, seed and data (``data_id``), never from a stale run.
+    ``on_epoch(run)`` is called after every epoch (e.g. to write the history so far).
     """
     fingerprint = json.dumps([dataclasses.asdict(cfg), seed, n_eval, sample_every, n_grid, data_id])
     gen = torch.Generator().manual_seed(seed)
@@ -230,6 +232,8 @@ def train_gan(cfg: GanConfig, train_images: torch.Tensor, heldout_images: torch.
             run.grids[epoch] = _samples(G, fixed_noise)
         if checkpoint is not None:
             _save_checkpoint(checkpoint, fingerprint, run, opt_g, opt_d, gen, epoch, device)
+        if on_epoch is not None:
+            on_epoch(run)
     return run
 
 
