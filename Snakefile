@@ -15,6 +15,7 @@ include: "workflow/rules/vae.smk"
 include: "workflow/rules/clip.smk"
 include: "workflow/rules/cifar_arch.smk"
 include: "workflow/rules/ood.smk"
+include: "workflow/rules/bench.smk"
 include: "workflow/rules/report.smk"
 
 

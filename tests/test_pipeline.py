@@ -29,7 +29,7 @@ def built(tmp_path_factory):
     import shutil
 
     project = tmp_path_factory.mktemp("pipeline")
-    for item in ("Snakefile", "params.yaml", "config", "workflow", "report/templates"):
+    for item in ("Snakefile", "params.yaml", "config", "workflow", "report/templates", "bench"):
         src = ROOT / item
         (shutil.copytree if src.is_dir() else shutil.copy)(src, project / item)
     (project / "src").symlink_to(ROOT / "src")
@@ -61,4 +61,4 @@ def test_changing_one_head_param_reruns_only_what_it_touches(built):
     cfg["resnet"]["head"]["epochs"] = 3
     cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     jobs = _jobs(_run(project))
-    assert jobs == {"resnet_head", "resnet_confusion", "resnet_section", "report", "all"}, jobs
+    assert jobs == {"resnet_head", "resnet_confusion", "resnet_section", "bench_section", "report", "all"}, jobs

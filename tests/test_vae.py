@@ -182,3 +182,19 @@ def test_a_heavy_kl_weight_collapses_units_that_annealing_keeps_active():
     au_collapsed = active_units(posterior_params(collapsed, batches(held_out, 64))[0])
     au_annealed = active_units(posterior_params(annealed, batches(held_out, 64))[0])
     assert au_collapsed == 0 and au_annealed >= 3  # the discs have three factors of variation
+
+
+def test_figures_are_written(tmp_path):
+    from matplotlib.image import imread
+
+    from archlab.plots.vae import elbo_curves, image_grid, kl_per_dim
+
+    rows = [{"epoch": e, "train_recon": 30 - e, "val_recon": 31 - e, "train_kl": e / 2, "val_kl": e / 3} for e in (1, 2, 3)]
+    betas = {"cosine": (np.linspace(0, 3, 30), np.linspace(0.1, 1, 30))}
+    grid = image_grid({"dark": np.zeros((3, 1, 28, 28)), "bright": np.ones((2, 1, 28, 28))}, tmp_path / "grid.png")
+    diag = diagnose(np.random.default_rng(0).normal(size=(50, 4)) * [1, 1, 0, 0], np.zeros((50, 4)))
+    for path in (elbo_curves({"cosine": rows}, betas, tmp_path / "elbo.png"), grid,
+                 kl_per_dim({"cosine": diag}, tmp_path / "kl.png")):
+        assert imread(path).ndim == 3
+    pixels = imread(grid)[..., :3].mean(axis=2)
+    assert pixels.max() > 0.95 and pixels.min() < 0.05   # both rows drawn, on a shared grey scale

@@ -15,7 +15,7 @@ import shutil
 import socket
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -29,6 +29,7 @@ MUNGE_SOCKET_DIR = Path("/run/munge")
 @dataclass
 class Cluster:
     state: Path
+    processes: list[subprocess.Popen] = field(default_factory=list)
 
     @property
     def controller_log(self) -> Path:
@@ -81,7 +82,7 @@ def running_cluster(state: Path, gpus: int = 0, timeout: float = 60.0) -> Iterat
     state.mkdir(parents=True, exist_ok=True)
     cluster = Cluster(state)
     written = _write_config(state, gpus)
-    procs: list[subprocess.Popen] = []
+    procs = cluster.processes
     try:
         MUNGE_SOCKET_DIR.mkdir(parents=True, exist_ok=True)
         shutil.chown(MUNGE_SOCKET_DIR, "munge", "munge")
@@ -95,6 +96,7 @@ def running_cluster(state: Path, gpus: int = 0, timeout: float = 60.0) -> Iterat
               f"the node did not become idle (see {cluster.controller_log})", procs)
         yield cluster
     finally:
+        _cancel_jobs()
         for proc in reversed(procs):
             proc.terminate()
             try:
@@ -165,6 +167,16 @@ def _spawn(cmd: list[str], out: Path, user: str | None = None) -> subprocess.Pop
     fh = open(out, "w")
     return subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, user=user, group=user,
                             extra_groups=[] if user else None, start_new_session=True)
+
+
+def _cancel_jobs() -> None:
+    """Cancel whatever is still queued or running (a test that timed out), and wait for it to end."""
+    with contextlib.suppress(OSError, subprocess.SubprocessError, RuntimeError):
+        ids = subprocess.run(["squeue", "-h", "-t", "PD,R,CG", "-o", "%A"], capture_output=True, text=True, timeout=10).stdout.split()
+        if ids:
+            subprocess.run(["scancel", *ids], capture_output=True, timeout=10)
+            _wait(lambda: not subprocess.run(["squeue", "-h", "-t", "PD,R,CG"], capture_output=True, text=True,
+                                             timeout=10).stdout.strip(), 30, "jobs did not end", [])
 
 
 def _sinfo_states() -> set[str]:

@@ -4,6 +4,7 @@
 rule report:
     input:
         study_targets(),
+        appendix=f"{RESULTS}/bench/section.json",  # workflow/rules/bench.smk
     output:
         md=f"report/{PROFILE}/report.md",
         tex=f"report/{PROFILE}/report.tex",
@@ -21,4 +22,4 @@ rule report:
     conda:
         ENV
     shell:
-        "python -m archlab report --profile {params.profile} > {log} 2>&1"
+        "python -m archlab report --profile {params.profile} --extra {input.appendix} > {log} 2>&1"

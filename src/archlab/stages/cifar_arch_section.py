@@ -52,7 +52,10 @@ def build_section(ctx, cfg: dict, out: Path) -> Section:
              f"random splits, which overlap — its validation accuracy sits ~20 points above its test accuracy). "
              f"The test split is evaluated once, after the last epoch. Each sweep point is a run keyed by its full "
              f"setting: the {n_points} points of the seven sweeps need {len(runs)} distinct runs, and points with "
-             f"the same setting (e.g. the Mixer baseline of the patch, mixer and width sweeps) share one.")
+             f"the same setting (e.g. the Mixer baseline of the patch, mixer and width sweeps) share one. In the "
+             f"sweep tables, train metrics are the running mean over the last epoch, `run` is the cached run's key, "
+             f"and M's accuracies are after 30 epochs on full CIFAR-10, with a validation split that overlapped "
+             f"its training set.")
     _models_table(sec, sweeps["gradflow"], finals)
     for name, points in sweeps.items():
         _sweep(sec, name, points, finals, cfg, out)
@@ -128,10 +131,9 @@ def _sweep(sec: Section, name: str, points: list[SweepPoint], finals: dict, cfg:
     histories = {label: _mean_history(out, keys) for label, keys in grouped.items()}
     sec.figure(plot_histories(histories, figures / f"{name}_curves.png", f"{name} sweep"),
                f"{name}: training/validation loss and accuracy per epoch, one line per setting "
-               f"(mean over {len(cfg['seeds'])} seed(s)).")
+               f"(mean over {len(next(iter(grouped.values())))} seed(s)).")
     sec.table(_sweep_table(name, points, finals, cfg),
-              f"{name}: final-epoch metrics (train = running mean over the last epoch; test evaluated once at the end; "
-              f"run = the cached run's key, shared by equal settings), with M's published accuracies (30 epochs, full CIFAR-10; M's validation split overlapped its training set).")
+              f"{name}: final-epoch metrics beside M's published accuracies.")
     first = {label: keys[0] for label, keys in grouped.items()}
     if name == "optim":
         kernels = {label: np.load(out / "runs" / k / "weights_drawn.npz")["first_conv"] for label, k in first.items()}

@@ -136,7 +136,10 @@ def _samples(ctx, cfg, runs, out: Path, args) -> None:
     scfg, seed = cfg["samples"], cfg["seeds"][0]
     data = PreparedDataset(ctx.dataset_dir(cfg["data"]))
     x_test, y_test = data.split("test")
-    to_unit = lambda idx: UNIT_RANGE(torch.from_numpy(np.ascontiguousarray(x_test[idx])).to(ctx.device))  # noqa: E731
+
+    def to_unit(idx: np.ndarray) -> torch.Tensor:
+        return UNIT_RANGE(torch.from_numpy(np.ascontiguousarray(x_test[idx])).to(ctx.device))
+
     originals = to_unit(np.arange(scfg["n_reconstructions"]))
     classes = np.unique(y_test)
     first_of = {c: int(np.flatnonzero(y_test == c)[0]) for c in classes}
@@ -182,6 +185,7 @@ def build_section(ctx, cfg: dict, runs: dict, out: Path):
     from archlab.train.kl_schedules import make_schedule, progress
 
     seeds, roles = cfg["seeds"], cfg["roles"]
+    unit_digits = 1 if len(seeds) > 1 else 0  # active units are whole numbers; their mean over seeds is not
     data = PreparedDataset(ctx.dataset_dir(cfg["data"]), verify=False)
     sizes, m = data.meta["sizes"], cfg["model"]
     setting = (f"profile {ctx.profile}; {cfg['data']} ({data.meta['source']}, {sizes['train']}/{sizes['val']}/{sizes['test']} "
@@ -207,7 +211,7 @@ def build_section(ctx, cfg: dict, runs: dict, out: Path):
         rows.append({
             "run": name, "β schedule": describe_schedule(spec["schedule"]), "free bits (nats/dim)": spec.get("free_bits", 0.0),
             "final β": ms[0]["final_beta"],
-            "active units": f"{mean_std([r['diagnostics']['active_units'] for r in ms], 1)} / {ms[0]['diagnostics']['latent_dim']}",
+            "active units": f"{mean_std([r['diagnostics']['active_units'] for r in ms], unit_digits)} / {ms[0]['diagnostics']['latent_dim']}",
             "collapsed fraction": mean_std([r["diagnostics"]["collapsed_fraction"] for r in ms], 3),
             "KL (nats/img)": mean_std([r["test"]["kl"] for r in ms]),
             "I(x;z) (nats)": mean_std([r["diagnostics"]["mutual_information"] for r in ms]),
@@ -217,12 +221,20 @@ def build_section(ctx, cfg: dict, runs: dict, out: Path):
     sec.heading("Schedules, collapse diagnostics and ELBO terms")
     sec.table(pd.DataFrame(rows), caption="Per run, on the test set (mean ± std over seeds): active units, KL, "
               "mutual information, reconstruction and their sum (β = 1 loss, −ELBO up to a constant).", digits=2)
+    base, annealed, collapsed = (metrics[roles[r]] for r in ("baseline", "annealed", "collapse"))
+    active = {r: mean_std([m["diagnostics"]["active_units"] for m in metrics[roles[r]]], unit_digits) for r in roles}
+    sec.text(f"Diagnosis check: the run configured to collapse (`{roles['collapse']}`, "
+             f"{describe_schedule(runs[roles['collapse']]['schedule'])}) keeps {active['collapse']} active units, the "
+             f"baseline `{roles['baseline']}` {active['baseline']}, the annealed `{roles['annealed']}` {active['annealed']} "
+             f"(of {base[0]['diagnostics']['latent_dim']}).")
 
     histories = {name: pd.read_csv(_run_dir(out, name, seeds[0]) / "history.csv") for name in runs}
     steps = n_batches(sizes["train"], cfg["batch_size"])
     total = steps * cfg["epochs"]
-    betas = {name: (np.arange(total) / steps, np.array([make_schedule(**spec["schedule"])(progress(s, total)) for s in range(total)]))
-             for name, spec in runs.items()}
+    betas = {}
+    for name, spec in runs.items():
+        schedule = make_schedule(**spec["schedule"])
+        betas[name] = (np.arange(total) / steps, np.array([schedule(progress(step, total)) for step in range(total)]))
     figures = out / "figures"
     sec.figure(elbo_curves({k: h.to_dict("records") for k, h in histories.items()}, betas, figures / "elbo_terms.png"),
                f"Both ELBO terms per epoch, train (solid, running average over the epoch) and validation (dashed), and β "
@@ -245,8 +257,9 @@ def build_section(ctx, cfg: dict, runs: dict, out: Path):
               caption="Diversity of generations: per-pixel standard deviation across the decoded draws, averaged over "
                       "pixels (0 = the decoder ignores z).", digits=3)
 
-    base, annealed, collapsed = (metrics[roles[r]] for r in ("baseline", "annealed", "collapse"))
-    frac = lambda ms: mean_std([r["diagnostics"]["collapsed_fraction"] for r in ms], 3)  # noqa: E731
+    def frac(ms: list[dict]) -> str:
+        return mean_std([r["diagnostics"]["collapsed_fraction"] for r in ms], 3)
+
     sec.compare([
         ("vae.baseline_recon", mean_std([r["test"]["recon"] for r in base]), short),
         ("vae.baseline_kl", mean_std([r["test"]["kl"] for r in base]), short),

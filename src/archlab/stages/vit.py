@@ -103,10 +103,12 @@ def _pretrain(ctx, cfg, out: Path) -> None:
     model, processor = V.build_demo_vit(data.classes, pc["image_size"], pc["patch_size"], pc["hidden_size"],
                                         pc["layers"], pc["heads"], pc["mlp_ratio"])
     net, prep = V.Logits(model).to(ctx.device), V.preprocess_of(processor)
+    run_dir = out / "pretrain"
+    _forget_stale_checkpoint(run_dir, pc)
     fit_cfg = FitConfig(epochs=pc["epochs"], batch_size=pc["batch_size"], seed=pc["seed"],
                         train_transform=prep, eval_transform=prep, desc="pretrain vit")
     history = fit(net, data.split("train"), data.split("val"), common.make_optimizer(net.parameters(), pc["optimizer"]),
-                  fit_cfg, ctx.device, out / "pretrain")
+                  fit_cfg, ctx.device, run_dir)
     test = evaluate(net, data.split("test"), pc["batch_size"], ctx.device, prep)
     V.save_vit(model.cpu(), processor, out / "pretrain" / "model")
     write_json(out / "pretrain" / "metrics.json", {
@@ -114,6 +116,15 @@ def _pretrain(ctx, cfg, out: Path) -> None:
         "val_acc": float(history["val_acc"].iloc[-1]), "test_acc": test["acc"],
         "parameters": sum(p.numel() for p in model.parameters())})
     log.info("demo ViT: source-task test accuracy %.3f", test["acc"])
+
+
+def _forget_stale_checkpoint(run_dir: Path, params: dict) -> None:
+    """Resume only a run with the same params: a checkpoint from other settings is deleted."""
+    stamp = run_dir / "run_params.json"
+    if stamp.exists() and read_json(stamp) != params:
+        (run_dir / "checkpoint.pt").unlink(missing_ok=True)
+        log.info("params changed since the last checkpoint in %s: training from scratch", run_dir)
+    write_json(stamp, params)
 
 
 def _predict(ctx, cfg, out: Path) -> None:

@@ -1,0 +1,75 @@
+"""``python -m bench``: every benchmark this machine can run; ``python -m bench <name> [args]``: one.
+
+    1 head_cache      head training on cached features vs the naive per-epoch backbone loop
+    2 noop_rerun      no-op reruns of snakemake and dvc repro
+    3 appendix        per-study time of the demo DAG, from Snakemake's benchmark files
+    4 data_path       images/s of the canonical loader vs torchvision's dataset + PIL transforms
+    5 gpu_throughput  ResNet-152 feature extraction on a GPU (only where one is present)
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+
+import archlab  # noqa: F401  (torchvision import fix before any benchmark imports it)
+
+from bench.common import ROOT
+
+NAMES = ("head_cache", "noop_rerun", "appendix", "data_path", "gpu_throughput")
+
+
+def _section(number: int, name: str) -> None:
+    print(f"\n── {number}. {name} " + "─" * max(0, 60 - len(name)), flush=True)
+
+
+def run_all() -> int:
+    import torch
+
+    from bench import appendix, data_path, gpu_throughput, head_cache, noop_rerun
+
+    failed = []
+
+    def attempt(number: int, name: str, fn) -> dict | None:
+        _section(number, name)
+        try:
+            return fn()
+        except Exception:  # report and go on: one broken benchmark should not hide the others
+            traceback.print_exc()
+            failed.append(name)
+            return None
+
+    attempt(1, "head_cache", lambda: head_cache.main([]))
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        noop = attempt(2, "noop_rerun", lambda: noop_rerun.main(["--workdir", tmp]))
+        demo_logs = ROOT / "logs" / "demo" / "bench"
+        if any(demo_logs.rglob("*.tsv")) or noop is None:
+            args = ["--root", str(ROOT), "--profile", "demo"]
+        else:  # no demo run here yet: the test-profile DAG that benchmark 2 just built from scratch
+            args = ["--profile", noop["profile"], "--bench-dir", str(Path(tmp) / "logs" / noop["profile"] / "bench")]
+        attempt(3, "appendix", lambda: appendix.main(args))
+    attempt(4, "data_path", lambda: data_path.main([]))
+    if torch.cuda.is_available():
+        attempt(5, "gpu_throughput", lambda: gpu_throughput.main([]))
+    else:
+        _section(5, "gpu_throughput")
+        print("skipped: no CUDA GPU on this machine")
+    if failed:
+        print(f"\nfailed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def main(argv: list[str]) -> int:
+    if not argv:
+        return run_all()
+    if argv[0] in ("-h", "--help") or argv[0] not in NAMES:
+        print(__doc__)
+        return 0 if argv[0] in ("-h", "--help") else 2
+    importlib.import_module(f"bench.{argv[0]}").main(argv[1:])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

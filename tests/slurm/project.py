@@ -1,0 +1,58 @@
+"""Scratch copies of the project for the SLURM, DVC and fault tests, and Snakemake's own output parsed.
+
+Copies pin the test profile to the studies a test needs, so studies added to `config/test.yaml`
+later do not lengthen (or break) these tests.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+ITEMS = ("Snakefile", "params.yaml", "config", "workflow", "report/templates", "dvc.yaml", ".gitignore")
+ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
+
+
+def copy_project(dest: Path, studies: list[str] | None = None, **test_overrides) -> Path:
+    """The pipeline definition (no results) in ``dest``; the test profile limited to ``studies``."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for item in ITEMS:
+        src = ROOT / item
+        (dest / item).parent.mkdir(parents=True, exist_ok=True)
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, dest / item)
+    (dest / "src").symlink_to(ROOT / "src")  # the rules import archlab from <project>/src
+    if studies is not None or test_overrides:
+        edit_yaml(dest / "config" / "test.yaml", lambda cfg: cfg.update(
+            test_overrides, **({"studies": studies} if studies is not None else {})))
+    return dest
+
+
+def edit_yaml(path: Path, change) -> None:
+    data = yaml.safe_load(path.read_text())
+    change(data)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def run(cmd: list[str], cwd: Path, timeout: float, check: bool = True) -> subprocess.CompletedProcess:
+    """Run a command of the project (venv first on PATH); on failure show the end of its output."""
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=ENV, timeout=timeout)
+    if check:
+        assert proc.returncode == 0, f"{' '.join(cmd)} failed ({proc.returncode}):\n{(proc.stdout + proc.stderr)[-5000:]}"
+    return proc
+
+
+def snakemake(cwd: Path, *args: str, timeout: float = 600) -> str:
+    """Run Snakemake on the test profile; return its output (stdout + stderr)."""
+    proc = run([sys.executable, "-m", "snakemake", "--configfile", "config/test.yaml", *args], cwd, timeout)
+    return proc.stdout + proc.stderr
+
+
+def finished_rules(log: str) -> list[str]:
+    """The rule of every job Snakemake reports as finished, in order (works with --quiet rules)."""
+    return re.findall(r"Finished jobid: \d+ \(Rule: (\w+)\)", log)
