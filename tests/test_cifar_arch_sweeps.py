@@ -3,7 +3,10 @@ import copy
 
 import pytest
 
+from archlab.config import load_params
+from archlab.report.published import lookup
 from archlab.train.sweeps import RunSetting, expand_sweeps, keys_by_label, resolve_setting, sweep_overrides, unique_runs
+from conftest import ROOT
 
 SECTION = {
     "dataset": "cifar10",
@@ -96,3 +99,20 @@ def test_seeds_of_a_label_are_grouped():
     section["seeds"] = [0, 1]
     grouped = keys_by_label(expand_sweeps(section)["optim"])
     assert list(grouped) == ["sgd", "adamw"] and all(len(set(keys)) == 2 for keys in grouped.values())
+
+
+@pytest.mark.parametrize("profile", ["full", "demo", "test"])
+def test_configured_profiles_share_the_mixer_baseline_run(profile):
+    expanded = expand_sweeps(load_params(profile, ROOT)["cifar_arch"])
+    baseline = key_of(expanded, "mixer")["baseline"]
+    assert key_of(expanded, "patch")["4"] == key_of(expanded, "width")["(0.5,4)"] == baseline
+    assert key_of(expanded, "gradflow")["mixer"] == baseline
+
+
+def test_every_full_profile_point_has_its_published_number():
+    expanded = expand_sweeps(load_params("full", ROOT)["cifar_arch"])
+    for sweep, points in expanded.items():
+        for p in points:
+            if sweep != "gradflow":
+                entry = lookup(f"cifar_arch.{sweep}.{p.label}")
+                assert {"train_acc", "val_acc"} <= set(entry) and entry["values"][0]["source"] == "M"

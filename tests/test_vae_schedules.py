@@ -64,3 +64,12 @@ def test_constant_and_invalid_options():
 def test_progress_spans_zero_to_one():
     assert [progress(s, 5) for s in range(5)] == [0.0, 0.25, 0.5, 0.75, 1.0]
     assert progress(0, 1) == 1.0
+
+
+def test_labels_fill_in_the_defaults():
+    from archlab.train.kl_schedules import describe
+
+    assert describe("cosine", ramp=1.0) == "cosine 0.1→1 over 100%"
+    assert describe("linear", ramp=0.3) == "linear 0→1 over 30%"
+    assert describe("constant", beta=10.0) == "β = 10"
+    assert describe("cyclical", cycles=4, ratio=0.5) == "4 cycles 0→1, ramp 50%"

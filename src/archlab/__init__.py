@@ -1,10 +1,11 @@
 """archlab: a reproducible, cached pipeline for empirical studies of deep-learning architectures.
 
 Importing the package first makes ``import torchvision`` work on CPU-only torch builds
-(see :mod:`archlab._torchvision_compat`), so every module may import torchvision freely.
+(see :mod:`archlab._torchvision_compat`), so every module may import torchvision freely. The fix
+runs lazily, on the first import of torchvision, so light commands never pay for importing torch.
 """
-from archlab._torchvision_compat import ensure_torchvision_importable
+from archlab._torchvision_compat import install_import_hook
 
-ensure_torchvision_importable()
+install_import_hook()
 
 __version__ = "0.1.0"

@@ -9,7 +9,9 @@ left untouched.
 """
 from __future__ import annotations
 
+import importlib.abc
 import importlib.util
+import sys
 
 _SCHEMAS = {
     "nms": "nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor",
@@ -49,3 +51,20 @@ def ensure_torchvision_importable() -> None:
     _library = torch.library.Library("torchvision", "DEF")
     for schema in _SCHEMAS.values():
         _library.define(schema)
+
+
+class _FixBeforeTorchvision(importlib.abc.MetaPathFinder):
+    """Runs :func:`ensure_torchvision_importable` when torchvision is first imported, then steps aside."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname == "torchvision":
+            sys.meta_path.remove(self)
+            ensure_torchvision_importable()
+        return None  # let the normal finders import it
+
+
+def install_import_hook() -> None:
+    if "torchvision" in sys.modules:
+        ensure_torchvision_importable()
+    elif not any(isinstance(f, _FixBeforeTorchvision) for f in sys.meta_path):
+        sys.meta_path.insert(0, _FixBeforeTorchvision())

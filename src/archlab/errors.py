@@ -5,8 +5,8 @@ class ArchlabError(Exception):
     """Base class: the CLI prints these as one clear line and exits non-zero."""
 
 
-class ParamsError(ArchlabError):
-    """A parameter file does not satisfy the schema."""
+class ParamsError(ArchlabError, ValueError):
+    """A parameter value is invalid: against the schema, or against the data it asks for."""
 
 
 class MissingResourceError(ArchlabError):

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from archlab.data.sources import load_raw
-from archlab.errors import CorruptResourceError, MissingResourceError
+from archlab.errors import CorruptResourceError, MissingResourceError, ParamsError
 from archlab.io import atomic_path, read_json, write_json
 
 SPLITS = ("train", "val", "test")
@@ -23,12 +23,14 @@ SPLITS = ("train", "val", "test")
 def carve_validation(n_train: int, val_size: int, seed: int, train_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """One seeded permutation split into disjoint (train, val) index arrays."""
     if val_size >= n_train:
-        raise ValueError(f"val_size {val_size} must be smaller than the {n_train} training images")
+        raise ParamsError(f"val_size {val_size} must be smaller than the {n_train} training images; "
+                          f"lower data.<name>.val_size (or val_fraction)")
     order = np.random.default_rng(seed).permutation(n_train)
     val, train = order[:val_size], order[val_size:]
     if train_size is not None:
         if train_size > len(train):
-            raise ValueError(f"train_size {train_size} is larger than the {len(train)} images left after validation")
+            raise ParamsError(f"train_size {train_size} is larger than the {len(train)} images left after validation; "
+                              f"lower data.<name>.train_size_cap")
         train = train[:train_size]
     return np.sort(train), np.sort(val)
 
@@ -79,7 +81,10 @@ class PreparedDataset:
             raise MissingResourceError(
                 f"prepared dataset {self.dir} is missing (no meta.json); run the prepare_data rule "
                 f"(`snakemake {meta_path}` or `python -m archlab data <name> --profile <profile>`)")
-        self.meta = read_json(meta_path)
+        try:
+            self.meta = read_json(meta_path)
+        except ValueError as exc:
+            raise CorruptResourceError(f"{meta_path} is not valid JSON ({exc}); delete {self.dir} and rerun prepare_data") from exc
         self._verify = verify
 
     @property
@@ -108,7 +113,8 @@ class PreparedDataset:
             raise CorruptResourceError(f"{self.dir}/{name}_*.npy cannot be read ({exc}); rerun prepare_data") from exc
         if limit is not None:
             if limit > len(y):
-                raise ValueError(f"asked for {limit} {name} images but {self.dir} has only {len(y)}")
+                raise ParamsError(f"a subset of {limit} {name} images was asked for but {self.dir} has only "
+                                  f"{len(y)}; lower the study's subset size or enlarge the dataset under data:")
             x, y = x[:limit], y[:limit]
         return x, y
 

@@ -11,9 +11,6 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from archlab.io import write_npz
 
@@ -42,6 +39,10 @@ def linear_probe(train: Split, val: Split, test: Split, cs: tuple[float, ...] = 
 
     Returns the chosen C, train/val/test accuracy and the validation accuracy of every C tried.
     """
+    from sklearn.linear_model import LogisticRegression  # imported here: the CLI imports every stage
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     def fit(c: float):
         return make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=max_iter)).fit(*train)
 

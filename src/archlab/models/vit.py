@@ -11,12 +11,16 @@ import os
 import shutil
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
-from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
 
 from archlab.data.loaders import Preprocess
 from archlab.models import weights as W
+
+if TYPE_CHECKING:  # transformers is imported where a model is built: the CLI imports every stage
+    from transformers import ViTForImageClassification, ViTImageProcessor
 
 EAGER = "eager"
 
@@ -39,6 +43,8 @@ def build_demo_vit(
     mlp_ratio: int = 2,
 ) -> tuple[ViTForImageClassification, ViTImageProcessor]:
     """A small randomly initialised ViT and a processor with the checkpoint's normalisation."""
+    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
+
     config = ViTConfig(
         image_size=image_size,
         patch_size=patch_size,
@@ -83,6 +89,8 @@ def save_vit(model: ViTForImageClassification, processor: ViTImageProcessor, dir
 def load_vit(spec: str, resources: str | Path = "resources") -> tuple[ViTForImageClassification, Preprocess]:
     """A ViT classifier and its input transform from an ``hf:`` or ``file:<dir>`` spec, offline,
     in eval mode, with eager attention."""
+    from transformers import ViTForImageClassification, ViTImageProcessor
+
     ws = W.parse(spec)
     if ws.kind == "hf":
         source = W.hf_local_kwargs(spec, resources)

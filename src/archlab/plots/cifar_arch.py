@@ -44,9 +44,7 @@ def plot_kernel_grids(kernels: Mapping[str, np.ndarray], path, title: str) -> Pa
     for ax, (label, weight) in zip(axes[0], kernels.items()):
         ax.imshow(kernel_mosaic(weight, zoom=4), interpolation="nearest")
         ax.set_title(label, fontsize=9)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.grid(False)
+        ax.axis("off")
     fig.suptitle(title)
     return save(fig, path)
 

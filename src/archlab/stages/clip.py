@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import pandas as pd
 
 from archlab.data.prepared import PreparedDataset
 from archlab.errors import ParamsError
-from archlab.io import read_json, write_json, write_npz
+from archlab.io import write_json, write_npz
 from archlab.metrics import alignment as al
 from archlab.stages import common
 
@@ -101,13 +102,7 @@ def _images(ctx, cfg, out: Path) -> None:
     from archlab.models.clip import cached_image_embeddings
 
     data = PreparedDataset(ctx.dataset_dir(cfg["data"]))
-    load, bundle = _bundle_loader(ctx, cfg), []
-
-    def factory():  # one model load for every split that is not cached yet
-        if not bundle:
-            bundle.append(load())
-        return bundle[0]
-
+    factory = functools.cache(_bundle_loader(ctx, cfg))  # one model load for every split not cached yet
     for split in ("test", cfg["procrustes"]["fit_split"]):
         emb = cached_image_embeddings(embeddings_path(out, split), factory, *data.split(split),
                                       cfg["batch_size"], ctx.device)

@@ -11,7 +11,7 @@ from archlab.io import read_json
 from archlab.report.section import Section, mean_std
 
 GAP_COLUMNS = {"matched_cosine": "matched cos", "unmatched_cosine": "unmatched cos",
-               "centroid_distance": "centroid dist", "image_norm": "‖image‖", "text_norm": "‖text‖"}
+               "centroid_distance": "centroid dist", "image_norm": "image norm", "text_norm": "text norm"}
 ALIGN_COLUMNS = {"matched_cosine": "matched cos", "unmatched_cosine": "unmatched cos",
                  "centroid_distance": "centroid dist", "zero_shot_accuracy": "zero-shot acc (%)"}
 METHOD_NAMES = {"none": "none (CLIP as is)", "centroid_shift": "centroid shift", "procrustes": "orthogonal Procrustes"}

@@ -62,7 +62,7 @@ def signed(x: np.ndarray) -> torch.Tensor:
     """Prepared uint8 images → float (N, 1, H, W) in [-1, 1] (the generator's tanh range)."""
     from archlab.models.digit_classifier import SIGNED_RANGE
 
-    return SIGNED_RANGE(torch.from_numpy(np.ascontiguousarray(x)))
+    return SIGNED_RANGE(torch.from_numpy(np.array(x)))  # a writable copy of the memory-mapped array
 
 
 def run_dir(out: Path, name: str, seed: int) -> Path:

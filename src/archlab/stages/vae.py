@@ -89,9 +89,11 @@ def _load_model(run_dir: Path, device):
     return model.eval()
 
 
-def describe_schedule(spec: dict) -> str:
-    options = ", ".join(f"{k} {v}" for k, v in spec.items() if k != "kind")
-    return f"{spec['kind']} ({options})"
+def describe_run(spec: dict) -> str:
+    from archlab.train.kl_schedules import describe
+
+    free_bits = spec.get("free_bits", 0.0)
+    return describe(**spec["schedule"]) + (f", free bits {free_bits:g} nats/dim" if free_bits else "")
 
 
 # ---------------------------------------------------------------- experiments
@@ -190,7 +192,7 @@ def build_section(ctx, cfg: dict, runs: dict, out: Path):
     sizes, m = data.meta["sizes"], cfg["model"]
     setting = (f"profile {ctx.profile}; {cfg['data']} ({data.meta['source']}, {sizes['train']}/{sizes['val']}/{sizes['test']} "
                f"train/val/test, {'×'.join(map(str, data.meta['image_shape']))}); conv VAE {m['channels'][0]}→{m['channels'][1]}"
-               f"→fc {m['hidden']}, latent {m['latent_dim']}, sigmoid decoder; loss = Σ-pixel squared error + β·KL per image; "
+               f"→fc {m['hidden']}, latent {m['latent_dim']}, sigmoid decoder; loss = squared error summed over pixels + β·KL, per image; "
                f"{cfg['optimizer']['name']} lr {cfg['optimizer']['lr']}, batch {cfg['batch_size']}, {cfg['epochs']} epochs; seeds {seeds}")
     short = f"{ctx.profile}, {cfg['data']} ({data.meta['source']}) {sizes['train']} train imgs, latent {m['latent_dim']}, {cfg['epochs']} ep"
     sec = Section("vae", "S4 — VAE posterior collapse on FashionMNIST", ctx.profile, setting)
@@ -209,22 +211,21 @@ def build_section(ctx, cfg: dict, runs: dict, out: Path):
     for name, spec in runs.items():
         ms = metrics[name]
         rows.append({
-            "run": name, "β schedule": describe_schedule(spec["schedule"]), "free bits (nats/dim)": spec.get("free_bits", 0.0),
-            "final β": ms[0]["final_beta"],
+            "run": name, "training": describe_run(spec),
             "active units": f"{mean_std([r['diagnostics']['active_units'] for r in ms], unit_digits)} / {ms[0]['diagnostics']['latent_dim']}",
-            "collapsed fraction": mean_std([r["diagnostics"]["collapsed_fraction"] for r in ms], 3),
-            "KL (nats/img)": mean_std([r["test"]["kl"] for r in ms]),
-            "I(x;z) (nats)": mean_std([r["diagnostics"]["mutual_information"] for r in ms]),
-            "recon (Σ sq. err./img)": mean_std([r["test"]["recon"] for r in ms]),
+            "KL": mean_std([r["test"]["kl"] for r in ms]),
+            "I(x; z)": mean_std([r["diagnostics"]["mutual_information"] for r in ms]),
+            "recon": mean_std([r["test"]["recon"] for r in ms]),
             "recon + KL": mean_std([r["test"]["loss"] for r in ms]),
         })
     sec.heading("Schedules, collapse diagnostics and ELBO terms")
-    sec.table(pd.DataFrame(rows), caption="Per run, on the test set (mean ± std over seeds): active units, KL, "
-              "mutual information, reconstruction and their sum (β = 1 loss, −ELBO up to a constant).", digits=2)
+    sec.table(pd.DataFrame(rows), caption="Per run, on the test set (mean ± std over seeds): active units, KL and "
+              "I(x; z) in nats per image, reconstruction as squared error summed over pixels per image, and their sum "
+              "(the β = 1 loss, −ELBO up to a constant).", digits=2)
     base, annealed, collapsed = (metrics[roles[r]] for r in ("baseline", "annealed", "collapse"))
     active = {r: mean_std([m["diagnostics"]["active_units"] for m in metrics[roles[r]]], unit_digits) for r in roles}
     sec.text(f"Diagnosis check: the run configured to collapse (`{roles['collapse']}`, "
-             f"{describe_schedule(runs[roles['collapse']]['schedule'])}) keeps {active['collapse']} active units, the "
+             f"{describe_run(runs[roles['collapse']])}) keeps {active['collapse']} active units, the "
              f"baseline `{roles['baseline']}` {active['baseline']}, the annealed `{roles['annealed']}` {active['annealed']} "
              f"(of {base[0]['diagnostics']['latent_dim']}).")
 

@@ -7,6 +7,7 @@ the study *induces* collapse (the posterior is pushed onto the prior before the 
 """
 from __future__ import annotations
 
+import inspect
 import math
 from typing import Callable
 
@@ -56,6 +57,19 @@ def make_schedule(kind: str, **options) -> Schedule:
     if kind not in SCHEDULES:
         raise ValueError(f"unknown KL schedule {kind!r}; choose one of {sorted(SCHEDULES)}")
     return SCHEDULES[kind](**options)
+
+
+def describe(kind: str, **options) -> str:
+    """A short human label, with the defaults filled in (``cosine 0.1→1 over 100%``)."""
+    defaults = {k: p.default for k, p in inspect.signature(SCHEDULES[kind]).parameters.items()}
+    o = {**defaults, **options}
+    labels = {
+        "constant": lambda: f"β = {o['beta']:g}",
+        "linear": lambda: f"linear {o['start']:g}→1 over {o['ramp']:.0%}",
+        "cosine": lambda: f"cosine {o['start']:g}→1 over {o['ramp']:.0%}",
+        "cyclical": lambda: f"{o['cycles']} cycles 0→1, ramp {o['ratio']:.0%}",
+    }
+    return labels[kind]()
 
 
 def progress(step: int, total_steps: int) -> float:

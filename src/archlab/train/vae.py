@@ -24,12 +24,12 @@ log = logging.getLogger(__name__)
 Batches = Iterable[torch.Tensor]
 
 
-def elbo_terms(model, x: torch.Tensor, generator: torch.Generator | None = None):
-    """Per-image reconstruction sums (N,), per-image-and-dim KL (N × D), and posterior (μ, log σ²)."""
+def elbo_terms(model, x: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-image reconstruction sums (N,) and per-image-and-dim KL (N × D), in float32."""
     with autocast(x.device):
         x_hat, mu, logvar = model(x, generator=generator)
     recon = (x_hat.float() - x.float()).pow(2).flatten(1).sum(dim=1)
-    return recon, gaussian_kl_per_dim(mu.float(), logvar.float()), mu.float(), logvar.float()
+    return recon, gaussian_kl_per_dim(mu.float(), logvar.float())
 
 
 def objective(recon: torch.Tensor, kl: torch.Tensor, beta: float, free_bits: float = 0.0) -> torch.Tensor:
@@ -42,14 +42,14 @@ def objective(recon: torch.Tensor, kl: torch.Tensor, beta: float, free_bits: flo
 def evaluate(model, batches: Batches, seed: int = 0) -> dict:
     """Per-image reconstruction, KL and their sum (the β = 1 loss, −ELBO up to a constant)."""
     model.eval()
-    totals, n, generator = np.zeros(2), 0, None
+    totals, n, generator = 0.0, 0, None
     for x in batches:
         if generator is None:
             generator = torch.Generator(device=x.device).manual_seed(seed)
-        recon, kl, _, _ = elbo_terms(model, x, generator)
-        totals += [recon.sum().item(), kl.sum().item()]
+        recon, kl = elbo_terms(model, x, generator)
+        totals = totals + torch.stack([recon.sum(), kl.sum()])  # summed on the device: no sync per batch
         n += len(x)
-    recon, kl = (float(t) / n for t in totals)
+    recon, kl = (t / n for t in totals.tolist())
     return {"recon": recon, "kl": kl, "loss": recon + kl}
 
 
@@ -90,24 +90,25 @@ def fit(model, train_batches: Callable[[int], Batches], val_batches: Callable[[]
     total_steps = epochs * steps_per_epoch
     for epoch in range(len(history), epochs):
         model.train()
-        totals, n, step = np.zeros(3), 0, epoch * steps_per_epoch
+        totals, n, step = 0.0, 0, epoch * steps_per_epoch
         for x in tqdm(train_batches(epoch), total=steps_per_epoch, desc=f"{desc} {epoch + 1}/{epochs}",
                       leave=False, mininterval=5):
             beta = schedule(progress(min(step, total_steps - 1), total_steps))
-            recon, kl, _, _ = elbo_terms(model, x)
+            recon, kl = elbo_terms(model, x)
             loss = objective(recon, kl, beta, free_bits)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            totals += [recon.sum().item(), kl.sum().item(), loss.item() * len(x)]
+            totals = totals + torch.stack([recon.sum(), kl.sum(), loss * len(x)]).detach()
             n += len(x)
             step += 1
-        if not math.isfinite(totals[2]):
+        sums = totals.tolist()
+        if not math.isfinite(sums[2]):
             raise FloatingPointError(f"{desc}: loss became non-finite in epoch {epoch + 1}")
         val = evaluate(model, val_batches())
         history.append({
             "epoch": epoch + 1, "beta": beta,
-            **dict(zip(("train_recon", "train_kl", "train_objective"), (float(t) / n for t in totals))),
+            **dict(zip(("train_recon", "train_kl", "train_objective"), (t / n for t in sums))),
             "val_recon": val["recon"], "val_kl": val["kl"], "val_loss": val["loss"],
         })
         if checkpoint is not None:

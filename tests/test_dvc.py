@@ -1,0 +1,142 @@
+"""DVC over the pipeline, in a temporary git repository holding a copy of the project.
+
+The copy runs the test profile with S1 only (dvc.yaml trimmed to its stages, `foreach: [test]`):
+`dvc repro` builds the report, a no-op `dvc repro` runs nothing, a one-value change in S1's
+params reruns S1 and the report only (checked on DVC's and Snakemake's own output), and
+`dvc exp run -S` changes a value that `dvc params diff` and `dvc metrics diff` then show.
+"""
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+
+from slurm.project import ROOT, copy_project, edit_yaml, finished_rules, run
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
+STUDIES = ["resnet"]
+DVC = [str(Path(sys.executable).parent / "dvc")]
+
+
+def dvc(repo: Path, *args: str) -> str:
+    proc = run([*DVC, *args], repo, timeout=900)
+    return proc.stdout + proc.stderr
+
+
+def git(repo: Path, *args: str) -> None:
+    run(["git", "-c", "user.name=archlab-test", "-c", "user.email=test@archlab", *args], repo, timeout=60)
+
+
+def stages_run(log: str) -> set[str]:
+    return set(re.findall(r"^Running stage '([^']+)'", log, re.M))
+
+
+def stages_skipped(log: str) -> set[str]:
+    return set(re.findall(r"^Stage '([^']+)' didn't change, skipping", log, re.M))
+
+
+def trimmed_dvc_yaml(studies: list[str], profile: str) -> dict:
+    """The project's dvc.yaml with only the shared stages and ``studies``, for one profile."""
+    spec = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    keep = {"data", "pretrain", "report", *studies}
+    spec["stages"] = {name: stage for name, stage in spec["stages"].items() if name in keep}
+    for stage in spec["stages"].values():
+        stage["foreach"] = [profile]
+    report = spec["stages"]["report"]["do"]
+    other_section = re.compile(r"results/\$\{item\}/(\w+)/section\.json$")
+    report["deps"] = [d for d in report["deps"] if not (m := other_section.match(d)) or m.group(1) in studies]
+    return spec
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    path = copy_project(tmp_path_factory.mktemp("dvc") / "repo", studies=STUDIES)
+    # S1's image-training strategies add nothing to what DVC is tested for here
+    edit_yaml(path / "config" / "test.yaml", lambda c: c["resnet"]["strategies"].update(names=["head"]))
+    (path / "dvc.yaml").write_text(yaml.safe_dump(trimmed_dvc_yaml(STUDIES, "test"), sort_keys=False))
+    git(path, "init", "-q")
+    dvc(path, "init", "-q")
+    dvc(path, "config", "core.analytics", "false")
+    git(path, "add", "-A")
+    git(path, "commit", "-qm", "pipeline")
+    log = dvc(path, "repro", "report@test")
+    git(path, "add", "-A")
+    git(path, "commit", "-qm", "first repro")
+    return SimpleNamespace(path=path, first=log)
+
+
+def test_every_profile_file_carries_the_params_its_stages_track(tmp_path):
+    spec = yaml.safe_load((ROOT / "dvc.yaml").read_text())  # also: dvc.yaml is valid YAML
+    for name, stage in spec["stages"].items():
+        for item in stage["foreach"]:
+            for entry in stage["do"].get("params", []):
+                for file, keys in entry.items():
+                    data = yaml.safe_load((ROOT / file.replace("${item}", item)).read_text())
+                    missing = [k for k in keys if k not in data]
+                    assert not missing, f"stage {name}@{item} tracks {missing} in {file}, which lacks them (add `<key>: {{}}`)"
+    copy_project(tmp_path / "p")
+    run([*DVC, "init", "--no-scm", "-q"], tmp_path / "p", timeout=60)
+    listed = run([*DVC, "stage", "list"], tmp_path / "p", timeout=120).stdout
+    assert "report@demo" in listed and "resnet@full" in listed
+
+
+def test_repro_builds_the_report(repo):
+    assert stages_run(repo.first) == {f"{s}@test" for s in ("data", "pretrain", *STUDIES, "report")}
+    assert {"prepare_data", "pretrain_resnet", "resnet_head", "resnet_section", "report"} <= set(finished_rules(repo.first))
+    assert "S1 — ResNet transfer learning" in (repo.path / "report/test/report.md").read_text()
+
+
+def test_noop_repro_runs_nothing(repo):
+    log = dvc(repo.path, "repro", "report@test")
+    assert "Data and pipelines are up to date." in log
+    assert not stages_run(log) and not finished_rules(log)
+
+
+def test_one_value_change_reruns_that_study_and_the_report_only(repo):
+    edit_yaml(repo.path / "config" / "test.yaml", lambda c: c["resnet"].update(confusion={"top_pairs": 3}))
+    status = json.loads(dvc(repo.path, "status", "--json"))
+    assert set(status) == {"resnet@test"}, status
+    log = dvc(repo.path, "repro", "report@test")
+    assert stages_run(log) == {"resnet@test", "report@test"}
+    assert stages_skipped(log) == {"data@test", "pretrain@test"}
+    # inside the S1 stage Snakemake reruns only what reads the changed value
+    assert sorted(finished_rules(log)) == ["report", "resnet_confusion", "resnet_section"]
+    pairs = (repo.path / "results/test/resnet/confusion/pairs.csv").read_text().strip().splitlines()
+    assert len(pairs) == 1 + 3
+    git(repo.path, "commit", "-qam", "top 3 pairs")
+
+
+def test_exp_run_sets_a_param_and_diffs_show_it(repo):
+    metrics_file = "results/test/dvc/resnet/metrics.json"
+    before = json.loads((repo.path / metrics_file).read_text())
+    log = dvc(repo.path, "exp", "run", "report@test", "-S", "resnet.head.optimizer.lr=0.05")
+    assert stages_run(log) == {"resnet@test", "report@test"}
+    assert {"resnet_head", "resnet_section", "report"} <= set(finished_rules(log))
+    assert not {"prepare_data", "pretrain_resnet", "resnet_features"} & set(finished_rules(log))
+    params = json.loads(dvc(repo.path, "params", "diff", "--json"))
+    assert params == {"params.yaml": {"resnet.head.optimizer.lr": {"old": 0.001, "new": 0.05, "diff": pytest.approx(0.049)}}}
+    after = json.loads((repo.path / metrics_file).read_text())
+    metrics = json.loads(dvc(repo.path, "metrics", "diff", "--json"))[metrics_file]
+    assert metrics["head_only_test_acc"]["old"] == before["head_only_test_acc"]
+    assert metrics["head_only_test_acc"]["new"] == after["head_only_test_acc"] != before["head_only_test_acc"]
+
+
+def test_rerun_triggers_ignore_mtimes(repo):
+    """A DVC checkout gives outputs fresh mtimes; the stages' Snakemake calls must not rerun for that."""
+    time.sleep(1)
+    for path in sorted((repo.path / "results" / "test" / "data").rglob("*")):
+        path.touch()  # inputs now newer than everything computed from them
+    cmd = yaml.safe_load((ROOT / "dvc.yaml").read_text())["vars"][0]["smk"].split()
+    assert cmd[0] == "snakemake" and "--rerun-triggers" in cmd and "mtime" not in cmd
+    dry_run = [sys.executable, "-m", *cmd, "-n", "--configfile", "config/test.yaml", "--", "report/test/report.md"]
+    proc = run(dry_run, repo.path, timeout=300)
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+    with_mtime = [a for a in dry_run if a not in ("--rerun-triggers", "params", "input", "software-env", "code")]
+    proc = run(with_mtime, repo.path, timeout=300)
+    assert "resnet_features" in proc.stdout + proc.stderr  # Snakemake's default would redo the work
