@@ -109,9 +109,17 @@ def test_cifar100_c_conversion_picks_severity_blocks(tmp_path):
     np.testing.assert_array_equal(ds.severity, [2, 2, 2, 4, 4, 4])
 
 
-def test_missing_cifar100_c_offline_says_how_to_get_it(tmp_path):
+def test_missing_cifar100_c_offline_says_how_to_get_it(tmp_path, monkeypatch):
     with pytest.raises(MissingResourceError, match="zenodo.org.*generated"):
         cifar100_c_dir(tmp_path, download=False)
+    import torchvision.datasets.utils as tv_utils
+
+    def no_network(url, root, md5):
+        raise OSError("Network is unreachable")
+
+    monkeypatch.setattr(tv_utils, "download_and_extract_archive", no_network)
+    with pytest.raises(MissingResourceError, match="could not be downloaded.*unreachable"):
+        cifar100_c_dir(tmp_path, download=True)
 
 
 def _batch(n=6, size=32) -> torch.Tensor:

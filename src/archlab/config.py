@@ -99,6 +99,8 @@ def _describe(error: jsonschema.ValidationError) -> str:
         return f"{path}: unknown key(s) {extra} (allowed: {allowed})"
     if error.validator == "enum":
         return f"{path}: {error.instance!r} is not one of the allowed values {error.validator_value}"
+    if error.validator == "pattern" and error.schema.get("description"):
+        return f"{path}: {error.instance!r} is not of the form {error.schema['description']}"
     if error.validator == "type":
         return f"{path}: {error.instance!r} has the wrong type (expected {error.validator_value})"
     return f"{path}: {error.message}"

@@ -15,6 +15,7 @@ import archlab  # noqa: F401  (torchvision import fix)
 import torchvision.models as tvm
 from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
 
+from archlab.errors import ParamsError
 from archlab.models import weights as W
 
 ARCHS = ("resnet10", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
@@ -30,12 +31,15 @@ def build_resnet(arch: str, num_classes: int, weights: str = "none", resources: 
     if spec.kind == "torchvision":
         model.load_state_dict(W.torchvision_state_dict(weights, resources))
     elif spec.kind == "file":
-        W.ensure_available(weights, resources)
-        state = torch.load(spec.parts[0], map_location="cpu", weights_only=True)
+        state = W.load_file(weights, resources)
         backbone = {k: v for k, v in state.items() if not k.startswith("fc.")}
-        missing, unexpected = model.load_state_dict(backbone, strict=False)
-        if unexpected or set(missing) - {"fc.weight", "fc.bias"}:
-            raise ValueError(f"{spec.parts[0]} does not fit {arch}: missing {missing}, unexpected {unexpected}")
+        try:
+            missing, unexpected = model.load_state_dict(backbone, strict=False)
+            fits = not unexpected and not set(missing) - {"fc.weight", "fc.bias"}
+        except RuntimeError:  # the same names with other shapes
+            fits = False
+        if not fits:
+            raise ParamsError(f"{spec.parts[0]} is not a {arch} state dict; point the weights spec at one or change the arch")
     elif spec.kind != "none":
         raise ValueError(f"a ResNet cannot load {weights!r}; use torchvision:, file: or none")
     model.fc = nn.Linear(model.fc.in_features, num_classes)

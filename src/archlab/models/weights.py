@@ -7,11 +7,12 @@ Specs: ``torchvision:<arch>:<WEIGHTS>``, ``hf:<repo id>``, ``open_clip:<model>:<
 from __future__ import annotations
 
 import os
+import pickle
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from archlab.errors import MissingResourceError, ParamsError
+from archlab.errors import CorruptResourceError, MissingResourceError, ParamsError
 
 KINDS = ("torchvision", "hf", "open_clip", "file", "none")
 
@@ -90,6 +91,19 @@ def ensure_available(spec: str, resources: str | Path) -> None:
         raise MissingResourceError(
             f"weights {spec} are not in {cache_dir(resources, ws.kind)}; fetch them where there is internet with "
             f"`python -m archlab fetch-weights '{spec}'` (or `snakemake {marker}`) and copy resources/weights here")
+
+
+def load_file(spec: str, resources: str | Path) -> dict:
+    """The state dict of a ``file:`` spec; a damaged file is one clear error, not a traceback."""
+    import torch
+
+    ensure_available(spec, resources)
+    path = parse(spec).parts[0]
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, OSError, EOFError, ValueError, pickle.UnpicklingError) as exc:
+        raise CorruptResourceError(f"weights file {path} cannot be read ({str(exc).splitlines()[0]}); "
+                                   f"retrain it or copy it again") from exc
 
 
 def torchvision_state_dict(spec: str, resources: str | Path) -> dict:

@@ -5,6 +5,7 @@ import os
 import re
 import shutil
 import subprocess
+import unicodedata
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader
@@ -19,9 +20,28 @@ _TEX_UNICODE = {"±": r"$\pm$", "→": r"$\rightarrow$", "×": r"$\times$", "β"
                 "≠": r"$\neq$", "−": "-", "✓": "yes", "✗": "no", "∼": r"$\sim$", "ℓ": r"$\ell$", "Δ": r"$\Delta$"}
 
 
+_TEXT_SAFE = set("–—‘’“”…•")
+_GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa", "lambda", "mu",
+          "nu", "xi", "pi", "rho", "sigma", "tau", "upsilon", "phi", "chi", "psi", "omega",
+          "Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma", "Upsilon", "Phi", "Psi", "Omega"}
+
+
+def _tex_char(ch: str) -> str:
+    """One character for pdflatex: mapped symbols, Greek letters by name, else a visible '?'."""
+    if ch in _TEX_UNICODE:
+        return _TEX_UNICODE[ch]
+    if ord(ch) < 0x250 or ch in _TEXT_SAFE:
+        return ch
+    kind, _, letter = unicodedata.name(ch, "").rpartition(" LETTER ")
+    if kind == "GREEK SMALL" and letter.lower() in _GREEK:
+        return f"$\\{letter.lower()}$"
+    if kind == "GREEK CAPITAL" and letter.capitalize() in _GREEK:
+        return f"$\\{letter.capitalize()}$"
+    return "?"
+
+
 def tex_escape(text: str) -> str:
-    out = "".join(_TEX_SPECIAL.get(ch, ch) for ch in str(text))
-    return "".join(_TEX_UNICODE.get(ch, ch) for ch in out)
+    return "".join(_TEX_SPECIAL.get(ch) or _tex_char(ch) for ch in str(text))
 
 
 def tex_inline(text: str) -> str:

@@ -69,7 +69,7 @@ class Section:
         out = []
         for key, ours, our_setting in rows:
             entry = lookup(key)
-            published = "; ".join(f"{fmt(v['value'])} ({v['source']}: {v['setting']})" for v in entry["values"])
+            published = "; ".join(f"{v['value']:g} ({v['source']}: {v['setting']})" for v in entry["values"])
             out.append([entry["label"], entry.get("unit", ""), published, ours if isinstance(ours, str) else fmt(ours), our_setting])
         self.data["blocks"].append({
             "kind": "table", "caption": caption + " Published sources: " + ", ".join(f"{k} = {v}" for k, v in REPORTS.items()) + ".",

@@ -48,23 +48,25 @@ def build_section(ctx, cfg: dict, out: Path) -> Section:
 
     runs = {e["name"]: [read_json(out / "models" / e["name"] / f"seed{s}" / "metrics.json") for s in seeds] for e in ladder}
     grids = {e["name"]: _mean_grid(out, e["name"], seeds) for e in ladder}
-    rows = []
+    setup, results = [], []
     for entry in ladder:
         r = runs[entry["name"]]
         same = [m["clean_acc_same_images"] for m in r]
         ood = [m["mean_corruption_acc"] for m in r]
-        rows.append({"model": entry["name"], "arch": entry["arch"], "weights": entry["weights"],
-                     "input (px)": entry["input_size"], "train augmentation": "yes" if entry["augment"] else "no",
-                     "epochs": entry["epochs"], "recipe": _recipe(entry),
-                     "val acc (%)": mean_std([m["val_acc"] * 100 for m in r]),
-                     "clean test acc (%)": mean_std([m["clean_acc"] for m in r]),
-                     "mean corruption acc (%)": mean_std(ood), "drop (points)": mean_std(np.subtract(same, ood))})
+        setup.append({"model": entry["name"], "arch": entry["arch"], "init": _init(entry["weights"]),
+                      "input (px)": entry["input_size"], "train augmentation": "yes" if entry["augment"] else "no",
+                      "epochs": entry["epochs"], "recipe": _recipe(entry)})
+        results.append({"model": entry["name"], "val acc (%)": mean_std([m["val_acc"] * 100 for m in r]),
+                        "clean test acc (%)": mean_std([m["clean_acc"] for m in r]),
+                        "mean corruption acc (%)": mean_std(ood), "drop (points)": mean_std(np.subtract(same, ood))})
     native = data.meta["image_shape"][0]
     sec.heading("The ladder: clean vs. corrupted accuracy")
-    sec.table(pd.DataFrame(rows), caption=f"Each model on the whole clean test set and averaged over every corruption "
-              f"and severity (mean ± std over seeds). Input (px) is the size each model was fed: the {native}-px "
-              f"images are resized on the device when it differs. Drop = clean accuracy on the "
-              f"{corrupted['n_clean']} test images the corrupted set was made from − mean corruption accuracy.")
+    sec.table(pd.DataFrame(setup), caption=f"The ladder. Input (px) is the size each model was fed: the {native}-px "
+              f"images are resized on the device when it differs. Weights: "
+              + "; ".join(f"{e['name']} `{e['weights']}`" for e in ladder) + ".")
+    sec.table(pd.DataFrame(results), caption=f"Accuracy on the whole clean test set and averaged over every corruption "
+              f"and severity (mean ± std over seeds). Drop = clean accuracy on the {corrupted['n_clean']} test images "
+              f"the corrupted set was made from − mean corruption accuracy.")
     sec.figure(accuracy_heatmaps(grids, out / "figures" / "heatmaps.png"),
                "Accuracy (%) per corruption (rows) and severity (columns), one panel per model, one colour scale.")
     clean_mean = {name: float(np.mean([m["clean_acc_same_images"] for m in r])) for name, r in runs.items()}
@@ -104,6 +106,7 @@ def build_section(ctx, cfg: dict, out: Path) -> Section:
     best = max(ladder, key=lambda e: np.mean([m["mean_corruption_acc"] for m in runs[e["name"]]]))
     compare.append(("ood.course_bar", mean_std([m["mean_corruption_acc"] for m in runs[best["name"]]]),
                     f"best rung ({best['name']}); {short}"))
+    sec.heading("Published vs. archlab")
     sec.compare(compare, "D's numbers are on the course's own Kaggle OOD test set, not CIFAR-100-C: compare trends, "
                          "not digits.")
     for name, r in runs.items():
