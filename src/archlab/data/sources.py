@@ -72,7 +72,7 @@ def _torchvision(kind: str, root: Path, download: bool) -> tuple[Raw, list[str]]
 
     cls = getattr(tvd, KINDS[kind].torchvision_class)
     how = (f"download it on a machine with internet (`python -m archlab data --profile full`) and copy "
-           f"{root} here, or set data.datasets.<name>.source: local with path: <your copy> in params")
+           f"{root} here, or set data.<name>.source: local with path: <your copy> in params")
     raw: Raw = {}
     try:
         for split in ("train", "test"):
@@ -116,7 +116,7 @@ def _image_folder(folder: Path, size: int) -> tuple[Raw, list[str]]:
     from PIL import Image, UnidentifiedImageError
 
     if not folder.is_dir():
-        raise MissingResourceError(f"image folder {folder} does not exist; create it or point data.datasets.<name>.path at yours")
+        raise MissingResourceError(f"image folder {folder} does not exist; create it or point data.<name>.path at yours")
     files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
     images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
     if not images:

@@ -164,7 +164,7 @@ def _train(ctx, cfg, out: Path, args) -> None:
     seed = _seed(cfg, args)
     seed_everything(seed)
     device = ctx.device
-    model = to_channels_last(build_model(entry, len(data.classes), ctx.resources).to(device), device)
+    model = build_model(entry, len(data.classes), ctx.resources).to(device)  # fit makes it channels_last
     augment = TrainAugment(**cfg["augment"]) if entry["augment"] else None
     train_tf, eval_tf = train_and_eval_transforms(Preprocess(size=entry["input_size"]), augment)
     train, val = data.split("train"), data.split("val")

@@ -1,0 +1,65 @@
+"""Report layer: sections from artifacts only, published numbers from the data file, LaTeX that compiles."""
+import shutil
+
+import matplotlib
+import pandas as pd
+import pytest
+
+from archlab.io import read_json
+from archlab.report.published import lookup
+from archlab.report.render import compile_pdf, render, tex_escape
+from archlab.report.section import Section, mean_std
+
+from conftest import ROOT
+
+matplotlib.use("Agg")
+
+
+def _figure(path):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1])
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def test_mean_std_over_seeds():
+    assert mean_std([1.0]) == "1.00"
+    assert mean_std([1.0, 3.0]) == "2.00 ± 1.41"
+
+
+def test_figure_must_exist(tmp_path):
+    with pytest.raises(FileNotFoundError, match="written artifacts"):
+        Section("resnet", "t", "demo", "s").figure(tmp_path / "missing.png", "x")
+
+
+def test_compare_reads_published_numbers_with_their_source(tmp_path):
+    sec = Section("resnet", "t", "demo", "s").compare([("resnet.no_skip_acc", 55.5, "demo")], "cmp")
+    row = sec.data["blocks"][0]["rows"][0]
+    assert row[0] == lookup("resnet.no_skip_acc")["label"]
+    assert "16.2 (A:" in row[2] and row[3] == "55.50"
+    with pytest.raises(KeyError, match="no published number"):
+        Section("resnet", "t", "demo", "s").compare([("resnet.nope", 1, "x")], "cmp")
+
+
+def test_tex_escape_handles_specials_and_unicode():
+    assert tex_escape("50% of x_1 & β ± 1") == r"50\% of x\_1 \& $\beta$ $\pm$ 1"
+    assert tex_escape("Σ") == r"$\Sigma$" and tex_escape("中") == "?"
+
+
+def test_render_md_tex_and_pdf(tmp_path):
+    fig = _figure(tmp_path / "fig.png")
+    sec = (Section("resnet", "S1 — test", "demo", "tiny; β = 1").text("Some **bold** and `code`, 5% μ.")
+           .table(pd.DataFrame({"model": ["a_b"], "acc (%)": [12.345]}), "A table.")
+           .figure(fig, "A figure.").metric("acc", 0.5))
+    sec.write(tmp_path / "section.json", tmp_path / "dvc")
+    assert read_json(tmp_path / "dvc" / "metrics.json") == {"acc": 0.5}
+    out = render([read_json(tmp_path / "section.json")], "Title", "demo", tmp_path / "report", ROOT / "report" / "templates")
+    md = out["md"].read_text()
+    assert "| a_b | 12.35 |" in md and "](../fig.png)" in md and "demo** profile" in md
+    if shutil.which("pdflatex") is None:
+        pytest.skip("pdflatex not installed")
+    pdf = compile_pdf(out["tex"])
+    assert pdf.exists() and pdf.stat().st_size > 10_000
