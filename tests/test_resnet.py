@@ -124,3 +124,17 @@ def test_most_confused_pairs_ranks_symmetric_errors():
     pairs = most_confused_pairs(cm, ["cat", "dog", "car"], top=2)
     assert list(pairs.iloc[0][["class a", "class b", "errors"]]) == ["cat", "dog", 5]
     assert pairs.iloc[1]["errors"] == 1
+
+
+def test_checkpoint_of_other_settings_is_not_resumed(tiny_data, tmp_path):
+    """A rerun after a params change must train afresh, not resume the old run's checkpoint."""
+    def run(epochs):
+        torch.manual_seed(0)
+        head = nn.Linear(16 * 16 * 3, 3)
+        x, y = tiny_data
+        flat = (x.reshape(len(x), -1) / 255).astype("float32"), y
+        return fit(head, flat, flat, torch.optim.SGD(head.parameters(), lr=0.1), FitConfig(epochs=epochs, batch_size=16, live=False),
+                   torch.device("cpu"), tmp_path)
+
+    assert len(run(3)) == 3
+    assert list(run(2)["epoch"]) == [1, 2]

@@ -34,7 +34,7 @@ def test_invalid_params_stop_snakemake_before_any_job(project):
     cfg.write_text(cfg.read_text().replace("arch: resnet18", "arch: resnet181"))
     proc = _snakemake("-n", "--configfile", "config/demo.yaml", cwd=project)
     assert proc.returncode != 0
-    assert "resnet.arch: 'resnet181' is not one of the allowed values" in proc.stderr
+    assert "resnet.arch: 'resnet181' is not one of the allowed values" in proc.stdout + proc.stderr
 
 
 def test_stage_reports_bad_input_in_one_line_with_exit_code_2(tmp_path):

@@ -15,17 +15,17 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-ITEMS = ("Snakefile", "params.yaml", "config", "workflow", "report/templates", "dvc.yaml", ".gitignore")
 ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
 
 
 def copy_project(dest: Path, studies: list[str] | None = None, **test_overrides) -> Path:
-    """The pipeline definition (no results) in ``dest``; the test profile limited to ``studies``."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for item in ITEMS:
-        src = ROOT / item
-        (dest / item).parent.mkdir(parents=True, exist_ok=True)
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, dest / item)
+    """The project's files (no results, no tests) in ``dest``; the test profile limited to ``studies``."""
+    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=ROOT,
+                            capture_output=True, text=True, check=True).stdout.split("\0")
+    for rel in listed:
+        if rel and not rel.startswith(("src/", "tests/", ".dvc/")) and (ROOT / rel).is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(ROOT / rel, dest / rel)
     (dest / "src").symlink_to(ROOT / "src")  # the rules import archlab from <project>/src
     if studies is not None or test_overrides:
         edit_yaml(dest / "config" / "test.yaml", lambda cfg: cfg.update(

@@ -86,8 +86,12 @@ def fit(model: nn.Module, train: Arrays, val: Arrays, optimizer: torch.optim.Opt
     ckpt_path = out_dir / "checkpoint.pt"
     history: list[dict] = []
     start = 0
-    if ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
+    signature = _signature(model, optimizer, cfg, train)
+    ckpt = torch.load(ckpt_path, map_location=device, weights_only=False) if ckpt_path.exists() else None
+    if ckpt is not None and ckpt.get("signature") != signature:
+        log.info("ignoring %s: it was written by a run with other settings", ckpt_path)
+        ckpt = None
+    if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         if scheduler is not None and ckpt.get("scheduler"):
@@ -133,7 +137,7 @@ def fit(model: nn.Module, train: Arrays, val: Arrays, optimizer: torch.optim.Opt
         _write_history(out_dir / "history.csv", history)
         save_torch(ckpt_path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                               "rng": torch.get_rng_state(), "epoch": epoch, "history": history,
+                               "rng": torch.get_rng_state(), "epoch": epoch, "history": history, "signature": signature,
                                "callbacks": [cb.state_dict() if hasattr(cb, "state_dict") else None for cb in cfg.callbacks]})
         if live is not None:
             for k, v in row.items():
@@ -144,6 +148,14 @@ def fit(model: nn.Module, train: Arrays, val: Arrays, optimizer: torch.optim.Opt
         live.end()
     _write_history(out_dir / "history.csv", history)
     return pd.DataFrame(history)
+
+
+def _signature(model: nn.Module, optimizer: torch.optim.Optimizer, cfg: FitConfig, train: Arrays) -> str:
+    """What must match for a checkpoint to be resumed: a rerun after a params change starts afresh."""
+    hyper = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
+    shapes = [tuple(p.shape) for p in model.parameters()]
+    return repr((cfg.epochs, cfg.batch_size, cfg.seed, cfg.desc, type(optimizer).__name__, hyper, shapes,
+                 len(train[1]), type(cfg.loss_fn).__name__))
 
 
 def trainable_parameters(model: nn.Module) -> Iterable[nn.Parameter]:
