@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.common import ROOT, result
+from bench.common import result
 
 TITLE = "Appendix — where the time goes"
 

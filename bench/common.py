@@ -1,6 +1,7 @@
 """What the benchmarks share: synthetic images, timing of child processes, the result line."""
 from __future__ import annotations
 
+import os
 import resource
 import subprocess
 import sys
@@ -38,8 +39,6 @@ class Timed:
 
 def run_timed(cmd: list[str], cwd: Path, check: bool = True, env: dict | None = None) -> Timed:
     """Run ``cmd`` and measure it; CPU time is load-independent, wall time is what a user waits."""
-    import os
-
     env = {**os.environ, "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}", **(env or {})}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()

@@ -6,7 +6,11 @@ normalises a whole batch as one tensor (``archlab.data.loaders.iterate_batches``
 To compare with real torchvision offline, the same synthetic images are written in CIFAR-10's
 on-disk format (pickled ``data_batch_*``), which ``CIFAR10`` then reads and checksums as usual.
 
-    python -m bench data_path [--images 2000] [--size 224] [--batch-size 128]
+Both run in one process with the same torch thread budget (default 1, what the pipeline's rules
+give a job). At the demo's 32 px no resize is needed; at 224 px on a CPU the resize dominates both
+paths (archlab moves it to the GPU there, see ``gpu_throughput``).
+
+    python -m bench data_path [--images 2000] [--size 32] [--batch-size 128] [--threads 1]
 """
 from __future__ import annotations
 
@@ -80,12 +84,21 @@ def images_per_second(batches) -> tuple[float, torch.Tensor]:
     return n / (time.perf_counter() - t0), first
 
 
-def run(n_images: int, size: int, batch_size: int, workers: int, seed: int = 0) -> dict:
+def run(n_images: int, size: int, batch_size: int, workers: int, threads: int, seed: int = 0) -> dict:
     from archlab.data.synthetic import class_names
 
+    saved = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return _compare(n_images, size, batch_size, workers, seed, class_names(10))
+    finally:
+        torch.set_num_threads(saved)
+
+
+def _compare(n_images: int, size: int, batch_size: int, workers: int, seed: int, classes: list[str]) -> dict:
     x, y = synthetic_images(n_images, 32, seed)
     with tempfile.TemporaryDirectory(prefix="bench-cifar-") as tmp:
-        dataset_cls = write_cifar10(Path(tmp), x, y, class_names(10))
+        dataset_cls = write_cifar10(Path(tmp), x, y, classes)
         # The canonical loader reads the prepared arrays memory-mapped, as stages do.
         np.save(Path(tmp) / "train_x.npy", x)
         x_mm = np.load(Path(tmp) / "train_x.npy", mmap_mode="r")
@@ -99,12 +112,13 @@ def run(n_images: int, size: int, batch_size: int, workers: int, seed: int = 0) 
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(prog="python -m bench data_path", description=__doc__.splitlines()[0])
     p.add_argument("--images", type=int, default=2000)
-    p.add_argument("--size", type=int, default=224, help="resize 32px images to this side (S1 full: 224)")
+    p.add_argument("--size", type=int, default=32, help="side fed to the model (demo: 32, no resize; S1 full: 224)")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--workers", type=int, default=0, help="DataLoader workers (0: same single process as ours)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads for both (the pipeline's rules use 1)")
     a = p.parse_args(argv)
-    r = run(a.images, a.size, a.batch_size, a.workers)
-    print(f"{a.images} images 32px → {a.size}px, batch {a.batch_size}, CPU, {torch.get_num_threads()} torch threads, "
+    r = run(a.images, a.size, a.batch_size, a.workers, a.threads)
+    print(f"{a.images} images 32px → {a.size}px, batch {a.batch_size}, CPU, {a.threads} torch threads, "
           f"{a.workers} DataLoader workers")
     print(f"  torchvision CIFAR10 + PIL transforms  {r['torchvision_ips']:9.0f} images/s")
     print(f"  archlab iterate_batches + Preprocess  {r['canonical_ips']:9.0f} images/s")

@@ -85,6 +85,23 @@ def test_outputs_equal_a_local_run(runs):
     assert any(p.suffix == ".pt" for p in compared) and any(p.suffix == ".npz" for p in compared)
 
 
+CPU_ONLY = re.compile(r"section|report|projection|plot|confusion|hierarchy|metrics|index")
+FETCHING = re.compile(r"fetch|prepare_data|download")
+
+
+@pytest.mark.timeout(300)
+def test_every_rule_of_the_full_dag_suits_a_cluster(tmp_path):
+    """Without a cluster: CPU-only rules ask for no GPU, GPU rules do, and fetching stays local."""
+    project = copy_project(tmp_path / "p")
+    declared = _declared_resources(snakemake(project, "-n", "--forceall", "--cores", "8", config="config/full.yaml"))
+    gpu_rules = {rule for rule, res in declared.items() if int(res.get("gpu", 0))}
+    assert gpu_rules and not {r for r in gpu_rules if CPU_ONLY.search(r)}, gpu_rules
+    assert all("gres" not in res for res in declared.values())
+    local = _local_rules(project / "workflow" / "rules")
+    fetching = {rule for rule in declared if FETCHING.search(rule)}
+    assert {"prepare_data", "fetch_weights"} <= fetching <= local, (fetching, local)
+
+
 def test_cluster_is_stopped_afterwards(runs):
     assert runs.cluster.processes and all(p.poll() is not None for p in runs.cluster.processes)
     assert not (cluster.CONF_DIR / "slurm.conf").exists()
@@ -111,6 +128,19 @@ def _declared_resources(log: str) -> dict[str, dict[str, str]]:
         line = re.search(r"resources: (.*)", body).group(1)
         out[rule] = dict(item.split("=", 1) for item in line.split(", "))
     return out
+
+
+def _local_rules(rules_dir: Path) -> set[str]:
+    """Rules named in a `localrules:` directive or marked `localrule: True` in the rule files."""
+    names = set()
+    for smk in rules_dir.glob("*.smk"):
+        text = smk.read_text()
+        for listed in re.findall(r"^localrules:(.*\n(?:[ \t]+.*\n)*)", text, re.M):
+            names |= set(re.findall(r"\w+", listed))
+        for rule, body in re.findall(r"^rule (\w+):\n((?:[ \t]+.*\n|[ \t]*\n)*)", text, re.M):
+            if re.search(r"^[ \t]+localrule:\s*True", body, re.M):
+                names.add(rule)
+    return names
 
 
 def _minutes(limit: str) -> int:

@@ -47,9 +47,9 @@ def run(cmd: list[str], cwd: Path, timeout: float, check: bool = True) -> subpro
     return proc
 
 
-def snakemake(cwd: Path, *args: str, timeout: float = 600) -> str:
-    """Run Snakemake on the test profile; return its output (stdout + stderr)."""
-    proc = run([sys.executable, "-m", "snakemake", "--configfile", "config/test.yaml", *args], cwd, timeout)
+def snakemake(cwd: Path, *args: str, config: str = "config/test.yaml", timeout: float = 600) -> str:
+    """Run Snakemake on a profile (the test profile by default); return its output (stdout + stderr)."""
+    proc = run([sys.executable, "-m", "snakemake", "--configfile", config, *args], cwd, timeout)
     return proc.stdout + proc.stderr
 
 

@@ -106,7 +106,7 @@ def plot_gradflow(names: Sequence[str], epoch_mean: np.ndarray, pooled_mean: np.
                   path, title: str) -> Path:
     """Heatmap of log10 weight-gradient norm (layer x epoch), with mean ± std over training beside it."""
     layers = [n.removesuffix(".weight") for n in names]
-    fig, (ax_map, ax_bar) = plt.subplots(1, 2, figsize=(11, 1.0 + 0.3 * len(layers)), sharey=True,
+    fig, (ax_map, ax_bar) = plt.subplots(1, 2, figsize=(11, max(3.2, 1.0 + 0.3 * len(layers))), sharey=True,
                                          gridspec_kw={"width_ratios": [3, 2]})
     image = ax_map.imshow(np.log10(np.maximum(epoch_mean, 1e-12)), aspect="auto", cmap="viridis",
                           extent=(0.5, epoch_mean.shape[1] + 0.5, len(layers) - 0.5, -0.5))

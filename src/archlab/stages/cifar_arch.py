@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 from pathlib import Path
 
 from archlab.errors import ParamsError
 from archlab.stages import common
 
-log = logging.getLogger(__name__)
 EXPERIMENTS = ("runs", "run", "section")
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)

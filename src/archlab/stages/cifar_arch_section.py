@@ -140,7 +140,7 @@ def _sweep(sec: Section, name: str, points: list[SweepPoint], finals: dict, cfg:
         n = next(iter(kernels.values())).shape[0]
         grid = int(np.ceil(np.sqrt(n)))
         sec.figure(plot_kernel_grids(kernels, figures / "optim_first_layer_kernels.png", "ResNet-18 first-layer kernels"),
-                   f"ResNet-18 first-layer kernels after training, one panel per optimiser setting (seed {cfg['seeds'][0]}): "
+                   f"ResNet-18 first-layer kernels after training, one panel per optimiser setting (first seed): "
                    f"{n} 3×3 RGB kernels in a {grid}×{grid} grid, each kernel min–max normalised to [0, 1] on its own "
                    f"(over its 27 weights, as M did), so colour shows each filter's pattern, not its magnitude.")
     if name == "mixer":

@@ -93,6 +93,9 @@ def _display(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 # ---------------------------------------------------------------- experiments
 def _pretrain(ctx, cfg, out: Path) -> None:
+    """Train the demo ViT from scratch on the source task. ViTs need a learning-rate warm-up, so
+    the optimizer's lr is the peak of a one-cycle schedule (15% warm-up, cosine decay)."""
+    from archlab.data.loaders import n_batches
     from archlab.train.classifier import FitConfig, evaluate, fit
 
     pc = cfg.get("pretrain")
@@ -103,15 +106,19 @@ def _pretrain(ctx, cfg, out: Path) -> None:
     model, processor = V.build_demo_vit(data.classes, pc["image_size"], pc["patch_size"], pc["hidden_size"],
                                         pc["layers"], pc["heads"], pc["mlp_ratio"])
     net, prep = V.Logits(model).to(ctx.device), V.preprocess_of(processor)
+    train = data.split("train")
+    optimizer = common.make_optimizer(net.parameters(), pc["optimizer"])
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=pc["optimizer"]["lr"], pct_start=0.15,
+        total_steps=pc["epochs"] * n_batches(len(train[1]), pc["batch_size"]))
     run_dir = out / "pretrain"
     _forget_stale_checkpoint(run_dir, pc)
     fit_cfg = FitConfig(epochs=pc["epochs"], batch_size=pc["batch_size"], seed=pc["seed"],
                         train_transform=prep, eval_transform=prep, desc="pretrain vit")
-    history = fit(net, data.split("train"), data.split("val"), common.make_optimizer(net.parameters(), pc["optimizer"]),
-                  fit_cfg, ctx.device, run_dir)
+    history = fit(net, train, data.split("val"), optimizer, fit_cfg, ctx.device, run_dir, schedule)
     test = evaluate(net, data.split("test"), pc["batch_size"], ctx.device, prep)
-    V.save_vit(model.cpu(), processor, out / "pretrain" / "model")
-    write_json(out / "pretrain" / "metrics.json", {
+    V.save_vit(model.cpu(), processor, run_dir / "model")
+    write_json(run_dir / "metrics.json", {
         "source_task": pc["data"], "classes": data.classes, "epochs": pc["epochs"],
         "val_acc": float(history["val_acc"].iloc[-1]), "test_acc": test["acc"],
         "parameters": sum(p.numel() for p in model.parameters())})
