@@ -10,7 +10,6 @@ share one run, and Snakemake trains each distinct setting once.
 """
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -23,12 +22,8 @@ CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 
 
 def register(sub) -> None:
-    p = sub.add_parser("cifar_arch", help="S6: MLP / ResNet-18 / MLP-Mixer sweeps on CIFAR-10", description=__doc__,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("experiment", choices=EXPERIMENTS)
-    p.add_argument("key", nargs="?", help="run: the run key (see `archlab cifar_arch runs`)")
-    common.add_profile_args(p)
-    p.set_defaults(func=run)
+    common.add_study_parser(sub, "cifar_arch", "S6: MLP / ResNet-18 / MLP-Mixer sweeps on CIFAR-10", __doc__, EXPERIMENTS, run,
+                            target=("key", "run: the run key (see `archlab cifar_arch runs`)"))
 
 
 def run(args) -> None:

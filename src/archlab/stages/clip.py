@@ -11,7 +11,6 @@
 """
 from __future__ import annotations
 
-import argparse
 import functools
 import logging
 from pathlib import Path
@@ -31,11 +30,7 @@ METHODS = ("none", "centroid_shift", "procrustes")
 
 
 def register(sub) -> None:
-    p = sub.add_parser("clip", help="S5: CLIP zero-shot, modality gap, Procrustes", description=__doc__,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("experiment", choices=EXPERIMENTS)
-    common.add_profile_args(p)
-    p.set_defaults(func=run)
+    common.add_study_parser(sub, "clip", "S5: CLIP zero-shot, modality gap, Procrustes", __doc__, EXPERIMENTS, run)
 
 
 def run(args) -> None:

@@ -12,6 +12,20 @@ from archlab.errors import ParamsError  # noqa: F401  (re-exported for stages)
 from archlab.runtime import pick_device, set_threads
 
 
+def add_study_parser(sub, name: str, help: str, doc: str, experiments, func, target: tuple[str, str] | None = None,
+                     seed: bool = False) -> argparse.ArgumentParser:
+    """``archlab <study> <experiment> [<target>] [--seed S] --profile P``: the shape of every study stage."""
+    p = sub.add_parser(name, help=help, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("experiment", choices=experiments)
+    if target is not None:
+        p.add_argument(target[0], nargs="?", help=target[1])
+    if seed:
+        p.add_argument("--seed", type=int, default=None)
+    add_profile_args(p)
+    p.set_defaults(func=func)
+    return p
+
+
 def add_profile_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", default="full", help="params.yaml + config/<profile>.yaml (default: full)")
     parser.add_argument("--root", default=".", help="project root holding params.yaml (default: .)")

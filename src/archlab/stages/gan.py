@@ -9,7 +9,6 @@ Runs are the baseline plus, per scenario in ``gan.scenarios``, a pathology run (
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import time
@@ -29,13 +28,8 @@ EXPERIMENTS = ("classifier", "train", "section")
 
 
 def register(sub) -> None:
-    p = sub.add_parser("gan", help="S3: GAN training dynamics", description=__doc__,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("experiment", choices=EXPERIMENTS)
-    p.add_argument("run", nargs="?", help="train: baseline, <scenario> or <scenario>_mitigated")
-    p.add_argument("--seed", type=int, default=None)
-    common.add_profile_args(p)
-    p.set_defaults(func=run)
+    common.add_study_parser(sub, "gan", "S3: GAN training dynamics", __doc__, EXPERIMENTS, run,
+                            target=("run", "train: baseline, <scenario> or <scenario>_mitigated"), seed=True)
 
 
 def run(args) -> None:

@@ -11,7 +11,6 @@ nothing else; augmentation exists only in the training transform.
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import time
 from pathlib import Path
@@ -42,13 +41,8 @@ SMALL_CNNS = {"simple_cnn": SimpleCNN, "deeper_cnn": DeeperCNN}
 
 
 def register(sub) -> None:
-    p = sub.add_parser("ood", help="S7: CIFAR-100 model ladder and OOD robustness", description=__doc__,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("experiment", choices=EXPERIMENTS)
-    p.add_argument("model", nargs="?", help="train/evaluate: a ladder name from ood.ladder")
-    p.add_argument("--seed", type=int, default=None)
-    common.add_profile_args(p)
-    p.set_defaults(func=run)
+    common.add_study_parser(sub, "ood", "S7: CIFAR-100 model ladder and OOD robustness", __doc__, EXPERIMENTS, run,
+                            target=("model", "train/evaluate: a ladder name from ood.ladder"), seed=True)
 
 
 def run(args) -> None:

@@ -35,13 +35,8 @@ POOLED = "avgpool"
 
 
 def register(sub) -> None:
-    p = sub.add_parser("resnet", help="S1: ResNet transfer learning", description=__doc__,
-                       formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
-    p.add_argument("experiment", choices=EXPERIMENTS)
-    p.add_argument("variant", nargs="?", help="features/head: <arch> or <arch>-noskip; strategy: its name")
-    p.add_argument("--seed", type=int, default=None)
-    common.add_profile_args(p)
-    p.set_defaults(func=run)
+    common.add_study_parser(sub, "resnet", "S1: ResNet transfer learning", __doc__, EXPERIMENTS, run,
+                            target=("variant", "features/head: <arch> or <arch>-noskip; strategy: its name"), seed=True)
 
 
 def run(args) -> None:

@@ -7,7 +7,6 @@
 """
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -27,13 +26,8 @@ UNIT_RANGE = Preprocess(size=None, mean=(0.0,), std=(1.0,), channels=1)  # pixel
 
 
 def register(sub) -> None:
-    p = sub.add_parser("vae", help="S4: VAE posterior collapse", description=__doc__,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("experiment", choices=EXPERIMENTS)
-    p.add_argument("run", nargs="?", help="train: a run name from vae.runs")
-    p.add_argument("--seed", type=int, default=None)
-    common.add_profile_args(p)
-    p.set_defaults(func=run)
+    common.add_study_parser(sub, "vae", "S4: VAE posterior collapse", __doc__, EXPERIMENTS, run,
+                            target=("run", "train: a run name from vae.runs"), seed=True)
 
 
 def run(args) -> None:
