@@ -23,11 +23,12 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 STUDIES = ["resnet"]
 DVC = [str(Path(sys.executable).parent / "dvc")]
 STUDY_JOB = re.compile(r"(prepare_data|pretrain_|resnet_)")
+S1_TARGET, REPORT_TARGET = "results/test/resnet/section.json", "report/test/report.md"
 
 
 def dvc(repo: Path, *args: str) -> str:
-    proc = run([*DVC, *args], repo, timeout=900)
-    return proc.stdout + proc.stderr
+    """DVC's output; `--json` commands give their JSON alone (stdout only)."""
+    return run([*DVC, *args], repo, timeout=900, merge="--json" not in args)
 
 
 def git(repo: Path, *args: str) -> None:
@@ -42,10 +43,19 @@ def stages_skipped(log: str) -> set[str]:
     return set(re.findall(r"^Stage '([^']+)' didn't change, skipping", log, re.M))
 
 
-def jobs_by_stage(log: str) -> dict[str, list[str]]:
-    """The Snakemake jobs each DVC stage ran, from the two tools' own output."""
-    parts = re.split(r"^Running stage '([^']+)':$", log, flags=re.M)
-    return {stage: sorted(finished_rules(body)) for stage, body in zip(parts[1::2], parts[2::2])}
+def repro_jobs(repo: Path, *dvc_args: str) -> tuple[str, dict[str, list[str]]]:
+    """Run DVC; return its output and, per Snakemake call it made (by target), the jobs that ran.
+
+    Each Snakemake call writes its own log under .snakemake/log, its command line first.
+    """
+    logs = repo / ".snakemake" / "log"
+    before = set(logs.glob("*.log"))
+    out = dvc(repo, *dvc_args)
+    jobs = {}
+    for path in sorted(set(logs.glob("*.log")) - before):
+        text = path.read_text()
+        jobs[re.search(r"Command: .* -- (\S+)", text).group(1)] = sorted(finished_rules(text))
+    return out, jobs
 
 
 def trimmed_dvc_yaml(studies: list[str], profile: str) -> dict:
@@ -89,7 +99,7 @@ def test_every_profile_file_carries_the_params_its_stages_track(tmp_path):
                     assert not missing, f"stage {name}@{item} tracks {missing} in {file}, which lacks them (add `<key>: {{}}`)"
     copy_project(tmp_path / "p")
     run([*DVC, "init", "--no-scm", "-q"], tmp_path / "p", timeout=60)
-    listed = run([*DVC, "stage", "list"], tmp_path / "p", timeout=120).stdout
+    listed = run([*DVC, "stage", "list"], tmp_path / "p", timeout=120)
     assert "report@demo" in listed and "resnet@full" in listed
 
 
@@ -109,14 +119,13 @@ def test_one_value_change_reruns_that_study_and_the_report_only(repo):
     edit_yaml(repo.path / "config" / "test.yaml", lambda c: c["resnet"].update(confusion={"top_pairs": 3}))
     status = json.loads(dvc(repo.path, "status", "--json"))
     assert set(status) == {"resnet@test"}, status
-    log = dvc(repo.path, "repro", "report@test")
+    log, jobs = repro_jobs(repo.path, "repro", "report@test")
     assert stages_run(log) == {"resnet@test", "report@test"}
     assert stages_skipped(log) == {"data@test", "pretrain@test"}
     # inside the S1 stage Snakemake reruns only what reads the changed value; the report stage
     # rebuilds the report (and its appendix) without touching any study's jobs
-    jobs = jobs_by_stage(log)
-    assert jobs["resnet@test"] == ["resnet_confusion", "resnet_section"]
-    assert "report" in jobs["report@test"] and not any(STUDY_JOB.match(r) for r in jobs["report@test"])
+    assert jobs[S1_TARGET] == ["resnet_confusion", "resnet_section"]
+    assert "report" in jobs[REPORT_TARGET] and not any(STUDY_JOB.match(r) for r in jobs[REPORT_TARGET])
     pairs = (repo.path / "results/test/resnet/confusion/pairs.csv").read_text().strip().splitlines()
     assert len(pairs) == 1 + 3
     git(repo.path, "commit", "-qam", "top 3 pairs")
@@ -125,11 +134,10 @@ def test_one_value_change_reruns_that_study_and_the_report_only(repo):
 def test_exp_run_sets_a_param_and_diffs_show_it(repo):
     metrics_file = "results/test/dvc/resnet/metrics.json"
     before = json.loads((repo.path / metrics_file).read_text())
-    log = dvc(repo.path, "exp", "run", "report@test", "-S", "resnet.head.optimizer.lr=0.05")
+    log, jobs = repro_jobs(repo.path, "exp", "run", "report@test", "-S", "resnet.head.optimizer.lr=0.05")
     assert stages_run(log) == {"resnet@test", "report@test"}
-    jobs = jobs_by_stage(log)
-    assert {"resnet_head", "resnet_section"} <= set(jobs["resnet@test"]) and "resnet_features" not in jobs["resnet@test"]
-    assert "report" in jobs["report@test"] and not any(STUDY_JOB.match(r) for r in jobs["report@test"])
+    assert {"resnet_head", "resnet_section"} <= set(jobs[S1_TARGET]) and "resnet_features" not in jobs[S1_TARGET]
+    assert "report" in jobs[REPORT_TARGET] and not any(STUDY_JOB.match(r) for r in jobs[REPORT_TARGET])
     params = json.loads(dvc(repo.path, "params", "diff", "--json"))
     assert params == {"params.yaml": {"resnet.head.optimizer.lr": {"old": 0.001, "new": 0.05, "diff": pytest.approx(0.049)}}}
     after = json.loads((repo.path / metrics_file).read_text())
@@ -146,8 +154,6 @@ def test_rerun_triggers_ignore_mtimes(repo):
     cmd = yaml.safe_load((ROOT / "dvc.yaml").read_text())["vars"][0]["smk"].split()
     assert cmd[0] == "snakemake" and "--rerun-triggers" in cmd and "mtime" not in cmd
     dry_run = [sys.executable, "-m", *cmd, "-n", "--configfile", "config/test.yaml", "--", "report/test/report.md"]
-    proc = run(dry_run, repo.path, timeout=300)
-    assert "Nothing to be done" in proc.stdout + proc.stderr
+    assert "Nothing to be done" in run(dry_run, repo.path, timeout=300)
     with_mtime = [a for a in dry_run if a not in ("--rerun-triggers", "params", "input", "software-env", "code")]
-    proc = run(with_mtime, repo.path, timeout=300)
-    assert "resnet_features" in proc.stdout + proc.stderr  # Snakemake's default would redo the work
+    assert "resnet_features" in run(with_mtime, repo.path, timeout=300)  # Snakemake's default would redo the work

@@ -1,4 +1,4 @@
-"""S2 stage glue: params schema, published points, demo-model detection, checkpoint hygiene."""
+"""S2 stage glue: params schema, published points, demo-model detection."""
 from __future__ import annotations
 
 import copy
@@ -7,8 +7,6 @@ import pytest
 
 from archlab.config import load_params, validate_params
 from archlab.errors import ParamsError
-from archlab.io import write_json
-from archlab.stages.vit import _forget_stale_checkpoint
 from archlab.stages.vit_section import published_masking_points, trained_here
 
 
@@ -41,11 +39,3 @@ def test_trained_here_recognises_the_demo_vit_output(tmp_path):
     assert not trained_here("hf:google/vit-base-patch16-224", out)
     assert not trained_here(f"file:{tmp_path}/elsewhere/config.json", out)
 
-
-def test_a_checkpoint_from_other_params_is_not_resumed(tmp_path):
-    (tmp_path / "checkpoint.pt").write_bytes(b"x")
-    write_json(tmp_path / "run_params.json", {"epochs": 8})
-    _forget_stale_checkpoint(tmp_path, {"epochs": 8})
-    assert (tmp_path / "checkpoint.pt").exists()
-    _forget_stale_checkpoint(tmp_path, {"epochs": 9})
-    assert not (tmp_path / "checkpoint.pt").exists()

@@ -39,18 +39,18 @@ def edit_yaml(path: Path, change) -> None:
     path.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
-def run(cmd: list[str], cwd: Path, timeout: float, check: bool = True) -> subprocess.CompletedProcess:
-    """Run a command of the project (venv first on PATH); on failure show the end of its output."""
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=ENV, timeout=timeout)
-    if check:
-        assert proc.returncode == 0, f"{' '.join(cmd)} failed ({proc.returncode}):\n{(proc.stdout + proc.stderr)[-5000:]}"
-    return proc
+def run(cmd: list[str], cwd: Path, timeout: float, merge: bool = True) -> str:
+    """A project command's output (venv first on PATH), stderr interleaved unless ``merge`` is off;
+    a failure shows the end of it."""
+    proc = subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT if merge else subprocess.PIPE,
+                          text=True, env=ENV, timeout=timeout)
+    assert proc.returncode == 0, f"{' '.join(cmd)} failed ({proc.returncode}):\n{(proc.stdout + (proc.stderr or ''))[-5000:]}"
+    return proc.stdout
 
 
 def snakemake(cwd: Path, *args: str, config: str = "config/test.yaml", timeout: float = 600) -> str:
-    """Run Snakemake on a profile (the test profile by default); return its output (stdout + stderr)."""
-    proc = run([sys.executable, "-m", "snakemake", "--configfile", config, *args], cwd, timeout)
-    return proc.stdout + proc.stderr
+    """Run Snakemake on a profile (the test profile by default); return its output."""
+    return run([sys.executable, "-m", "snakemake", "--configfile", config, *args], cwd, timeout)
 
 
 def finished_rules(log: str) -> list[str]:

@@ -11,7 +11,6 @@
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import logging
 from pathlib import Path
@@ -25,7 +24,7 @@ from archlab.data.prepared import PreparedDataset
 from archlab.errors import ParamsError
 from archlab.features import attention as A
 from archlab.features import patch_masking as PM
-from archlab.io import read_json, write_json, write_npz
+from archlab.io import write_json, write_npz
 from archlab.metrics.probe import cached_features, linear_probe
 from archlab.models import vit as V
 from archlab.models import weights as W
@@ -38,11 +37,7 @@ POOLINGS = ("cls", "mean")
 
 
 def register(sub) -> None:
-    p = sub.add_parser("vit", help="S2: ViT attention, masking and probes", description=__doc__,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("experiment", choices=EXPERIMENTS)
-    common.add_profile_args(p)
-    p.set_defaults(func=run)
+    common.add_study_parser(sub, "vit", "S2: ViT attention, masking and probes", __doc__, EXPERIMENTS, run)
 
 
 def run(args) -> None:
@@ -112,7 +107,6 @@ def _pretrain(ctx, cfg, out: Path) -> None:
         optimizer, max_lr=pc["optimizer"]["lr"], pct_start=0.15,
         total_steps=pc["epochs"] * n_batches(len(train[1]), pc["batch_size"]))
     run_dir = out / "pretrain"
-    _forget_stale_checkpoint(run_dir, pc)
     fit_cfg = FitConfig(epochs=pc["epochs"], batch_size=pc["batch_size"], seed=pc["seed"],
                         train_transform=prep, eval_transform=prep, desc="pretrain vit")
     history = fit(net, train, data.split("val"), optimizer, fit_cfg, ctx.device, run_dir, schedule)
@@ -123,15 +117,6 @@ def _pretrain(ctx, cfg, out: Path) -> None:
         "val_acc": float(history["val_acc"].iloc[-1]), "test_acc": test["acc"],
         "parameters": sum(p.numel() for p in model.parameters())})
     log.info("demo ViT: source-task test accuracy %.3f", test["acc"])
-
-
-def _forget_stale_checkpoint(run_dir: Path, params: dict) -> None:
-    """Resume only a run with the same params: a checkpoint from other settings is deleted."""
-    stamp = run_dir / "run_params.json"
-    if stamp.exists() and read_json(stamp) != params:
-        (run_dir / "checkpoint.pt").unlink(missing_ok=True)
-        log.info("params changed since the last checkpoint in %s: training from scratch", run_dir)
-    write_json(stamp, params)
 
 
 def _predict(ctx, cfg, out: Path) -> None:
