@@ -3,8 +3,8 @@
 Runs as root without systemd. The daemons run in the foreground as children of this process, so
 exactly what was started is stopped. The configuration goes to ``/etc/slurm/slurm.conf`` (``srun``
 inside a job reads only that path, not the daemons' ``SLURM_CONF``) and is removed afterwards; a
-configuration this module did not write is never touched. Every finished job is recorded by
-``jobcomp/filetxt`` in ``jobcomp.log`` (there is no accounting database, so no ``sacct``).
+configuration this module did not write is never touched. There is no accounting database (no
+``sacct``): finished jobs are read back with ``scontrol show job``.
 """
 from __future__ import annotations
 
@@ -35,23 +35,14 @@ class Cluster:
     def controller_log(self) -> Path:
         return self.state / "slurmctld.log"
 
-    @property
-    def jobcomp_log(self) -> Path:
-        return self.state / "jobcomp.log"
 
-    def finished_jobs(self) -> list[dict[str, str]]:
-        """One ``{field: value}`` per job the controller has completed (from the jobcomp log)."""
-        if not self.jobcomp_log.exists():
-            return []
-        return [dict(re.findall(r"(\w+)=(\S*)", line)) for line in self.jobcomp_log.read_text().splitlines() if line]
-
-
-def why_unavailable(install: bool = True) -> str | None:
-    """None when a cluster can be started here; otherwise the reason (the test's skip message)."""
+def why_unavailable() -> str | None:
+    """None when a cluster can be started here (installing SLURM with apt-get if needed);
+    otherwise the reason, for the test's skip message."""
     if os.name != "posix" or os.geteuid() != 0:
         return "a local SLURM cluster needs root (slurmctld, slurmd and munged run as root/munge)"
     missing = [b for b in BINARIES if not shutil.which(b)]
-    if missing and install:
+    if missing:
         if not shutil.which("apt-get"):
             return f"SLURM is not installed ({', '.join(missing)} missing) and there is no apt-get to install it"
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
@@ -87,7 +78,8 @@ def running_cluster(state: Path, gpus: int = 0, timeout: float = 60.0) -> Iterat
         MUNGE_SOCKET_DIR.mkdir(parents=True, exist_ok=True)
         shutil.chown(MUNGE_SOCKET_DIR, "munge", "munge")
         _ensure_munge_key()
-        procs.append(_spawn(["munged", "--foreground", "--force"], state / "munged.out", user="munge"))
+        if not _running("munged"):  # one munged per machine; reuse a running one
+            procs.append(_spawn(["munged", "--foreground", "--force"], state / "munged.out", user="munge"))
         _wait(lambda: subprocess.run("munge -n | unmunge", shell=True, capture_output=True).returncode == 0,
               timeout, "munged did not start", procs)
         procs.append(_spawn(["slurmctld", "-D", "-c"], state / "slurmctld.out"))
@@ -117,7 +109,7 @@ def _write_config(state: Path, gpus: int) -> list[Path]:
     lines = [
         MARKER,
         "ClusterName=archlab-test",
-        f"SlurmctldHost={host}",
+        f"SlurmctldHost={host}(127.0.0.1)",  # no name resolution needed
         "SlurmUser=root",
         "SlurmdUser=root",
         "AuthType=auth/munge",
@@ -136,12 +128,10 @@ def _write_config(state: Path, gpus: int) -> list[Path]:
         "SelectTypeParameters=CR_Core",
         "SlurmdParameters=config_overrides",
         "ReturnToService=2",
-        "MinJobAge=300",
+        "MinJobAge=3600",  # finished jobs stay visible to squeue/scontrol for the whole test
         "AccountingStorageType=accounting_storage/none",
-        "JobCompType=jobcomp/filetxt",
-        f"JobCompLoc={state / 'jobcomp.log'}",
         *(["GresTypes=gpu"] if gpus else []),
-        f"NodeName={host} CPUs={cpus} RealMemory=65536 State=UNKNOWN" + (f" Gres=gpu:{gpus}" if gpus else ""),
+        f"NodeName={host} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory=65536 State=UNKNOWN" + (f" Gres=gpu:{gpus}" if gpus else ""),
         "PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP",
     ]
     for sub in ("ctld", "spool"):
@@ -164,9 +154,9 @@ def _ensure_munge_key() -> None:
 
 
 def _spawn(cmd: list[str], out: Path, user: str | None = None) -> subprocess.Popen:
-    fh = open(out, "w")
-    return subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, user=user, group=user,
-                            extra_groups=[] if user else None, start_new_session=True)
+    with open(out, "w") as fh:
+        return subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, user=user, group=user,
+                                extra_groups=[] if user else None, start_new_session=True)
 
 
 def _cancel_jobs() -> None:
