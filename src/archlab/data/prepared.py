@@ -91,6 +91,13 @@ class PreparedDataset:
     def classes(self) -> list[str]:
         return self.meta["classes"]
 
+    def describe(self, detail: str = "") -> str:
+        """``name (source, train/val/test sizes, detail)`` — how every report setting names its data."""
+        sizes = self.meta["sizes"]
+        extra = f", {detail}" if detail else ""
+        return (f"{self.meta['name']} ({self.meta['source']}, {sizes['train']}/{sizes['val']}/{sizes['test']} "
+                f"train/val/test{extra})")
+
     @cached_property
     def _verified(self) -> bool:
         if self._verify:

@@ -31,10 +31,10 @@ def _summary(df: pd.DataFrame, keys: list[str], columns: dict[str, str], scale: 
 
 def build_section(ctx, cfg: dict, out: Path) -> Section:
     data = PreparedDataset(ctx.dataset_dir(cfg["data"]), verify=False)
-    sizes, seeds, pcfg = data.meta["sizes"], cfg["seeds"], cfg["procrustes"]
+    seeds, pcfg = cfg["seeds"], cfg["procrustes"]
     zs = read_json(out / "zeroshot" / "metrics.json")
-    setting = (f"profile {ctx.profile}; {cfg['data']} ({data.meta['source']}, {sizes['train']}/{sizes['val']}/{sizes['test']} "
-               f"train/val/test, {data.meta['image_shape'][0]} px); CLIP weights `{cfg['weights']}` with the model's own "
+    setting = (f"profile {ctx.profile}; {data.describe(str(data.meta['image_shape'][0]) + ' px')}; "
+               f"CLIP weights `{cfg['weights']}` with the model's own "
                f"preprocessing; gap sample {cfg['gap']['n_samples']} test images; alignment fitted on "
                f"{pcfg['n_fit']} {pcfg['fit_split']} pairs; seeds {seeds}")
     short = f"{ctx.profile}, {zs['n_images']} test imgs, `{cfg['weights'].split(':')[0]}` weights"

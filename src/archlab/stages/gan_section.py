@@ -64,8 +64,8 @@ def build_section(ctx, cfg: dict, runs: list[str], out: Path) -> Section:
     clf = read_json(out / "classifier" / "metrics.json")
     summaries = _summaries(out, runs, seeds)
     last = f"median of the last {ev['summary_epochs']} epochs"
-    setting = (f"profile {ctx.profile}; {cfg['data']} ({data.meta['source']}, {sizes['train']}/{sizes['val']}/{sizes['test']} "
-               f"train/val/test, 28 px, scaled to [-1, 1]); G {base['latent_dim']}→{'→'.join(map(str, base['g_hidden']))}→784, "
+    setting = (f"profile {ctx.profile}; {data.describe('28 px, scaled to [-1, 1]')}; "
+               f"G {base['latent_dim']}→{'→'.join(map(str, base['g_hidden']))}→784, "
                f"D 784→{'→'.join(map(str, base['d_hidden']))}→1, N(0, {base['init_std']}) init; Adam lr G {base['lr_g']} / "
                f"D {base['lr_d']}, betas {tuple(base['betas'])}, batch {base['batch_size']}, {base['epochs']} epochs, "
                f"{base['d_steps']} D-step per G-step, {base['g_loss'].replace('_', '-')} G loss; seeds {seeds}")

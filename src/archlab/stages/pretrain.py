@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 
-import torch
 
 from archlab.data.loaders import Preprocess
 from archlab.data.prepared import PreparedDataset

@@ -15,14 +15,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 from torch import nn
 
 from archlab.data.loaders import Preprocess
 from archlab.data.prepared import PreparedDataset
 from archlab.errors import ParamsError
 from archlab.features.extract import extract_to_cache, load_cache
-from archlab.io import read_json, save_torch, write_json
+from archlab.io import save_torch, write_json
 from archlab.models.resnet import STAGES, build_resnet, remove_skips
 from archlab.runtime import seed_everything
 from archlab.stages import common

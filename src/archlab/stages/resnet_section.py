@@ -23,8 +23,8 @@ def build_section(ctx, cfg: dict, out: Path) -> Section:
     seeds, arch = cfg["seeds"], cfg["arch"]
     data = PreparedDataset(ctx.dataset_dir(cfg["data"]), verify=False)
     sizes = data.meta["sizes"]
-    setting = (f"profile {ctx.profile}; {cfg['data']} ({data.meta['source']}, {sizes['train']}/{sizes['val']}/{sizes['test']} "
-               f"train/val/test, {data.meta['image_shape'][0]} px resized to {cfg['image_size']} px); {arch} with weights "
+    setting = (f"profile {ctx.profile}; {data.describe(str(data.meta['image_shape'][0]) + ' px resized to ' + str(cfg['image_size']) + ' px')}; "
+               f"{arch} with weights "
                f"`{cfg['weights']}`; head {cfg['head']['epochs']} epochs, {cfg['head']['optimizer']['name']} "
                f"lr {cfg['head']['optimizer']['lr']}, batch {cfg['batch_size']}; seeds {seeds}")
     short = f"{ctx.profile}, {cfg['data']} {sizes['train']} train imgs, {cfg['image_size']} px, {cfg['head']['epochs']} ep"

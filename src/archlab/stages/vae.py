@@ -184,8 +184,8 @@ def build_section(ctx, cfg: dict, runs: dict, out: Path):
     unit_digits = 1 if len(seeds) > 1 else 0  # active units are whole numbers; their mean over seeds is not
     data = PreparedDataset(ctx.dataset_dir(cfg["data"]), verify=False)
     sizes, m = data.meta["sizes"], cfg["model"]
-    setting = (f"profile {ctx.profile}; {cfg['data']} ({data.meta['source']}, {sizes['train']}/{sizes['val']}/{sizes['test']} "
-               f"train/val/test, {'×'.join(map(str, data.meta['image_shape']))}); conv VAE {m['channels'][0]}→{m['channels'][1]}"
+    setting = (f"profile {ctx.profile}; {data.describe('×'.join(map(str, data.meta['image_shape'])))}; "
+               f"conv VAE {m['channels'][0]}→{m['channels'][1]}"
                f"→fc {m['hidden']}, latent {m['latent_dim']}, sigmoid decoder; loss = squared error summed over pixels + β·KL, per image; "
                f"{cfg['optimizer']['name']} lr {cfg['optimizer']['lr']}, batch {cfg['batch_size']}, {cfg['epochs']} epochs; seeds {seeds}")
     short = f"{ctx.profile}, {cfg['data']} ({data.meta['source']}) {sizes['train']} train imgs, latent {m['latent_dim']}, {cfg['epochs']} ep"
