@@ -15,6 +15,14 @@ torch.set_num_threads(1)
 os.environ.setdefault("ARCHLAB_THREADS", "1")
 
 
+def copy_params(root: Path) -> Path:
+    """A scratch project root holding only the params (params.yaml + config/), for stage calls."""
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "params.yaml", root / "params.yaml")
+    shutil.copytree(ROOT / "config", root / "config")
+    return root
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A scratch copy of the pipeline's definition (no results), to run Snakemake/DVC in."""

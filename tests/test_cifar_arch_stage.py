@@ -17,7 +17,7 @@ from archlab.stages.cifar_arch import CIFAR10_MEAN, CIFAR10_STD, load_splits
 from archlab.train.classifier import FitConfig, fit
 from archlab.train.gradflow import GradientRecorder
 from archlab.train.sweeps import expand_sweeps
-from conftest import ROOT
+from conftest import copy_params
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +62,7 @@ def test_gradient_records_survive_a_resumed_fit(tiny_cifar, tmp_path):
 @pytest.fixture
 def test_project(tmp_path, tiny_cifar):
     """params.yaml + config/test.yaml with the tiny dataset prepared where the test profile reads it."""
-    shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
-    shutil.copytree(ROOT / "config", tmp_path / "config")
+    copy_params(tmp_path)
     shutil.copytree(tiny_cifar, tmp_path / "results" / "test" / "data" / "cifar10")
     return tmp_path
 

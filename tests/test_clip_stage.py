@@ -1,6 +1,5 @@
 """S5 stages end to end, in-process, on the tiny test profile (no Snakemake, no subprocesses)."""
 import os
-import shutil
 
 import numpy as np
 import pandas as pd
@@ -22,11 +21,9 @@ def _archlab(*argv: str) -> None:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    from conftest import ROOT
+    from conftest import copy_params
 
-    project = tmp_path_factory.mktemp("clip")
-    shutil.copy(ROOT / "params.yaml", project / "params.yaml")
-    shutil.copytree(ROOT / "config", project / "config")
+    project = copy_params(tmp_path_factory.mktemp("clip"))
     cwd = os.getcwd()
     os.chdir(project)  # weights specs (file:results/...) are relative to the project root
     try:

@@ -9,15 +9,12 @@ from archlab.config import load_params
 from archlab.errors import ParamsError
 from archlab.io import read_json
 from archlab.stages.gan import gan_runs
-from conftest import ROOT
+from conftest import ROOT, copy_params
 
 
 @pytest.fixture(scope="module")
 def test_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("gan_test")
-    shutil.copy(ROOT / "params.yaml", root)
-    shutil.copytree(ROOT / "config", root / "config")
-    return root
+    return copy_params(tmp_path_factory.mktemp("gan_test"))
 
 
 def gan(root, *args) -> int:

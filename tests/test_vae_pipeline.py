@@ -1,6 +1,5 @@
 """S4 stages on the demo profile's own settings: the collapse-configured run really collapses more
 than the annealed one, and the params checks the schema cannot express stop bad runs early."""
-import shutil
 
 import pytest
 import yaml
@@ -10,15 +9,12 @@ from archlab.config import load_params
 from archlab.errors import ParamsError
 from archlab.io import read_json
 from archlab.stages.vae import check_runs
-from conftest import ROOT
+from conftest import ROOT, copy_params
 
 
 @pytest.fixture(scope="module")
 def demo_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("vae_demo")
-    shutil.copy(ROOT / "params.yaml", root)
-    shutil.copytree(ROOT / "config", root / "config")
-    return root
+    return copy_params(tmp_path_factory.mktemp("vae_demo"))
 
 
 @pytest.mark.slow
