@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     if a.write:
         results = a.root / "results" / a.profile
         shown = bench_dir.relative_to(a.root) if bench_dir.is_relative_to(a.root) else bench_dir
-        build_section(jobs, a.profile, str(shown)).write(results / "bench" / "section.json", results / "dvc" / "bench")
+        build_section(jobs, a.profile, str(shown)).write(results / "bench" / "section.json", results / "dvc" / "bench" / "metrics.json")
     with pd.option_context("display.width", 160, "display.max_columns", 10):
         print(table.round(1).to_string(index=False))
     total = table.iloc[-1]

@@ -1,44 +1,96 @@
-"""``python -m archlab <stage> …``: one command line per pipeline step, for Snakemake, DVC and people.
+"""``python -m archlab <command>``: run any single job of the pipeline by hand, list them, check params.
 
-Every module in :mod:`archlab.stages` that defines ``register(subparsers)`` becomes a subcommand,
-so a study adds its stage without touching this file. A command imports only its own module
-(stage modules pull in torch, torchvision, transformers…: importing all of them would cost
-seconds per pipeline job); ``-h`` and unknown commands import them all to list every stage.
+    archlab list --profile demo                                  every job of a profile: rule and wildcards
+    archlab run resnet_head variant=resnet18 seed=0 --profile demo   one job, exactly as Snakemake runs it
+    archlab validate --profile demo                              check params and every study's plan, then exit
+    archlab fetch-weights torchvision:resnet152:IMAGENET1K_V2    download weights (where there is internet)
+
+``run`` looks the job up in the same plan Snakemake's rules come from (src/archlab/studies/<study>/plan.py),
+so it gets the same inputs, outputs and params; its outputs, log lines and params.json are the same.
+Light commands (list, validate) import no torch.
 """
 from __future__ import annotations
 
 import argparse
-import importlib
-import logging
-import pkgutil
+import contextlib
+import os
 import sys
+from pathlib import Path
 
-import archlab.stages
 from archlab.errors import ArchlabError
 
 
-# commands whose module is not named after them
-_MODULE_OF = {"fetch-weights": "weights", "validate": "data"}
+def _pipeline(args):
+    from archlab.config import load_params
+    from archlab.pipeline import Paths, Pipeline
+
+    params = load_params(args.profile, args.root)
+    return Pipeline(params, Paths(params["profile"], resources_dir=params["resources"]))
 
 
-def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The parser for ``command`` alone when its module is known, else for every stage."""
-    parser = argparse.ArgumentParser(prog="archlab", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True, metavar="<stage>")
-    names = sorted(m.name for m in pkgutil.iter_modules(archlab.stages.__path__))
-    wanted = _MODULE_OF.get(command, command)
-    for name in [wanted] if wanted in names else names:
-        module = importlib.import_module(f"archlab.stages.{name}")
-        if hasattr(module, "register"):
-            module.register(sub)
+def _list(args) -> None:
+    pipeline = _pipeline(args)
+    for job in pipeline.jobs:
+        print(job.describe())
+
+
+def _validate(args) -> None:
+    pipeline = _pipeline(args)
+    print(f"params of profile {args.profile!r} are valid: {len(pipeline.jobs)} jobs in {len(pipeline.rules)} rules")
+
+
+def _run(args) -> None:
+    from archlab.runner import run_job
+
+    wildcards = {}
+    for item in args.wildcards:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ArchlabError(f"wildcard {item!r} is not of the form key=value (see `archlab list --profile {args.profile}`)")
+        wildcards[key] = value
+    with contextlib.chdir(args.root):
+        args.root = "."
+        job = _pipeline(args).job(args.rule, wildcards)
+        for path in job.output.values():
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        run_job(job.rule.name, job.rule.func, job.wildcards, job.input, job.output, job.params, args.threads)
+
+
+def _fetch(args) -> None:
+    from archlab.models import weights
+
+    print(weights.fetch(args.spec, Path(args.resources)))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="archlab", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="<command>")
+
+    def profile_args(p):
+        p.add_argument("--profile", default="full", help="params.yaml + config/<profile>.yaml (default: full)")
+        p.add_argument("--root", default=".", help="project root holding params.yaml (default: .)")
+        return p
+
+    profile_args(sub.add_parser("list", help="list every job of a profile")).set_defaults(func=_list)
+    profile_args(sub.add_parser("validate", help="check params and every plan, then exit")).set_defaults(func=_validate)
+    run = profile_args(sub.add_parser("run", help="run one job by hand (as Snakemake would)"))
+    run.add_argument("rule", help="the rule name, e.g. resnet_head (see `archlab list`)")
+    run.add_argument("wildcards", nargs="*", help="key=value for each of the rule's wildcards, e.g. seed=0")
+    run.add_argument("--threads", type=int, default=int(os.environ.get("ARCHLAB_THREADS", 1)),
+                     help="torch CPU threads (default: $ARCHLAB_THREADS or 1)")
+    run.set_defaults(func=_run)
+    fetch = sub.add_parser("fetch-weights", help="download a weights spec into resources/weights (needs internet)")
+    fetch.add_argument("spec", help="e.g. torchvision:resnet152:IMAGENET1K_V2, hf:google/vit-base-patch16-224")
+    fetch.add_argument("--resources", default="resources", help="where downloads go (default: resources)")
+    fetch.set_defaults(func=_fetch)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    args = build_parser(argv[0] if argv else None).parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    from archlab.runner import setup_logging
+
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    setup_logging()
     try:
         args.func(args)
     except ArchlabError as exc:

@@ -2,11 +2,13 @@
 
 The schema is composed from ``schemas/<section>.yaml`` (file name = top-level key), so each study
 owns its own schema file. Validation happens before any work, with messages that name the key
-path and the allowed values.
+path and the allowed values. Files are read strictly: a key given twice is an error naming the file,
+key and line, and numbers are read as YAML 1.2 does (``1e-5`` is a float, not a string).
 """
 from __future__ import annotations
 
 import copy
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,39 @@ import yaml
 from archlab.errors import ParamsError
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
+# YAML 1.2 floats: PyYAML's YAML 1.1 resolver reads `1e-5` (no dot) as a string.
+_FLOAT = re.compile(r"^[-+]?([0-9]+\.[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$|^[-+]?[0-9]+[eE][-+]?[0-9]+$"
+                    r"|^[-+]?\.(inf|Inf|INF)$|^\.(nan|NaN|NAN)$")
+
+
+class StrictLoader(yaml.SafeLoader):
+    """SafeLoader that rejects duplicate keys and reads YAML 1.2 floats."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise ParamsError(
+                    f"{key_node.start_mark.name}: key {key!r} is given twice (lines {seen[key] + 1} and "
+                    f"{key_node.start_mark.line + 1}); keep one (a later block would silently replace the first)")
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
+StrictLoader.yaml_implicit_resolvers = {k: [r for r in v if r[0] != "tag:yaml.org,2002:float"]
+                                        for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+for _first in "-+0123456789.":
+    StrictLoader.yaml_implicit_resolvers.setdefault(_first, []).insert(0, ("tag:yaml.org,2002:float", _FLOAT))
+
+
+def read_yaml(path: str | Path):
+    """One params file, strictly (duplicate keys rejected, YAML 1.2 numbers)."""
+    path = Path(path)
+    try:
+        return yaml.load(path.read_text(), Loader=StrictLoader)  # noqa: S506  (a SafeLoader subclass)
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"{path} is not valid YAML: {exc}") from exc
 
 
 def deep_merge(base: dict, override: dict) -> dict:
@@ -53,16 +88,24 @@ def profile_files(profile: str, root: str | Path = ".") -> list[Path]:
 
 def load_params(profile: str = "full", root: str | Path = ".") -> dict:
     """Load, merge and validate the parameters of ``profile``."""
+    return load_files(profile_files(profile, root))
+
+
+def load_files(paths: list[Path]) -> dict:
+    """Deep-merge params files in order and validate the result (the last file names the profile)."""
     merged: dict[str, Any] = {}
-    for path in profile_files(profile, root):
-        try:
-            loaded = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ParamsError(f"{path} is not valid YAML: {exc}") from exc
+    for path in map(Path, paths):
+        loaded = read_yaml(path) or {}
         if not isinstance(loaded, dict):
             raise ParamsError(f"{path} must hold a mapping of sections, got {type(loaded).__name__}")
         merged = deep_merge(merged, loaded)
-    validate_params(merged, source=" + ".join(str(p) for p in profile_files(profile, root)))
+    source = " + ".join(map(str, paths))
+    validate_params(merged, source=source)
+    last = Path(paths[-1])
+    expected = "full" if last.name == "params.yaml" else last.stem
+    if merged["profile"] != expected:
+        raise ParamsError(f"{last}: profile: {merged['profile']!r} does not match the file name; set "
+                          f"`profile: {expected}` (results of profile {merged['profile']!r} would be overwritten)")
     return merged
 
 
@@ -73,6 +116,7 @@ def validate_params(params: dict, source: str = "params") -> None:
     if errors:
         lines = [f"  - {_describe(e)}" for e in errors]
         raise ParamsError(f"invalid parameters in {source}:\n" + "\n".join(lines))
+    check_device(params, source)
     bad_refs = list(_dangling_dataset_refs(params, set(params.get("data", {}))))
     if bad_refs:
         lines = [f"  - {path}: dataset {name!r} is not defined (defined: {sorted(params['data'])})" for path, name in bad_refs]
@@ -101,6 +145,21 @@ def _describe(error: jsonschema.ValidationError) -> str:
         return f"{path}: {error.instance!r} is not one of the allowed values {error.validator_value}"
     if error.validator == "pattern" and error.schema.get("description"):
         return f"{path}: {error.instance!r} is not of the form {error.schema['description']}"
+    if error.validator == "uniqueItems":
+        return f"{path}: {error.instance!r} lists an entry twice; each must be unique (e.g. seeds: [0, 1, 2])"
     if error.validator == "type":
         return f"{path}: {error.instance!r} has the wrong type (expected {error.validator_value})"
     return f"{path}: {error.message}"
+
+
+def check_device(params: dict, source: str) -> None:
+    """``device: cuda``/``mps`` must exist here; ``auto`` falls back to the CPU."""
+    device = params.get("device", "auto")
+    if device not in ("cuda", "mps"):
+        return
+    import torch  # only when a device is demanded: light commands stay torch-free
+
+    available = torch.cuda.is_available() if device == "cuda" else torch.backends.mps.is_available()
+    if not available:
+        raise ParamsError(f"{source}: device: {device} but this machine has no {device.upper()} device; "
+                          "set `device: auto` (uses it where present) or `device: cpu`")

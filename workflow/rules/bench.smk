@@ -4,7 +4,7 @@
 
 rule bench_section:
     input:
-        study_targets(),
+        [PIPELINE.paths.section(study) for study in config["studies"]],
     output:
         section=f"{RESULTS}/bench/section.json",
         metrics=f"{RESULTS}/dvc/bench/metrics.json",

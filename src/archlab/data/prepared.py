@@ -75,12 +75,15 @@ class PreparedDataset:
     """Read access to a prepared dataset; arrays are memory-mapped and checksum-verified once."""
 
     def __init__(self, directory: str | Path, verify: bool = True):
+        """``directory`` is the dataset's folder or its ``meta.json`` (the file a plan names as input)."""
         self.dir = Path(directory)
+        if self.dir.name == "meta.json":
+            self.dir = self.dir.parent
         meta_path = self.dir / "meta.json"
         if not meta_path.exists():
             raise MissingResourceError(
-                f"prepared dataset {self.dir} is missing (no meta.json); run the prepare_data rule "
-                f"(`snakemake {meta_path}` or `python -m archlab data <name> --profile <profile>`)")
+                f"prepared dataset {self.dir} is missing (no meta.json); run the data_prepare rule "
+                f"(`snakemake {meta_path}` or `python -m archlab run data_prepare name={self.dir.name} --profile <profile>`)")
         try:
             self.meta = read_json(meta_path)
         except ValueError as exc:

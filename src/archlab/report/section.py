@@ -87,15 +87,17 @@ class Section:
         self._curves[name] = wide.reset_index()
         return self
 
-    def write(self, path: str | Path, dvc_dir: str | Path) -> None:
-        """``section.json`` for the report; ``<dvc_dir>/metrics.json`` and curve CSVs for DVC.
+    def write(self, section: str | Path, metrics: str | Path, curves: dict[str, str | Path] | None = None) -> None:
+        """``section.json`` for the report; ``metrics.json`` and one CSV per curve set for DVC.
 
-        DVC's metrics and plots live outside the study's output folder because DVC forbids
-        overlapping outputs.
+        The paths are the section rule's declared outputs (DVC's metrics and plots live outside the
+        study's output folder because DVC forbids overlapping outputs).
         """
-        dvc_dir = Path(dvc_dir)
-        write_json(dvc_dir / "metrics.json", self.metrics)
+        curves = curves or {}
+        if set(curves) != set(self._curves):
+            raise ValueError(f"curve outputs {sorted(curves)} do not match the curves drawn {sorted(self._curves)}")
+        write_json(metrics, self.metrics)
         for name, df in self._curves.items():
-            with atomic_path(dvc_dir / f"{name}.csv") as tmp:
+            with atomic_path(curves[name]) as tmp:
                 df.to_csv(tmp, index=False)
-        write_json(path, self.data)
+        write_json(section, self.data)

@@ -1,8 +1,9 @@
 """One supervised classification loop for every study that trains a classifier.
 
 Per epoch it writes ``history.csv`` and a checkpoint (atomically), logs to dvclive, and on a rerun
-resumes from the last complete epoch: the shuffle order depends only on (seed, epoch) and the RNG
-state is checkpointed, so an interrupted run ends identical to an uninterrupted one.
+of the *identical* run (:class:`~archlab.train.checkpoint.Checkpoint`) resumes from the last complete
+epoch: the shuffle order depends only on (seed, epoch) and the RNG state is checkpointed, so an
+interrupted run ends identical to an uninterrupted one.
 Modules listed in ``frozen`` stay in eval mode while the rest trains (a frozen backbone's
 BatchNorm statistics must not drift).
 """
@@ -21,8 +22,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from archlab.data.loaders import iterate_batches, n_batches
-from archlab.io import atomic_path, save_torch
+from archlab.io import atomic_path
 from archlab.runtime import autocast, to_channels_last
+from archlab.train.checkpoint import Checkpoint, restore_rng, rng_state
 
 log = logging.getLogger(__name__)
 Arrays = tuple[np.ndarray, np.ndarray]
@@ -79,29 +81,24 @@ def evaluate(model: nn.Module, data: Arrays, batch_size: int, device: torch.devi
 
 def fit(model: nn.Module, train: Arrays, val: Arrays, optimizer: torch.optim.Optimizer,
         cfg: FitConfig, device: torch.device, out_dir: str | Path,
-        scheduler: torch.optim.lr_scheduler.LRScheduler | None = None) -> pd.DataFrame:
-    """Train for ``cfg.epochs`` epochs (resuming if a checkpoint exists); return the history."""
+        scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+        checkpoint: Checkpoint | None = None) -> pd.DataFrame:
+    """Train for ``cfg.epochs`` epochs (resuming from ``checkpoint`` when it is this run's); return the history."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    ckpt_path = out_dir / "checkpoint.pt"
     history: list[dict] = []
     start = 0
-    signature = _signature(model, optimizer, cfg, train)
-    ckpt = torch.load(ckpt_path, map_location=device, weights_only=False) if ckpt_path.exists() else None
-    if ckpt is not None and ckpt.get("signature") != signature:
-        log.info("ignoring %s: it was written by a run with other settings", ckpt_path)
-        ckpt = None
+    ckpt = checkpoint.load(device) if checkpoint is not None else None
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         if scheduler is not None and ckpt.get("scheduler"):
             scheduler.load_state_dict(ckpt["scheduler"])
-        torch.set_rng_state(ckpt["rng"])
+        restore_rng(ckpt["rng"])
         history, start = ckpt["history"], ckpt["epoch"] + 1
         for cb, state in zip(cfg.callbacks, ckpt.get("callbacks", ())):
             if state is not None:
                 cb.load_state_dict(state)
-        log.info("resuming %s from epoch %d", out_dir, start)
     live = _live(out_dir, resume=start > 0) if cfg.live else None
     steps = n_batches(len(train[1]), cfg.batch_size)
     model = to_channels_last(model, device)
@@ -135,10 +132,11 @@ def fit(model: nn.Module, train: Arrays, val: Arrays, optimizer: torch.optim.Opt
             cb.epoch_end(epoch + 1, model)
         log.info("epoch %d/%d %s", epoch + 1, cfg.epochs, " ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "epoch"))
         _write_history(out_dir / "history.csv", history)
-        save_torch(ckpt_path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                               "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                               "rng": torch.get_rng_state(), "epoch": epoch, "history": history, "signature": signature,
-                               "callbacks": [cb.state_dict() if hasattr(cb, "state_dict") else None for cb in cfg.callbacks]})
+        if checkpoint is not None:
+            checkpoint.save(epoch, model=model.state_dict(), optimizer=optimizer.state_dict(),
+                            scheduler=scheduler.state_dict() if scheduler is not None else None, rng=rng_state(),
+                            history=history,
+                            callbacks=[cb.state_dict() if hasattr(cb, "state_dict") else None for cb in cfg.callbacks])
         if live is not None:
             for k, v in row.items():
                 if k != "epoch":
@@ -148,14 +146,6 @@ def fit(model: nn.Module, train: Arrays, val: Arrays, optimizer: torch.optim.Opt
         live.end()
     _write_history(out_dir / "history.csv", history)
     return pd.DataFrame(history)
-
-
-def _signature(model: nn.Module, optimizer: torch.optim.Optimizer, cfg: FitConfig, train: Arrays) -> str:
-    """What must match for a checkpoint to be resumed: a rerun after a params change starts afresh."""
-    hyper = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
-    shapes = [tuple(p.shape) for p in model.parameters()]
-    return repr((cfg.epochs, cfg.batch_size, cfg.seed, cfg.desc, type(optimizer).__name__, hyper, shapes,
-                 len(train[1]), type(cfg.loss_fn).__name__))
 
 
 def trainable_parameters(model: nn.Module) -> Iterable[nn.Parameter]:

@@ -1,0 +1,55 @@
+"""Datasets in the canonical format: one ``data_prepare`` job per dataset an enabled study reads.
+
+A local rule: on a cluster it runs on the login node, which has internet (``source: torchvision``).
+"""
+from __future__ import annotations
+
+import logging
+
+from archlab.plan import Rule, run_files
+
+log = logging.getLogger(__name__)
+ARRAYS = {f"{split}_{xy}": f"{split}_{xy}.npy" for split in ("train", "val", "test") for xy in ("x", "y")}
+
+
+def check(cfg: dict) -> None:
+    """Dataset references are checked with the schema (archlab.config)."""
+
+
+def used_datasets(cfg: dict) -> list[str]:
+    """Datasets named by a ``data:``/``dataset:`` field of an enabled study (or of the demo pretraining).
+
+    A profile inherits every dataset of params.yaml; preparing only the used ones keeps a small
+    profile from downloading the full profile's datasets.
+    """
+    sections = [cfg[s] for s in cfg["studies"] if s in cfg]
+    if cfg.get("pretrain", {}).get("archs"):
+        sections.append(cfg["pretrain"])
+
+    def refs(node):
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for key, value in items:
+            if key in ("data", "dataset") and isinstance(value, str):
+                yield value
+            else:
+                yield from refs(value)
+
+    return sorted({name for name in refs(sections) if name in cfg["data"]})
+
+
+def jobs(cfg: dict, paths) -> list:
+    run_dir = f"{paths.results}/data/{{name}}"
+    rule = Rule("data_prepare", "data", f"{__name__}:prepare", run_dir,
+                run_files(run_dir, meta="meta.json", **ARRAYS), mem_mb=8000, runtime=60, local=True,
+                description="download/convert/generate a dataset, split it, checksum it")
+    return [rule.job(params={"name": name, "spec": cfg["data"][name], "raw": f"{paths.resources}/data"}, name=name)
+            for name in used_datasets(cfg)]
+
+
+def prepare(job) -> None:
+    from archlab.data.prepared import prepare_dataset
+
+    p = job.params
+    meta = prepare_dataset(p["name"], p["spec"], job.run_dir, p["raw"])
+    log.info("prepared %s (%s, %s): %s, %d classes", p["name"], meta["kind"], meta["source"], meta["sizes"],
+             len(meta["classes"]))

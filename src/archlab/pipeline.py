@@ -1,0 +1,130 @@
+"""Every job of a profile, from the plans of the steps and studies, checked before any job runs.
+
+Each unit (a non-study step in :mod:`archlab.commands`, or a study's ``plan`` module in
+:mod:`archlab.studies`) exposes ``check(cfg)`` (cross-key checks that the schema cannot express)
+and ``jobs(cfg, paths)`` (its :class:`~archlab.plan.Job` list). Snakemake builds its rules from
+:class:`Pipeline`, and ``archlab run`` looks a job up in it, so both run the same job with the same
+params. Imports no torch.
+"""
+from __future__ import annotations
+
+import importlib
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from archlab.errors import ParamsError
+from archlab.plan import Job, Rule
+
+STEPS = ("data", "pretrain")
+STUDIES = ("resnet", "vit", "gan", "vae", "clip", "cifar_arch", "ood")
+FINAL = ("report",)
+
+
+def unit_module(name: str):
+    """The plan module of a step or study."""
+    if name in STUDIES:
+        return importlib.import_module(f"archlab.studies.{name}.plan")
+    return importlib.import_module(f"archlab.commands.{name}")
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where a profile's files go, relative to the project root (Snakemake's working directory)."""
+
+    profile: str
+    root: str = "."
+    resources_dir: str = "resources"
+
+    def _at(self, *parts: str) -> str:
+        return str(Path(self.root, *parts)) if self.root != "." else "/".join(parts)
+
+    @property
+    def results(self) -> str:
+        return self._at("results", self.profile)
+
+    @property
+    def logs(self) -> str:
+        return self._at("logs", self.profile)
+
+    @property
+    def report(self) -> str:
+        return self._at("report", self.profile)
+
+    @property
+    def resources(self) -> str:
+        return self._at(self.resources_dir)
+
+    def dataset(self, name: str) -> str:
+        """The file standing for a prepared dataset (its ``meta.json``; the arrays lie beside it)."""
+        return f"{self.results}/data/{name}/meta.json"
+
+    def study(self, name: str) -> str:
+        return f"{self.results}/{name}"
+
+    def section(self, study: str) -> str:
+        """A study's report section (written by its ``<study>_section`` job)."""
+        return f"{self.results}/{study}/section/section.json"
+
+    def weights(self, spec: str) -> dict[str, str]:
+        """A weights spec as a job input: the file, the fetch marker, or nothing for ``none``."""
+        from archlab.models.weights import marker_path
+
+        path = marker_path(spec, self.resources)
+        return {} if path is None else {"weights": str(path)}
+
+    def dvc(self, name: str) -> str:
+        """DVC's metrics/plots of a study live outside its (persisted) output folder."""
+        return f"{self.results}/dvc/{name}"
+
+
+class Pipeline:
+    """The jobs of one profile: validated params in, rules and jobs out."""
+
+    def __init__(self, cfg: dict, paths: Paths):
+        self.cfg, self.paths = cfg, paths
+        units = [*STEPS, *(s for s in STUDIES if s in cfg["studies"]), *FINAL]
+        for name in units:
+            unit_module(name).check(cfg)
+        self.jobs: list[Job] = [job for name in units for job in unit_module(name).jobs(cfg, paths)]
+        self._index: dict[str, dict[tuple, Job]] = {}
+        for job in self.jobs:
+            slot = self._index.setdefault(job.rule.name, {})
+            if job.key in slot:
+                raise ParamsError(f"two {job.rule.name} jobs with the same wildcards {job.wildcards}")
+            slot[job.key] = job
+
+    @cached_property
+    def rules(self) -> dict[str, Rule]:
+        return {job.rule.name: job.rule for job in self.jobs}
+
+    def job(self, rule: str, wildcards: dict) -> Job:
+        if rule not in self._index:
+            raise ParamsError(f"unknown rule {rule!r}; this profile has {sorted(self._index)}")
+        spec = self.rules[rule]
+        key = tuple(str(wildcards.get(w)) for w in spec.wildcards)
+        if key not in self._index[rule]:
+            known = [" ".join(f"{w}={v}" for w, v in zip(spec.wildcards, k)) for k in self._index[rule]]
+            raise ParamsError(f"no {rule} job with {dict(zip(spec.wildcards, key))}; this profile has: {known}")
+        return self._index[rule][key]
+
+    def jobs_of(self, rule: str) -> list[Job]:
+        return list(self._index[rule].values())
+
+    def constraints(self, rule: str) -> dict[str, str]:
+        """Snakemake wildcard constraints: exactly the values the plan has."""
+        spec = self.rules[rule]
+        return {w: "|".join(sorted({re.escape(j.wildcards[w]) for j in self.jobs_of(rule)}))
+                for w in spec.wildcards}
+
+    def log(self, rule: str, kind: str = "log") -> str:
+        spec = self.rules[rule]
+        stem = spec.name + "".join(f"_{{{w}}}" for w in spec.wildcards)
+        if kind == "log":
+            return f"{self.paths.logs}/{spec.study}/{stem}.log"
+        return f"{self.paths.logs}/bench/{spec.study}/{stem}.tsv"
+
+    def targets(self) -> list[str]:
+        """What ``snakemake`` builds by default: the report."""
+        return [path for job in self.jobs if job.rule.study == "report" for path in job.output.values()]

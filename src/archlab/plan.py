@@ -1,0 +1,105 @@
+"""The seam between rules and jobs: a study's plan says, once, what each job reads, writes and receives.
+
+A :class:`Rule` is a kind of job (one Snakemake rule): the function that runs it, its run directory
+and output files as templates over its wildcards, and its resources. A :class:`Job` is one instance:
+wildcard values, named inputs, and the exact params the function receives. Snakemake's rules
+(``workflow/rules/jobs.smk``) and the command line (``archlab run``) are both built from these
+objects, so a path or a params subset is written in one place only. Imports no torch.
+"""
+from __future__ import annotations
+
+import json
+import string
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from archlab.errors import ParamsError
+from archlab.provenance import code_digest
+
+PARAMS_FILE = "params.json"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One kind of job. ``run_dir`` and ``output`` are templates over the wildcards (``{seed}``)."""
+
+    name: str
+    study: str
+    func: str  # "archlab.studies.resnet.jobs:head"
+    run_dir: str
+    output: dict[str, str]
+    threads: int = 1
+    mem_mb: int = 2000
+    runtime: int = 10  # minutes
+    gpu: bool = False
+    local: bool = False
+    description: str = ""
+
+    @cached_property
+    def wildcards(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(f for _, f, _, _ in string.Formatter().parse(self.run_dir) if f))
+
+    @cached_property
+    def outputs(self) -> dict[str, str]:
+        """Every declared output, the run's ``params.json`` included."""
+        return {**self.output, "params": f"{self.run_dir}/{PARAMS_FILE}"}
+
+    @property
+    def module(self) -> str:
+        return self.func.split(":")[0]
+
+    @property
+    def code(self) -> str:
+        """The code version of this rule's jobs (see :func:`archlab.provenance.code_digest`)."""
+        return code_digest(self.module)
+
+    def job(self, input: dict | None = None, params: dict | None = None, **wildcards) -> "Job":
+        missing = set(self.wildcards) - set(wildcards)
+        if missing:
+            raise ValueError(f"{self.name}: missing wildcards {sorted(missing)}")
+        return Job(self, {k: str(v) for k, v in wildcards.items()}, dict(input or {}), dict(params or {}))
+
+
+@dataclass(frozen=True)
+class Job:
+    rule: Rule
+    wildcards: dict[str, str]
+    input: dict[str, str | list[str]]
+    params: dict = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        return tuple(self.wildcards[w] for w in self.rule.wildcards)
+
+    @property
+    def output(self) -> dict[str, str]:
+        return {k: v.format(**self.wildcards) for k, v in self.rule.outputs.items()}
+
+    @property
+    def run_dir(self) -> str:
+        return self.rule.run_dir.format(**self.wildcards)
+
+    @property
+    def params_json(self) -> str:
+        """The params as Snakemake sees them: a change in this string reruns the job."""
+        return json.dumps(self.params, sort_keys=True)
+
+    def describe(self) -> str:
+        return " ".join([self.rule.name, *(f"{k}={v}" for k, v in self.wildcards.items())])
+
+
+def run_files(run_dir: str, **names: str) -> dict[str, str]:
+    """``{name: run_dir/file}`` for outputs that live in the run directory."""
+    return {k: f"{run_dir}/{v}" for k, v in names.items()}
+
+
+def pick(section: dict, *keys: str) -> dict:
+    """The params subset ``keys`` of a section (a job receives only what it reads)."""
+    return {k: section[k] for k in keys}
+
+
+def require_unique(values, key: str) -> None:
+    """Duplicate list entries would publish a std of 0 or overwrite a run: refuse them."""
+    seen = [v for i, v in enumerate(values) if v in values[:i]]
+    if seen:
+        raise ParamsError(f"{key}: {seen} listed more than once; each entry must be unique")

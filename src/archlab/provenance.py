@@ -1,0 +1,130 @@
+"""What made a result: params, input checksums, code version, package versions.
+
+A job's *identity* is the hash of everything that determines its outputs (rule, wildcards, params,
+the content of every input, the code it runs). ``params.json`` records it beside the outputs, and a
+checkpoint is resumed only into a run with the same identity. The code version of a job is the
+digest of the archlab source files its module can import (a static import closure), so editing
+``train/gan.py`` changes the GAN jobs' code version and no other's. Imports no torch.
+"""
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import platform
+import subprocess
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+from typing import Iterable
+
+PACKAGE_ROOT = Path(__file__).resolve().parent  # src/archlab
+SRC = PACKAGE_ROOT.parent
+PACKAGES = ("archlab", "torch", "torchvision", "numpy", "scikit-learn", "transformers", "open_clip_torch",
+            "timm", "umap-learn", "pandas", "matplotlib", "snakemake", "dvc")
+_CHUNK = 1 << 20
+
+
+def _module_file(name: str) -> Path | None:
+    """``archlab.x.y`` → its source file (module or package ``__init__``), or None if not archlab's."""
+    if name != "archlab" and not name.startswith("archlab."):
+        return None
+    base = SRC.joinpath(*name.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+@lru_cache(maxsize=None)
+def _direct_imports(path: Path) -> frozenset[str]:
+    """archlab modules ``path`` imports anywhere (module level or inside functions)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return frozenset(n for n in names if _module_file(n) is not None)
+
+
+def _with_parents(name: str) -> Iterable[str]:
+    """Importing ``a.b.c`` runs ``a/__init__``, ``a/b/__init__`` and ``a/b/c``."""
+    parts = name.split(".")
+    return (".".join(parts[:i]) for i in range(1, len(parts) + 1))
+
+
+@lru_cache(maxsize=None)
+def code_files(module: str) -> tuple[Path, ...]:
+    """Every archlab source file ``module`` can import, itself included, sorted."""
+    seen: set[str] = set()
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        for mod in _with_parents(name):
+            if mod in seen or _module_file(mod) is None:
+                continue
+            seen.add(mod)
+            todo.extend(_direct_imports(_module_file(mod)))
+    return tuple(sorted({_module_file(m) for m in seen}))
+
+
+@lru_cache(maxsize=None)
+def code_digest(module: str) -> str:
+    """sha256 over the relative path and content of every file in ``module``'s import closure."""
+    h = hashlib.sha256()
+    for path in code_files(module):
+        h.update(str(path.relative_to(SRC)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def input_checksums(inputs: dict[str, str | list[str]]) -> dict[str, str | list[str]]:
+    """Input name → sha256 of its file (a list for list-valued inputs)."""
+    return {name: [file_sha256(p) for p in value] if isinstance(value, list) else file_sha256(value)
+            for name, value in inputs.items()}
+
+
+def identity(rule: str, wildcards: dict, params: dict, checksums: dict, code: str) -> str:
+    """The run's identity: equal exactly when everything that determines its outputs is equal."""
+    blob = json.dumps({"rule": rule, "wildcards": wildcards, "params": params, "inputs": checksums, "code": code},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+def package_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+@lru_cache(maxsize=1)
+def git_state(cwd: str = ".") -> dict:
+    """The project's commit and whether the work tree differs from it (None outside a git checkout)."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10)
+        if commit.returncode != 0:
+            return {"commit": None, "dirty": None}
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+                               capture_output=True, text=True, timeout=10)
+        return {"commit": commit.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+
+
+def read_run_params(path: str | Path) -> dict:
+    """The params a run received, from its ``params.json``."""
+    return json.loads(Path(path).read_text())["params"]

@@ -1,0 +1,118 @@
+"""Runs one job: the same code path whether Snakemake or a person started it.
+
+The runner receives what the rule decided (inputs, outputs, params), computes the run's identity
+(:mod:`archlab.provenance`), logs the params at the start and the outputs at the end, calls the
+job function, checks that every declared output exists, writes ``params.json`` last (so its
+presence means the run finished) and removes the run's resume checkpoints.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from archlab.errors import ArchlabError
+from archlab.io import write_json
+from archlab.plan import PARAMS_FILE
+from archlab.provenance import code_digest, git_state, identity, input_checksums, package_versions
+
+log = logging.getLogger("archlab.job")
+CHECKPOINT_GLOB = "checkpoint*.pt"
+
+
+@dataclass
+class JobContext:
+    """What a job function receives: its files and params, nothing else to look up."""
+
+    rule: str
+    wildcards: dict[str, str]
+    input: dict[str, Any]
+    output: dict[str, str]
+    params: dict
+    threads: int = 1
+    identity: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.output["params"]).parent
+
+    @property
+    def device(self):
+        from archlab.runtime import pick_device
+
+        return pick_device(self.params.get("device", "auto"))
+
+    def checkpoint(self, name: str = "checkpoint.pt"):
+        """The run's resume point, valid only for this exact run (see :mod:`archlab.train.checkpoint`)."""
+        from archlab.train.checkpoint import Checkpoint
+
+        return Checkpoint(self.run_dir / name, self.identity)
+
+
+def resolve(func: str):
+    module, name = func.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def run_job(rule: str, func: str, wildcards: dict, input: dict, output: dict, params: dict,
+            threads: int = 1) -> None:
+    """Run ``func`` for this job and record what made its outputs."""
+    from archlab.runtime import set_threads
+
+    set_threads(threads)
+    module = func.split(":")[0]
+    code = code_digest(module)
+    log.info("job %s %s", rule, " ".join(f"{k}={v}" for k, v in wildcards.items()))
+    log.info("params: %s", json.dumps(params, sort_keys=True))
+    for name, path in input.items():
+        log.info("input %s: %s", name, path if isinstance(path, str) else f"{len(path)} files")
+    checksums = input_checksums(input)
+    ctx = JobContext(rule, dict(wildcards), dict(input), dict(output), params, threads,
+                     identity(rule, wildcards, params, checksums, code))
+    t0 = time.time()
+    resolve(func)(ctx)
+    missing = [p for k, p in output.items() if k != "params" and not Path(p).exists()]
+    if missing:
+        raise ArchlabError(f"job {rule} finished without writing {missing}: a bug in {func}")
+    write_json(output["params"], {
+        "rule": rule, "wildcards": wildcards, "params": params, "identity": ctx.identity,
+        "inputs": {k: {"path": input[k], "sha256": v} for k, v in checksums.items()},
+        "code": {"module": module, "digest": code, **git_state()}, "packages": package_versions(),
+        "device": str(ctx.device) if "device" in params else "cpu", "host": os.uname().nodename,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(t0)), "seconds": round(time.time() - t0, 3)})
+    for stale in ctx.run_dir.glob(CHECKPOINT_GLOB):
+        stale.unlink()
+    for name, path in output.items():
+        size = Path(path).stat().st_size
+        log.info("output %s: %s (%s bytes)", name, path, f"{size:,}")
+    log.info("done in %.1f s", time.time() - t0)
+
+
+def setup_logging(stream=None) -> None:
+    logging.basicConfig(level=logging.INFO, stream=stream or sys.stderr, force=True,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+
+
+def run_from_snakemake(smk) -> None:
+    """Entry point of ``workflow/scripts/run_job.py``: the job gets exactly what the rule declared."""
+    if smk.log:
+        fd = os.open(smk.log[0], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        sys.stdout = os.fdopen(1, "w", buffering=1)
+        sys.stderr = os.fdopen(2, "w", buffering=1)
+    setup_logging()
+    inputs = {name: (list(value) if not isinstance(value, str) else value) for name, value in smk.input.items()}
+    try:
+        run_job(smk.rule, smk.params.func, dict(smk.wildcards.items()), inputs, dict(smk.output.items()),
+                json.loads(smk.params.job), smk.threads)
+    except ArchlabError as exc:
+        log.error("%s", exc)
+        raise SystemExit(2) from None

@@ -1,0 +1,1 @@
+"""S1: ResNet transfer learning (see plan.py)."""

@@ -1,0 +1,51 @@
+"""The one resume helper of every training loop (classifier, GAN, VAE, CLIP).
+
+A checkpoint is the resume point of an *unfinished* run. It carries the run's identity (hash of
+params, input checksums and code, see :mod:`archlab.provenance`) and is loaded only into a run with
+the same identity; the runner deletes it once the run's outputs are written, so a finished run is
+never "resumed" and a forced rerun trains for real. A damaged file is reported and ignored.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from archlab.io import save_torch
+
+log = logging.getLogger(__name__)
+
+
+class Checkpoint:
+    def __init__(self, path: str | Path, identity: str):
+        self.path, self.identity = Path(path), identity
+
+    def load(self, map_location: torch.device | str = "cpu") -> dict[str, Any] | None:
+        """The saved state if it belongs to this exact run, else None (start afresh)."""
+        if not self.path.exists() or not self.identity:
+            return None
+        try:
+            state = torch.load(self.path, map_location=map_location, weights_only=False)
+        except Exception as exc:  # noqa: BLE001  (any unreadable file: start afresh, never trust it)
+            log.warning("ignoring %s: it cannot be read (%s); training starts afresh", self.path, exc)
+            return None
+        if not isinstance(state, dict) or state.get("identity") != self.identity:
+            log.info("ignoring %s: it was written by a different run (params, inputs or code changed)", self.path)
+            return None
+        log.info("resuming %s after epoch %d", self.path.parent, state["epoch"] + 1)
+        return state
+
+    def save(self, epoch: int, **state: Any) -> None:
+        """Atomically save ``state`` as the resume point after ``epoch`` (0-based)."""
+        if self.identity:
+            save_torch(self.path, {**state, "epoch": epoch, "identity": self.identity})
+
+
+def rng_state() -> dict:
+    return {"torch": torch.get_rng_state()}
+
+
+def restore_rng(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
