@@ -11,6 +11,25 @@ include: "workflow/rules/weights.smk"
 include: "workflow/rules/bench.smk"
 
 
+rule all_data:
+    """Every dataset the enabled studies read (the target of DVC's `data` stage)."""
+    input:
+        [PIPELINE.paths.dataset(name) for name in used_datasets(config)],
+
+
+rule pretrain_index:
+    """What was pretrained for this profile (nothing in the full profile, which uses ImageNet weights)."""
+    input:
+        [job.output["metrics"] for job in PIPELINE.jobs if job.rule.name == "pretrain"],
+    output:
+        f"{RESULTS}/pretrain/index.json",
+    localrule: True
+    run:
+        from archlab.io import read_json, write_json
+
+        write_json(output[0], {Path(p).parent.name: read_json(p) for p in input})
+
+
 rule all:
     input:
         PIPELINE.targets(),

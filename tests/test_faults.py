@@ -41,7 +41,7 @@ def base(tmp_path_factory) -> Path:
     root = copy_project(tmp_path_factory.mktemp("faults") / "base", studies=["resnet"])
     with contextlib.chdir(root):
         for name in ("cifar10", "pretrain_shapes"):
-            assert main(["data", name, *PROFILE]) == 0
+            assert main(["run", "data_prepare", f"name={name}", *PROFILE]) == 0
     save_torch(root / WEIGHTS, build_resnet("resnet10", 10).state_dict())
     write_json(root / EARLIER_RESULT, {"test_acc": 0.5})
     return root
@@ -96,6 +96,18 @@ def damage(relpath: str, how: str) -> Callable[[Path], None]:
     return setup
 
 
+def s1_weights(spec: str) -> Callable[[Path], None]:
+    """S1's baseline weights, stated alike in resnet.weights and its resnet.depth entry (the plan requires both to agree)."""
+    def setup(root: Path) -> None:
+        def change(cfg):
+            cfg["resnet"]["weights"] = spec
+            for model in cfg["resnet"]["depth"]["models"]:
+                if model["arch"] == cfg["resnet"]["arch"]:
+                    model["weights"] = spec
+        edit_yaml(root / "config" / "test.yaml", change)
+    return setup
+
+
 def other_arch_weights(root: Path) -> None:
     save_torch(root / WEIGHTS, build_resnet("resnet18", 10).state_dict())
 
@@ -104,8 +116,8 @@ def invalid_yaml(root: Path) -> None:
     (root / "config" / "test.yaml").write_text("profile: test\nresnet: [unclosed\n")
 
 
-FEATURES = ["resnet", "features", "resnet10", *PROFILE]
-HEAD = ["resnet", "head", "resnet10", "--seed", "0", *PROFILE]
+FEATURES = ["run", "resnet_features", "variant=resnet10", *PROFILE]
+HEAD = ["run", "resnet_head", "variant=resnet10", "seed=0", *PROFILE]
 VALIDATE = ["validate", *PROFILE]
 CASES = [
     # params: types, names, sizes, sweeps
@@ -116,37 +128,37 @@ CASES = [
          ("resnet.arch", "'resnet999' is not one of the allowed values", "resnet18")),
     Case("unknown_study", VALIDATE, param("studies", value=["resnet", "transformerz"]), ("studies.1", "'transformerz'", "allowed values")),
     Case("unknown_dataset", HEAD, param("resnet", "data", value="imagenet"), ("resnet.data", "'imagenet' is not defined", "cifar10")),
-    Case("negative_size", ["data", "cifar10", *PROFILE], param("data", "cifar10", "train_size", value=-5),
+    Case("negative_size", ["run", "data_prepare", "name=cifar10", *PROFILE], param("data", "cifar10", "train_size", value=-5),
          ("data.cifar10.train_size", "minimum of 1")),
     Case("zero_batch", HEAD, param("resnet", "batch_size", value=0), ("resnet.batch_size", "minimum of 1")),
     Case("empty_seed_sweep", HEAD, param("resnet", "seeds", value=[]), ("resnet.seeds", "should be non-empty")),
     Case("empty_method_sweep", HEAD, param("resnet", "hierarchy", "methods", value=[]), ("resnet.hierarchy.methods", "non-empty")),
     Case("impossible_patch_size", VALIDATE, param("cifar_arch", "models", "mixer", "patch_size", value=5),
          ("cifar_arch.models.mixer.patch_size", "allowed values [1, 2, 4, 8, 16, 32]")),
-    Case("subset_larger_than_dataset", ["resnet", "strategy", "last_block", "--seed", "0", *PROFILE],
+    Case("subset_larger_than_dataset", ["run", "resnet_strategy", "strategy=last_block", "seed=0", *PROFILE],
          param("resnet", "strategies", "train_size", value=100000), ("100000 train images", "lower the study's subset size")),
-    Case("projection_larger_than_test_set", ["resnet", "hierarchy", *PROFILE], param("resnet", "hierarchy", "n_images", value=100000),
+    Case("projection_larger_than_test_set", ["run", "resnet_hierarchy", *PROFILE], param("resnet", "hierarchy", "n_images", value=100000),
          ("resnet.hierarchy.n_images=100000", "larger than the")),
-    Case("validation_larger_than_train", ["data", "cifar10", *PROFILE], param("data", "cifar10", "val_size", value=100000),
+    Case("validation_larger_than_train", ["run", "data_prepare", "name=cifar10", *PROFILE], param("data", "cifar10", "val_size", value=100000),
          ("val_size 100000", "lower data.<name>.val_size")),
     Case("invalid_yaml", VALIDATE, invalid_yaml, ("config/test.yaml is not valid YAML",)),
     Case("unknown_profile", ["validate", "--profile", "nope"], lambda root: None, ("unknown profile 'nope'", "'test'")),
-    Case("variant_not_in_profile", ["resnet", "head", "resnet50", "--seed", "0", *PROFILE], lambda root: None,
-         ("unknown S1 variant 'resnet50'", "'resnet10'")),
+    Case("variant_not_in_profile", ["run", "resnet_head", "variant=resnet50", "seed=0", *PROFILE], lambda root: None,
+         ("no resnet_head job with", "variant=resnet10")),
     Case("weights_spec_of_unknown_form", HEAD, param("resnet", "weights", value="timm:resnet50"),
          ("resnet.weights", "is not of the form", "torchvision:<arch>:<WEIGHTS>")),
     # data: missing, truncated, wrong checksum, empty folder, non-image files
-    Case("dataset_not_prepared", FEATURES, damage(CIFAR, "delete"), ("is missing (no meta.json)", "run the prepare_data rule")),
-    Case("truncated_array", FEATURES, damage(f"{CIFAR}/train_x.npy", "truncate"), ("does not match its checksum", "rerun prepare_data")),
+    Case("dataset_not_prepared", FEATURES, damage(CIFAR, "delete"), ("cifar10/meta.json is missing", "input `data` of resnet_features", "snakemake")),
+    Case("truncated_array", FEATURES, damage(f"{CIFAR}/train_x.npy", "truncate"), ("does not match its checksum", "rerun the data_prepare job")),
     Case("wrong_checksum", FEATURES, damage(f"{CIFAR}/test_y.npy", "flip"), ("test_y.npy", "does not match its checksum")),
-    Case("truncated_meta", FEATURES, damage(f"{CIFAR}/meta.json", "truncate"), ("meta.json is not valid JSON", "rerun prepare_data")),
-    Case("empty_image_folder", ["data", "photos", *PROFILE], folder({}), ("holds no images (0 other files)", "add .png/.jpg")),
-    Case("non_image_files", ["data", "photos", *PROFILE], folder({"notes.txt": b"hi", "table.csv": b"a,b"}),
+    Case("truncated_meta", FEATURES, damage(f"{CIFAR}/meta.json", "truncate"), ("meta.json is not valid JSON", "rerun the data_prepare job")),
+    Case("empty_image_folder", ["run", "data_prepare", "name=photos", *PROFILE], folder({}), ("holds no images (0 other files)", "add .png/.jpg")),
+    Case("non_image_files", ["run", "data_prepare", "name=photos", *PROFILE], folder({"notes.txt": b"hi", "table.csv": b"a,b"}),
          ("holds no images (2 other files)", "add .png/.jpg")),
-    Case("image_that_is_not_an_image", ["data", "photos", *PROFILE], folder({"cat.png": b"not a png"}),
+    Case("image_that_is_not_an_image", ["run", "data_prepare", "name=photos", *PROFILE], folder({"cat.png": b"not a png"}),
          ("cat.png is not a readable image", "remove or replace it")),
-    Case("image_folder_missing", ["data", "photos", *PROFILE], folder(None), ("my_photos does not exist", "create it")),
-    Case("local_dataset_missing", ["data", "cifar10", *PROFILE], param("data", "cifar10", value={"source": "local", "path": "nowhere"}),
+    Case("image_folder_missing", ["run", "data_prepare", "name=photos", *PROFILE], folder(None), ("my_photos does not exist", "create it")),
+    Case("local_dataset_missing", ["run", "data_prepare", "name=cifar10", *PROFILE], param("data", "cifar10", value={"source": "local", "path": "nowhere"}),
          ("cifar10 is missing or corrupt under nowhere", "source: local")),
     # weights: unknown spec, missing file, not fetched, damaged
     Case("unknown_weights_kind", ["fetch-weights", "timm:resnet50"], lambda root: None,
@@ -155,11 +167,11 @@ CASES = [
          ("malformed weights spec", "needs 2")),
     Case("unknown_torchvision_weights", ["fetch-weights", "torchvision:resnet18:IMAGENET9K"], lambda root: None,
          ("no weights 'IMAGENET9K' for 'resnet18'",)),
-    Case("weights_file_missing", FEATURES, param("resnet", "weights", value="file:results/test/pretrain/resnet10/nope.pt"),
+    Case("weights_file_missing", FEATURES, s1_weights("file:results/test/pretrain/resnet10/nope.pt"),
          ("weights file results/test/pretrain/resnet10/nope.pt does not exist", "train or copy it")),
-    Case("weights_not_fetched", ["resnet", "features", "resnet18", *PROFILE],
+    Case("weights_not_fetched", ["run", "resnet_features", "variant=resnet18", *PROFILE],
          lambda root: (param("resnet", "arch", value="resnet18")(root),
-                       param("resnet", "weights", value="torchvision:resnet18:IMAGENET1K_V1")(root)),
+                       s1_weights("torchvision:resnet18:IMAGENET1K_V1")(root)),
          ("torchvision:resnet18:IMAGENET1K_V1 are not in", "fetch-weights")),
     Case("weights_file_damaged", FEATURES, damage(WEIGHTS, "garbage"), ("cannot be read", "retrain it or copy it again")),
     Case("weights_of_another_arch", FEATURES, other_arch_weights, ("is not a resnet10 state dict",)),
@@ -227,7 +239,7 @@ EPOCHS, KILL_AFTER = 5, 2
 
 def _pretrain(root: Path) -> subprocess.Popen:
     """The demo pretraining stage as Snakemake runs it; its output goes to <root>/pretrain.log."""
-    cmd = [sys.executable, "-m", "archlab", "pretrain", "resnet10", *PROFILE, "--threads", "1"]
+    cmd = [sys.executable, "-m", "archlab", "run", "pretrain", "arch=resnet10", *PROFILE, "--threads", "1"]
     with open(root / "pretrain.log", "a") as log:
         return subprocess.Popen(cmd, cwd=root, env=ENV, stdout=log, stderr=subprocess.STDOUT)
 
@@ -253,7 +265,7 @@ def test_killed_training_resumes_to_the_uninterrupted_result(base, tmp_path):
     assert not (out / "weights.pt").exists() and _epochs_done(out / "history.csv") < EPOCHS
 
     assert _pretrain(runs["killed"]).wait(timeout=300) == 0, (runs["killed"] / "pretrain.log").read_text()
-    assert f"resuming {out.relative_to(runs['killed'])} from epoch" in (runs["killed"] / "pretrain.log").read_text()
+    assert f"resuming {out.relative_to(runs['killed'])} after epoch" in (runs["killed"] / "pretrain.log").read_text()
     assert _pretrain(runs["straight"]).wait(timeout=300) == 0, (runs["straight"] / "pretrain.log").read_text()
 
     ref = runs["straight"] / "results/test/pretrain/resnet10"

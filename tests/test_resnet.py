@@ -1,5 +1,6 @@
 """S1 library behaviour on small models where the right answer is known."""
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torch import nn
@@ -8,6 +9,7 @@ from archlab.data.loaders import Preprocess
 from archlab.features import extract
 from archlab.metrics.confusion import most_confused_pairs
 from archlab.models.resnet import blocks, build_resnet, remove_skips
+from archlab.train.checkpoint import Checkpoint
 from archlab.train.classifier import FitConfig, fit, trainable_parameters
 from archlab.train.transfer import apply_strategy
 
@@ -126,15 +128,25 @@ def test_most_confused_pairs_ranks_symmetric_errors():
     assert pairs.iloc[1]["errors"] == 1
 
 
-def test_checkpoint_of_other_settings_is_not_resumed(tiny_data, tmp_path):
-    """A rerun after a params change must train afresh, not resume the old run's checkpoint."""
-    def run(epochs):
+def test_checkpoint_resumes_only_into_the_identical_run(tiny_data, tmp_path, caplog):
+    """A checkpoint of another run identity (params, inputs or code changed) is ignored; a damaged one too."""
+    caplog.set_level("INFO")
+    def run(epochs, identity):
         torch.manual_seed(0)
         head = nn.Linear(16 * 16 * 3, 3)
         x, y = tiny_data
         flat = (x.reshape(len(x), -1) / 255).astype("float32"), y
-        return fit(head, flat, flat, torch.optim.SGD(head.parameters(), lr=0.1), FitConfig(epochs=epochs, batch_size=16, live=False),
-                   torch.device("cpu"), tmp_path)
+        history = fit(head, flat, flat, torch.optim.SGD(head.parameters(), lr=0.1), FitConfig(epochs=epochs, batch_size=16, live=False),
+                      torch.device("cpu"), tmp_path, checkpoint=Checkpoint(tmp_path / "checkpoint.pt", identity))
+        return history, head
 
-    assert len(run(3)) == 3
-    assert list(run(2)["epoch"]) == [1, 2]
+    first, head_a = run(3, "a")
+    assert len(first) == 3
+    resumed, head_resumed = run(3, "a")  # the identical run: resumed after its last epoch, nothing retrained
+    assert "resuming" in caplog.text and torch.equal(head_a.weight, head_resumed.weight)
+    pd.testing.assert_frame_equal(first, resumed)
+    assert list(run(2, "b")[0]["epoch"]) == [1, 2]  # another run: starts afresh
+    (tmp_path / "checkpoint.pt").write_bytes(b"damaged")
+    caplog.clear()
+    assert list(run(2, "b")[0]["epoch"]) == [1, 2]
+    assert "cannot be read" in caplog.text and str(tmp_path / "checkpoint.pt") in caplog.text

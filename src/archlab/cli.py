@@ -3,6 +3,7 @@
     archlab list --profile demo                                  every job of a profile: rule and wildcards
     archlab run resnet_head variant=resnet18 seed=0 --profile demo   one job, exactly as Snakemake runs it
     archlab validate --profile demo                              check params and every study's plan, then exit
+    archlab dvc-yaml --write                                     regenerate dvc.yaml from the plans
     archlab fetch-weights torchvision:resnet152:IMAGENET1K_V2    download weights (where there is internet)
 
 ``run`` looks the job up in the same plan Snakemake's rules come from (src/archlab/studies/<study>/plan.py),
@@ -56,6 +57,16 @@ def _run(args) -> None:
         run_job(job.rule.name, job.rule.func, job.wildcards, job.input, job.output, job.params, args.threads)
 
 
+def _dvc_yaml(args) -> None:
+    from archlab.dvc_stages import render
+
+    text = render(args.root)
+    if args.write:
+        Path(args.root, "dvc.yaml").write_text(text)
+    else:
+        print(text, end="")
+
+
 def _fetch(args) -> None:
     from archlab.models import weights
 
@@ -79,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--threads", type=int, default=int(os.environ.get("ARCHLAB_THREADS", 1)),
                      help="torch CPU threads (default: $ARCHLAB_THREADS or 1)")
     run.set_defaults(func=_run)
+    dvc = sub.add_parser("dvc-yaml", help="print (or --write) dvc.yaml, generated from the plans")
+    dvc.add_argument("--root", default=".", help="project root (default: .)")
+    dvc.add_argument("--write", action="store_true", help="overwrite <root>/dvc.yaml")
+    dvc.set_defaults(func=_dvc_yaml)
     fetch = sub.add_parser("fetch-weights", help="download a weights spec into resources/weights (needs internet)")
     fetch.add_argument("spec", help="e.g. torchvision:resnet152:IMAGENET1K_V2, hf:google/vit-base-patch16-224")
     fetch.add_argument("--resources", default="resources", help="where downloads go (default: resources)")

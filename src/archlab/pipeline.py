@@ -110,7 +110,7 @@ class Pipeline:
         return self._index[rule][key]
 
     def jobs_of(self, rule: str) -> list[Job]:
-        return list(self._index[rule].values())
+        return list(self._index.get(rule, {}).values())
 
     def constraints(self, rule: str) -> dict[str, str]:
         """Snakemake wildcard constraints: exactly the values the plan has."""

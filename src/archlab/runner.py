@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from archlab.errors import ArchlabError
+from archlab.errors import ArchlabError, MissingResourceError
 from archlab.io import write_json
 from archlab.plan import PARAMS_FILE
 from archlab.provenance import code_digest, git_state, identity, input_checksums, package_versions
@@ -73,6 +73,16 @@ def run_job(rule: str, func: str, wildcards: dict, input: dict, output: dict, pa
     log.info("params: %s", json.dumps(params, sort_keys=True))
     for name, path in input.items():
         log.info("input %s: %s", name, path if isinstance(path, str) else f"{len(path)} files")
+    if "weights" in input and "weights" in params:  # the weights' own message says how to fetch them
+        from archlab.models.weights import ensure_available
+
+        ensure_available(params["weights"], params.get("resources", "resources"))
+    for name, value in input.items():
+        for path in [value] if isinstance(value, str) else value:
+            if not Path(path).exists():
+                raise MissingResourceError(
+                    f"{path} is missing (input `{name}` of {rule}); build it first: `snakemake {path} "
+                    "--configfile config/<profile>.yaml`, or run the job that writes it (`archlab list`)")
     checksums = input_checksums(input)
     ctx = JobContext(rule, dict(wildcards), dict(input), dict(output), params, threads,
                      identity(rule, wildcards, params, checksums, code))

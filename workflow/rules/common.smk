@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+from archlab.commands.data import used_datasets  # noqa: E402
 from archlab.config import load_files  # noqa: E402
 from archlab.errors import ArchlabError  # noqa: E402
 from archlab.pipeline import Paths, Pipeline  # noqa: E402

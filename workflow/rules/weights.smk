@@ -39,8 +39,3 @@ rule fetch_weights:
     shell:
         "python -m archlab fetch-weights '{params.spec}' --resources {params.resources} > {log} 2>&1"
 
-
-rule all_data:
-    """Every dataset the enabled studies read (the target of DVC's `data` stage)."""
-    input:
-        [job.output["meta"] for job in PIPELINE.jobs_of("data_prepare")],

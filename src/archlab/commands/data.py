@@ -1,4 +1,7 @@
-"""Datasets in the canonical format: one ``data_prepare`` job per dataset an enabled study reads.
+"""Datasets in the canonical format: one ``data_prepare`` job per dataset defined under ``data:``.
+
+Snakemake builds only those an enabled study reads (:func:`used_datasets`); any can be prepared by
+hand with ``archlab run data_prepare name=<dataset>``.
 
 A local rule: on a cluster it runs on the login node, which has internet (``source: torchvision``).
 """
@@ -43,7 +46,7 @@ def jobs(cfg: dict, paths) -> list:
                 run_files(run_dir, meta="meta.json", **ARRAYS), mem_mb=8000, runtime=60, local=True,
                 description="download/convert/generate a dataset, split it, checksum it")
     return [rule.job(params={"name": name, "spec": cfg["data"][name], "raw": f"{paths.resources}/data"}, name=name)
-            for name in used_datasets(cfg)]
+            for name in cfg["data"]]
 
 
 def prepare(job) -> None:

@@ -72,7 +72,7 @@ def cifar100_c_dir(root: str | Path, download: bool) -> Path:
     if (folder / "labels.npy").exists():
         return folder
     how = (f"download {CIFAR100_C_URL} (md5 {CIFAR100_C_MD5}, 2.9 GB) and extract it so that "
-           f"{folder}/labels.npy exists, or set ood.ood_data.source: generated to corrupt the clean "
+           f"{folder}/labels.npy exists, or set ood.corrupted.source: generated to corrupt the clean "
            f"test set instead")
     if not download:
         raise MissingResourceError(f"CIFAR-100-C is not at {folder} and download is off; {how}")
@@ -124,7 +124,7 @@ class CorruptedSet:
         self.dir = Path(directory)
         if not (self.dir / "meta.json").exists():
             raise MissingResourceError(f"corrupted test set {self.dir} is missing (no meta.json); "
-                                       f"run the ood corrupted-set rule first")
+                                       f"run the ood_corrupted job first")
         self.meta = read_json(self.dir / "meta.json")
         self.x = np.load(self.dir / "x.npy", mmap_mode="r")
         self.y = np.load(self.dir / "y.npy")

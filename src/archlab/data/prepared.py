@@ -87,7 +87,7 @@ class PreparedDataset:
         try:
             self.meta = read_json(meta_path)
         except ValueError as exc:
-            raise CorruptResourceError(f"{meta_path} is not valid JSON ({exc}); delete {self.dir} and rerun prepare_data") from exc
+            raise CorruptResourceError(f"{meta_path} is not valid JSON ({exc}); delete {self.dir} and rerun the data_prepare job") from exc
         self._verify = verify
 
     @property
@@ -108,7 +108,7 @@ class PreparedDataset:
                 path = self.dir / fname
                 if not path.exists() or _sha256(path) != digest:
                     raise CorruptResourceError(
-                        f"{path} is missing or does not match its checksum; delete {self.dir} and rerun prepare_data")
+                        f"{path} is missing or does not match its checksum; delete {self.dir} and rerun the data_prepare job")
         return True
 
     def split(self, name: str, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -120,7 +120,7 @@ class PreparedDataset:
             x = np.load(self.dir / f"{name}_x.npy", mmap_mode="r")
             y = np.load(self.dir / f"{name}_y.npy")
         except (ValueError, OSError) as exc:
-            raise CorruptResourceError(f"{self.dir}/{name}_*.npy cannot be read ({exc}); rerun prepare_data") from exc
+            raise CorruptResourceError(f"{self.dir}/{name}_*.npy cannot be read ({exc}); rerun the data_prepare job") from exc
         if limit is not None:
             if limit > len(y):
                 raise ParamsError(f"a subset of {limit} {name} images was asked for but {self.dir} has only "

@@ -71,7 +71,8 @@ def _torchvision(kind: str, root: Path, download: bool) -> tuple[Raw, list[str]]
     import torchvision.datasets as tvd
 
     cls = getattr(tvd, KINDS[kind].torchvision_class)
-    how = (f"download it on a machine with internet (`python -m archlab data --profile full`) and copy "
+    how = (f"download it on a machine with internet (`python -m archlab run data_prepare name=<dataset> --profile full`, "
+           f"<dataset> being the data: entry of kind {kind}) and copy "
            f"{root} here, or set data.<name>.source: local with path: <your copy> in params")
     raw: Raw = {}
     try:
