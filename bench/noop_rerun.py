@@ -71,7 +71,7 @@ def dvc_targets(project: Path, profile: str, scope: str) -> list[str]:
     studies = yaml.safe_load((project / "params.yaml").read_text())["studies"]
     studies = yaml.safe_load((project / f"config/{profile}.yaml").read_text()).get("studies", studies)
     report_deps = yaml.safe_load((project / "dvc.yaml").read_text())["stages"]["report"]["do"]["deps"]
-    read = {m.group(1) for d in report_deps if (m := re.match(r"results/\$\{item\}/(\w+)/section\.json", str(d)))}
+    read = {m.group(1) for d in report_deps if (m := re.match(r"results/\$\{item\}/(\w+)/section/section\.json", str(d)))}
     return [f"report@{profile}"] if read <= set(studies) else [f"{s}@{profile}" for s in studies]
 
 

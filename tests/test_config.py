@@ -56,3 +56,48 @@ def test_invalid_yaml_is_reported(tmp_path):
     (tmp_path / "config" / "x.yaml").write_text("resnet: [unclosed")
     with pytest.raises(ParamsError, match="not valid YAML"):
         load_params("x", tmp_path)
+
+
+# ---------------------------------------------------------------- strict files, checked before any job
+def _root_with(tmp_path, text: str, name: str = "test"):
+    from conftest import copy_params
+
+    root = copy_params(tmp_path / "p")
+    path = root / "config" / f"{name}.yaml"
+    path.write_text((ROOT / "config" / "test.yaml").read_text() + text)
+    return root
+
+
+def test_a_key_given_twice_names_file_key_and_lines(tmp_path):
+    root = _root_with(tmp_path, "\nresnet:\n  arch: resnet18\n")  # a second top-level block
+    with pytest.raises(ParamsError, match=r"test\.yaml: key 'resnet' is given twice \(lines \d+ and \d+\); keep one"):
+        load_params("test", root)
+
+
+def test_exponent_floats_read_as_numbers(tmp_path):
+    root = _root_with(tmp_path, "")
+    path = root / "config" / "test.yaml"
+    path.write_text(path.read_text().replace("lr: 2.0e-3", "lr: 2e-3", 1))
+    assert load_params("test", root)["pretrain"]["optimizer"]["lr"] == pytest.approx(0.002)
+
+
+def test_seeds_must_be_unique(full):
+    bad = copy.deepcopy(full)
+    bad["resnet"]["seeds"] = [0, 0]
+    with pytest.raises(ParamsError, match=r"resnet.seeds: \[0, 0\] lists an entry twice"):
+        validate_params(bad)
+
+
+def test_a_profile_file_must_name_its_own_profile(tmp_path):
+    root = _root_with(tmp_path, "", name="mytest")  # a copy of test.yaml that still says `profile: test`
+    with pytest.raises(ParamsError, match=r"mytest\.yaml: profile: 'test' does not match the file name; set `profile: mytest`"):
+        load_params("mytest", root)
+
+
+def test_cuda_without_cuda_fails_up_front(full):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ParamsError, match="device: cuda but this machine has no CUDA device; set `device: auto`"):
+        validate_params({**full, "device": "cuda"})

@@ -65,7 +65,7 @@ def test_corrupt_array_is_detected(tmp_path):
 
 
 def test_missing_prepared_dataset_says_how_to_make_it(tmp_path):
-    with pytest.raises(MissingResourceError, match="prepare_data"):
+    with pytest.raises(MissingResourceError, match="data_prepare"):
         PreparedDataset(tmp_path / "absent")
 
 

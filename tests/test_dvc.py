@@ -22,8 +22,8 @@ from slurm.project import ROOT, copy_project, edit_yaml, finished_rules, run
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 STUDIES = ["resnet"]
 DVC = [str(Path(sys.executable).parent / "dvc")]
-STUDY_JOB = re.compile(r"(prepare_data|pretrain_|resnet_)")
-S1_TARGET, REPORT_TARGET = "results/test/resnet/section.json", "report/test/report.md"
+STUDY_JOB = re.compile(r"(data_prepare|pretrain|resnet_)")
+S1_TARGET, REPORT_TARGET = "results/test/resnet/section/section.json", "report/test/report.md"
 
 
 def dvc(repo: Path, *args: str) -> str:
@@ -66,7 +66,7 @@ def trimmed_dvc_yaml(studies: list[str], profile: str) -> dict:
     for stage in spec["stages"].values():
         stage["foreach"] = [profile]
     report = spec["stages"]["report"]["do"]
-    other_section = re.compile(r"results/\$\{item\}/(\w+)/section\.json$")
+    other_section = re.compile(r"results/\$\{item\}/(\w+)/")
     report["deps"] = [d for d in report["deps"] if not (m := other_section.match(d)) or m.group(1) in studies]
     return spec
 
@@ -105,7 +105,7 @@ def test_every_profile_file_carries_the_params_its_stages_track(tmp_path):
 
 def test_repro_builds_the_report(repo):
     assert stages_run(repo.first) == {f"{s}@test" for s in ("data", "pretrain", *STUDIES, "report")}
-    assert {"prepare_data", "pretrain_resnet", "resnet_head", "resnet_section", "report"} <= set(finished_rules(repo.first))
+    assert {"data_prepare", "pretrain", "resnet_head", "resnet_section", "report"} <= set(finished_rules(repo.first))
     assert "S1 — ResNet transfer learning" in (repo.path / "report/test/report.md").read_text()
 
 
@@ -148,7 +148,7 @@ def test_exp_run_sets_a_param_and_diffs_show_it(repo):
 
 def test_rerun_triggers_ignore_mtimes(repo):
     """A DVC checkout gives files fresh mtimes; the stages' Snakemake calls must not rerun for that."""
-    caches = sorted((repo.path / "results/test/resnet/features").glob("*.npz"))
+    caches = sorted((repo.path / "results/test/resnet/features").glob("*/features.npz"))
     assert caches and all(p.stat().st_size > 1_000_000 for p in caches)  # above Snakemake's default checksum size
     time.sleep(1)
     for path in caches:

@@ -51,15 +51,15 @@ def test_compute_jobs_went_through_sbatch_and_fetching_stayed_local(runs):
     submitted = dict(re.findall(r"Job \d+ has been submitted with SLURM jobid (\d+) \(log: (\S+)\)\.", runs.log))
     remote = [r for r in finished_rules(runs.log) if not re.search(rf"^localrule {r}:", runs.log, re.M)]
     assert sorted(remote) == sorted(_rule_of(runs.jobs[i]) for i in submitted), (remote, runs.jobs)
-    assert {"pretrain_resnet", "resnet_features", "resnet_head"} <= set(remote)
+    assert {"pretrain", "resnet_features", "resnet_head"} <= set(remote)
     for jobid, slurm_log in submitted.items():
         job = runs.jobs[jobid]
         assert job["JobState"] == "COMPLETED" and job["ExitCode"] == "0:0" and job["BatchFlag"] == "1", job
         assert f"_slurm_rpc_submit_batch_job: JobId={jobid} " in runs.controller_log  # sbatch's RPC
         assert Path(slurm_log).is_file() and Path(slurm_log).is_relative_to(runs.project / "logs" / "slurm")
     # data preparation is a local rule: it ran on the submit host, never through SLURM
-    assert re.search(r"^localrule prepare_data:", runs.log, re.M)
-    assert not any(_rule_of(j) == "prepare_data" for j in runs.jobs.values())
+    assert re.search(r"^localrule data_prepare:", runs.log, re.M)
+    assert not any(_rule_of(j) == "data_prepare" for j in runs.jobs.values())
 
 
 def test_each_job_asked_for_its_rules_resources(runs):
@@ -86,7 +86,7 @@ def test_outputs_equal_a_local_run(runs):
 
 
 CPU_ONLY = re.compile(r"section|report|projection|plot|confusion|hierarchy|metrics|index")
-FETCHING = re.compile(r"fetch|prepare_data|download")
+FETCHING = re.compile(r"fetch|data_prepare|download")
 
 
 @pytest.mark.timeout(300)
@@ -99,7 +99,7 @@ def test_every_rule_of_the_full_dag_suits_a_cluster(tmp_path):
     assert all("gres" not in res for res in declared.values())
     local = _local_rules(project / "workflow" / "rules")
     fetching = {rule for rule in declared if FETCHING.search(rule)}
-    assert {"prepare_data", "fetch_weights"} <= fetching <= local, (fetching, local)
+    assert {"data_prepare", "fetch_weights"} <= fetching <= local, (fetching, local)
 
 
 def test_cluster_is_stopped_afterwards(runs):

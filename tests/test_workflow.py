@@ -25,7 +25,7 @@ def test_full_profile_dag_builds_without_network():
     proc = _snakemake("-n", "--quiet", "rules")
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout + proc.stderr
-    for rule in ("prepare_data", "fetch_weights", "resnet_features", "resnet_strategy", "report"):
+    for rule in ("data_prepare", "fetch_weights", "resnet_features", "resnet_strategy", "report"):
         assert rule in out
 
 
@@ -38,7 +38,7 @@ def test_invalid_params_stop_snakemake_before_any_job(project):
 
 
 def test_stage_reports_bad_input_in_one_line_with_exit_code_2(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "archlab", "data", "imagenet", "--profile", "demo", "--root", str(ROOT)],
-                          capture_output=True, text=True, env=ENV, cwd=tmp_path)
+    proc = subprocess.run([sys.executable, "-m", "archlab", "run", "data_prepare", "name=imagenet", "--profile", "demo",
+                           "--root", str(ROOT)], capture_output=True, text=True, env=ENV, cwd=tmp_path)
     assert proc.returncode == 2
-    assert "unknown dataset 'imagenet'" in proc.stderr and "Traceback" not in proc.stderr
+    assert "no data_prepare job with {'name': 'imagenet'}" in proc.stderr and "Traceback" not in proc.stderr

@@ -49,7 +49,8 @@ def read_yaml(path: str | Path):
     """One params file, strictly (duplicate keys rejected, YAML 1.2 numbers)."""
     path = Path(path)
     try:
-        return yaml.load(path.read_text(), Loader=StrictLoader)  # noqa: S506  (a SafeLoader subclass)
+        with open(path) as fh:  # a file object: marks (and so messages) carry the file name
+            return yaml.load(fh, Loader=StrictLoader)  # noqa: S506  (a SafeLoader subclass)
     except yaml.YAMLError as exc:
         raise ParamsError(f"{path} is not valid YAML: {exc}") from exc
 

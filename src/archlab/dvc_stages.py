@@ -59,7 +59,7 @@ def _upstream(pipeline: Pipeline, name: str) -> list[str]:
         for value in job.input.values():
             for path in [value] if isinstance(value, str) else value:
                 m = re.match(rf"{re.escape(results)}/(\w+)/", path)
-                if not m or m.group(1) == name:
+                if not m or m.group(1) in (name, "bench"):  # bench: the appendix is built inside the report stage
                     continue
                 deps.add(path if m.group(1) not in ("data", "pretrain") else f"{results}/{m.group(1)}")
     return sorted(_item(d, pipeline.cfg["profile"]) for d in deps)
