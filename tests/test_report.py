@@ -54,7 +54,7 @@ def test_render_md_tex_and_pdf(tmp_path):
     sec = (Section("resnet", "S1 — test", "demo", "tiny; β = 1").text("Some **bold** and `code`, 5% μ.")
            .table(pd.DataFrame({"model": ["a_b"], "acc (%)": [12.345]}), "A table.")
            .figure(fig, "A figure.").metric("acc", 0.5))
-    sec.write(tmp_path / "section.json", tmp_path / "dvc")
+    sec.write(tmp_path / "section.json", tmp_path / "dvc" / "metrics.json")
     assert read_json(tmp_path / "dvc" / "metrics.json") == {"acc": 0.5}
     out = render([read_json(tmp_path / "section.json")], "Title", "demo", tmp_path / "report", ROOT / "report" / "templates")
     md = out["md"].read_text()

@@ -17,6 +17,7 @@ import jsonschema
 import yaml
 
 from archlab.errors import ParamsError
+from archlab.studies import STUDIES
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 # YAML 1.2 floats: PyYAML's YAML 1.1 resolver reads `1e-5` (no dot) as a string.
@@ -72,6 +73,7 @@ def params_schema() -> dict:
     properties = {p.stem: yaml.safe_load(p.read_text()) for p in sorted(SCHEMA_DIR.glob("*.yaml"))}
     top = properties.pop("top")
     top["properties"].update(properties)
+    top["properties"]["studies"]["items"] = {"enum": list(STUDIES)}
     return top
 
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from archlab.errors import ParamsError
 from archlab.plan import Job, Rule
+from archlab.studies import STUDIES
 
 STEPS = ("data", "pretrain")
-STUDIES = ("resnet", "vit", "gan", "vae", "clip", "cifar_arch", "ood")
 FINAL = ("report",)
 
 

@@ -15,7 +15,9 @@ import pandas as pd
 from archlab.io import atomic_path, write_json
 from archlab.report.published import REPORTS, lookup
 
-ORDER = ("resnet", "vit", "gan", "vae", "clip", "cifar_arch", "ood", "bench")
+from archlab.studies import STUDIES  # noqa: E402  (a constant; imports nothing else)
+
+ORDER = (*STUDIES, "bench")
 
 
 def fmt(value, digits: int = 2) -> str:

@@ -44,8 +44,11 @@ class Checkpoint:
 
 
 def rng_state() -> dict:
-    return {"torch": torch.get_rng_state()}
+    """Every torch RNG a training loop draws from (the CPU one and, where present, each GPU's)."""
+    return {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
 
 
 def restore_rng(state: dict) -> None:
     torch.set_rng_state(state["torch"])
+    if state.get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
