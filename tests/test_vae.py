@@ -9,6 +9,7 @@ import torch
 import archlab  # noqa: F401  (CPU torchvision fix before anything imports torchvision)
 from archlab.metrics.latent import active_units, diagnose, gaussian_kl_per_dim, mutual_information
 from archlab.models.vae import ConvVAE, interpolate, make_prior, sample_prior
+from archlab.train.checkpoint import Checkpoint
 from archlab.train.kl_schedules import make_schedule
 from archlab.train.vae import elbo_terms, evaluate, fit, objective, posterior_params
 
@@ -144,7 +145,7 @@ def test_free_bits_floor_each_dimension_and_stop_its_gradient():
     assert objective(recon, kl, beta=2.0).item() == pytest.approx(15.0 + 2 * 3.4)
 
 
-def _train(schedule, epochs, x, checkpoint=None, fingerprint="", stop_at=None):
+def _train(schedule, epochs, x, checkpoint=None, identity="", stop_at=None):
     def train_batches(epoch):
         if epoch == stop_at:
             raise KeyboardInterrupt
@@ -152,8 +153,9 @@ def _train(schedule, epochs, x, checkpoint=None, fingerprint="", stop_at=None):
 
     model = tiny_vae()
     history = fit(model, train_batches, lambda: batches(x[:64], 64),
-                  epochs=epochs, steps_per_epoch=math.ceil(len(x) / 16), lr=5e-3,
-                  schedule=schedule, checkpoint=checkpoint, fingerprint=fingerprint)
+                  epochs=epochs, steps_per_epoch=math.ceil(len(x) / 16),
+                  optimizer=torch.optim.Adam(model.parameters(), lr=5e-3), schedule=schedule,
+                  checkpoint=Checkpoint(checkpoint, identity) if checkpoint is not None else None)
     return model, history
 
 
@@ -162,12 +164,16 @@ def test_an_interrupted_run_resumes_to_the_same_result_and_other_settings_start_
     schedule = make_schedule("cosine", ramp=1.0)
     straight_model, straight = _train(schedule, 3, x)
     with pytest.raises(KeyboardInterrupt):
-        _train(schedule, 3, x, ckpt, fingerprint="a", stop_at=2)
-    resumed_model, resumed = _train(schedule, 3, x, ckpt, fingerprint="a")
+        _train(schedule, 3, x, ckpt, identity="a", stop_at=2)
+    resumed_model, resumed = _train(schedule, 3, x, ckpt, identity="a")
     assert resumed == straight
     assert all(torch.equal(a, b) for a, b in zip(resumed_model.state_dict().values(), straight_model.state_dict().values()))
-    _, other = _train(make_schedule("constant", beta=1.0), 1, x, ckpt, fingerprint="b")
-    assert len(other) == 1 and other[0]["beta"] == 1.0   # trained afresh, not resumed
+    # resumed after its last epoch (killed before its outputs were written): nothing to train, the full history back
+    again_model, again = _train(schedule, 3, x, ckpt, identity="a", stop_at=0)
+    assert again == straight
+    assert all(torch.equal(a, b) for a, b in zip(again_model.state_dict().values(), straight_model.state_dict().values()))
+    _, other = _train(make_schedule("constant", beta=1.0), 1, x, ckpt, identity="b")
+    assert len(other) == 1 and other[0]["beta"] == 1.0   # another run's checkpoint: trained afresh, not resumed
     assert straight[0]["beta"] < 1 and straight[-1]["beta"] == pytest.approx(1.0)
     assert {"train_recon", "train_kl", "val_recon", "val_kl", "val_loss"} <= set(straight[0])
     assert straight[-1]["val_recon"] < straight[0]["val_recon"]

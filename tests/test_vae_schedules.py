@@ -73,3 +73,13 @@ def test_labels_fill_in_the_defaults():
     assert describe("linear", ramp=0.3) == "linear 0→1 over 30%"
     assert describe("constant", beta=10.0) == "β = 10"
     assert describe("cyclical", cycles=4, ratio=0.5) == "4 cycles 0→1, ramp 50%"
+
+
+def test_final_beta_is_the_value_at_the_last_step():
+    from archlab.train.kl_schedules import final_beta
+
+    for kind, options in (("linear", {"ramp": 0.3, "start": 0.3}), ("cosine", {"ramp": 0.7, "start": 0.1}),
+                          ("cyclical", {"cycles": 3, "ratio": 0.7})):
+        schedule = make_schedule(kind, **options)
+        assert final_beta(kind, **options) == schedule(progress(99, 100)) == pytest.approx(1.0)
+    assert final_beta("constant", beta=0.5) == 0.5

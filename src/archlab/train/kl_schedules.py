@@ -59,6 +59,13 @@ def make_schedule(kind: str, **options) -> Schedule:
     return SCHEDULES[kind](**options)
 
 
+def final_beta(kind: str, **options) -> float:
+    """Where a schedule *ends*: β at the last optimisation step, p = 1 (:func:`progress` maps the last
+    step to exactly 1). This is the β the trained model last optimised, and what ``fit`` records as the
+    last epoch's β. Annealing schedules ramp to β = 1 by construction; ``constant`` ends at its ``beta``."""
+    return make_schedule(kind, **options)(1.0)
+
+
 def describe(kind: str, **options) -> str:
     """A short human label, with the defaults filled in (``cosine 0.1→1 over 100%``)."""
     defaults = {k: p.default for k, p in inspect.signature(SCHEDULES[kind]).parameters.items()}

@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import logging
 import math
-from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from archlab.io import save_torch
 from archlab.metrics.latent import gaussian_kl_per_dim
 from archlab.runtime import autocast
+from archlab.train.checkpoint import Checkpoint
 from archlab.train.kl_schedules import Schedule, progress
 
 log = logging.getLogger(__name__)
@@ -67,26 +66,23 @@ def posterior_params(model, batches: Batches) -> tuple[np.ndarray, np.ndarray]:
 
 
 def fit(model, train_batches: Callable[[int], Batches], val_batches: Callable[[], Batches], *,
-        epochs: int, steps_per_epoch: int, lr: float, schedule: Schedule, free_bits: float = 0.0,
-        checkpoint: str | Path | None = None, fingerprint: str = "", desc: str = "vae") -> list[dict]:
-    """Train with Adam; β follows ``schedule`` over optimisation steps. Returns one row per epoch.
+        epochs: int, steps_per_epoch: int, optimizer: torch.optim.Optimizer, schedule: Schedule,
+        free_bits: float = 0.0, checkpoint: Checkpoint | None = None, desc: str = "vae") -> list[dict]:
+    """Train; β follows ``schedule`` over optimisation steps. Returns one row per epoch.
 
     ``train_batches(epoch)`` yields the epoch's (shuffled) image batches on the model's device; its
-    order must depend only on the epoch. With ``checkpoint``, model, optimizer and RNG state are saved
-    after every epoch and a rerun with the same ``fingerprint`` (the settings) resumes from it and
-    ends identical to an uninterrupted run; a checkpoint of other settings is ignored.
+    order must depend only on the epoch. With ``checkpoint`` (:class:`~archlab.train.checkpoint.Checkpoint`,
+    valid only for this exact run), model, optimizer, RNG state and history are saved after every epoch,
+    and a rerun of the same run resumes from it and ends identical to an uninterrupted run. The full
+    history is returned even when the checkpoint was saved after the last epoch (nothing left to train).
     """
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     history: list[dict] = []
-    if checkpoint is not None and Path(checkpoint).exists():
-        state = torch.load(checkpoint, map_location=next(model.parameters()).device, weights_only=False)
-        if state["fingerprint"] == fingerprint:
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            _set_rng_state(state["rng"])
-            history = state["history"]
-        else:
-            log.info("%s: ignoring %s, written with other settings", desc, checkpoint)
+    state = checkpoint.load(next(model.parameters()).device) if checkpoint is not None else None
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        _set_rng_state(state["rng"])
+        history = state["history"]
     total_steps = epochs * steps_per_epoch
     for epoch in range(len(history), epochs):
         model.train()
@@ -111,14 +107,17 @@ def fit(model, train_batches: Callable[[int], Batches], val_batches: Callable[[]
             **dict(zip(("train_recon", "train_kl", "train_objective"), (t / n for t in sums))),
             "val_recon": val["recon"], "val_kl": val["kl"], "val_loss": val["loss"],
         })
+        log.info("%s epoch %d/%d %s", desc, epoch + 1, epochs,
+                 " ".join(f"{k}={v:.4g}" for k, v in history[-1].items() if k != "epoch"))
         if checkpoint is not None:
-            save_torch(checkpoint, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                    "history": history, "rng": _rng_state(), "fingerprint": fingerprint})
+            checkpoint.save(epoch, model=model.state_dict(), optimizer=optimizer.state_dict(), rng=_rng_state(),
+                            history=history)
     return history
 
 
 def _rng_state() -> dict:
-    """The global torch RNG streams the reparameterisation noise comes from."""
+    """The global torch RNG streams the reparameterisation noise comes from (CPU and, unlike
+    :func:`archlab.train.checkpoint.rng_state`, CUDA: the noise is drawn on the model's device)."""
     return {"cpu": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
 
 

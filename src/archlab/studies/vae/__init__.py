@@ -1,0 +1,1 @@
+"""S4: VAE posterior collapse and KL annealing (see plan.py)."""
