@@ -1,0 +1,1 @@
+"""S7: CIFAR-100 model ladder and robustness to corruptions (see plan.py)."""
