@@ -11,8 +11,10 @@ from torch import nn
 
 from archlab.metrics.diversity import DiversityProbe
 from archlab.models.gan import Discriminator, Generator, init_normal_
+from archlab.studies.gan.plan import scenario_runs
+from archlab.train.checkpoint import Checkpoint
 from archlab.train.gan import (GanConfig, discriminator_accuracy, discriminator_loss, discriminator_step,
-                               generator_loss, generator_step, scenario_runs, summarise, train_gan)
+                               generator_loss, generator_step, summarise, train_gan)
 
 torch.set_num_threads(1)
 SIDE = 8
@@ -183,19 +185,22 @@ def test_training_records_every_measure_and_resumes_exactly(tmp_path):
     assert sum(row[f"class_{c}"] for c in range(4)) == 32
     assert sorted(straight.grids) == [0, 2, 3] and straight.grids[3].shape == (4, SIDE, SIDE)
 
-    ckpt = tmp_path / "ckpt.pt"
+    ckpt = Checkpoint(tmp_path / "ckpt.pt", "run-a")
     run_tiny(tmp_path, epochs=2, checkpoint=ckpt, d_dropout=0.3, d_steps=2)  # "interrupted" after 2
     resumed = run_tiny(tmp_path, epochs=3, checkpoint=ckpt, d_dropout=0.3, d_steps=2)
     strip = [{k: v for k, v in r.items() if k != "seconds"} for r in resumed.history]
     assert strip == [{k: v for k, v in r.items() if k != "seconds"} for r in straight.history]
     for a, b in zip(resumed.G.parameters(), straight.G.parameters()):
         assert torch.equal(a, b)
+    # resumed after its last epoch: nothing left to train, yet the whole history and every grid come back
+    again = run_tiny(tmp_path, epochs=3, checkpoint=ckpt, d_dropout=0.3, d_steps=2)
+    assert [r["epoch"] for r in again.history] == [1, 2, 3] and sorted(again.grids) == sorted(straight.grids)
+    assert all(np.array_equal(again.grids[e], straight.grids[e]) for e in straight.grids)
 
 
-def test_a_checkpoint_from_other_settings_is_not_resumed(tmp_path):
-    ckpt = tmp_path / "ckpt.pt"
-    run_tiny(tmp_path, epochs=2, checkpoint=ckpt, real_label=0.9)  # stale: other settings
-    fresh = run_tiny(tmp_path, epochs=2, checkpoint=ckpt)
+def test_a_checkpoint_of_another_run_is_not_resumed(tmp_path):
+    run_tiny(tmp_path, epochs=2, checkpoint=Checkpoint(tmp_path / "ckpt.pt", "other-run"), real_label=0.9)
+    fresh = run_tiny(tmp_path, epochs=2, checkpoint=Checkpoint(tmp_path / "ckpt.pt", "this-run"))
     straight = run_tiny(tmp_path, epochs=2)
     assert [r["g_loss"] for r in fresh.history] == [r["g_loss"] for r in straight.history]
 

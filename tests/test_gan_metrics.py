@@ -71,12 +71,13 @@ def test_probe_scores_identical_images_as_collapsed_and_varied_as_diverse():
 
 def test_digit_classifier_learns_the_demo_digits(tmp_path):
     from archlab.data.prepared import PreparedDataset, prepare_dataset
-    from archlab.models.digit_classifier import SIGNED_RANGE, train_digit_classifier
+    from archlab.models.digit_classifier import SIGNED_RANGE
     from archlab.train.classifier import evaluate
+    from archlab.train.digit_classifier import train_digit_classifier
 
     prepare_dataset("mnist", {"source": "digits", "val_size": 150, "seed": 0}, tmp_path / "data", tmp_path / "raw")
     data = PreparedDataset(tmp_path / "data")
     model, history = train_digit_classifier(data.split("train"), data.split("val"), 10, epochs=4, batch_size=64,
-                                            lr=2e-3, seed=0, device=torch.device("cpu"), out_dir=tmp_path / "clf")
+                                            optimizer={"name": "adam", "lr": 2e-3}, seed=0, device=torch.device("cpu"), out_dir=tmp_path / "clf")
     assert len(history) == 4
     assert evaluate(model, data.split("test"), 256, torch.device("cpu"), SIGNED_RANGE)["acc"] > 0.9

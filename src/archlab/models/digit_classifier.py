@@ -8,13 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
 import torch
 from torch import nn
 
 from archlab.data.loaders import Preprocess
-from archlab.runtime import seed_everything
-from archlab.train.classifier import Arrays, FitConfig, fit
 
 
 class DigitClassifier(nn.Module):
@@ -39,12 +36,15 @@ class DigitClassifier(nn.Module):
 SIGNED_RANGE = Preprocess(size=None, mean=(0.5,), std=(0.5,), channels=1)
 
 
-def train_digit_classifier(train: Arrays, val: Arrays, n_classes: int, *, epochs: int, batch_size: int,
-                           lr: float, seed: int, device: torch.device, out_dir: str | Path) -> tuple[DigitClassifier, pd.DataFrame]:
-    """Train (or resume) the judge with the shared classifier loop; returns it in eval mode."""
-    seed_everything(seed)
-    model = DigitClassifier(n_classes).to(device)
-    cfg = FitConfig(epochs=epochs, batch_size=batch_size, seed=seed, train_transform=SIGNED_RANGE,
-                    eval_transform=SIGNED_RANGE, desc="digit classifier")
-    history = fit(model, train, val, torch.optim.Adam(model.parameters(), lr=lr), cfg, device, out_dir)
-    return model.eval(), history
+def save_digit_classifier(model: DigitClassifier, path: str | Path) -> None:
+    from archlab.io import save_torch
+
+    save_torch(path, {"model": model.state_dict(), "n_classes": model.head.out_features})
+
+
+def load_digit_classifier(path: str | Path, device: torch.device) -> DigitClassifier:
+    """A classifier saved by :func:`save_digit_classifier`, on ``device``, in eval mode."""
+    state = torch.load(path, map_location=device)
+    model = DigitClassifier(state["n_classes"]).to(device)
+    model.load_state_dict(state["model"])
+    return model.eval()

@@ -23,11 +23,16 @@ class Checkpoint:
         self.path, self.identity = Path(path), identity
 
     def load(self, map_location: torch.device | str = "cpu") -> dict[str, Any] | None:
-        """The saved state if it belongs to this exact run, else None (start afresh)."""
+        """The saved state if it belongs to this exact run, else None (start afresh).
+
+        Tensors are loaded on the CPU whatever ``map_location`` says: RNG states must stay there, and
+        ``load_state_dict`` moves weights and optimizer state to their parameters' device.
+        """
+        del map_location
         if not self.path.exists() or not self.identity:
             return None
         try:
-            state = torch.load(self.path, map_location=map_location, weights_only=False)
+            state = torch.load(self.path, map_location="cpu", weights_only=False)
         except Exception as exc:  # noqa: BLE001  (any unreadable file: start afresh, never trust it)
             log.warning("ignoring %s: it cannot be read (%s); training starts afresh", self.path, exc)
             return None

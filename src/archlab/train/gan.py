@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import logging
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
@@ -25,8 +23,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from archlab.io import save_torch
 from archlab.models.gan import Discriminator, Generator, init_normal_
+from archlab.train.checkpoint import Checkpoint
 
 log = logging.getLogger(__name__)
 G_LOSSES = ("non_saturating", "saturating")
@@ -62,20 +60,6 @@ class GanConfig:
         if unknown:
             raise ValueError(f"unknown GAN settings {sorted(unknown)}; allowed: {sorted(known)}")
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
-
-
-def scenario_runs(baseline: dict, scenarios: dict) -> dict[str, dict]:
-    """Expand declared scenarios into runs: ``baseline``, ``<name>`` and ``<name>_mitigated``.
-
-    A pathology run is the baseline plus the scenario's ``pathology`` overrides; its mitigation
-    keeps the cause and adds the ``mitigation`` overrides, so the pair differs only by the fix.
-    """
-    runs = {"baseline": dict(baseline)}
-    for name, scenario in scenarios.items():
-        pathology = {**baseline, **scenario["pathology"]}
-        runs[name] = pathology
-        runs[f"{name}_mitigated"] = {**pathology, **scenario["mitigation"]}
-    return runs
 
 
 def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor,
@@ -179,16 +163,16 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
 def train_gan(cfg: GanConfig, train_images: torch.Tensor, heldout_images: torch.Tensor,
               probe: Callable[[torch.Tensor], dict], *, seed: int, device: torch.device,
               n_eval: int = 1000, sample_every: int = 5, n_grid: int = 64,
-              checkpoint: str | Path | None = None, data_id: str = "",
+              checkpoint: Checkpoint | None = None,
               on_epoch: Callable[[GanRun], None] | None = None, progress: bool = True) -> GanRun:
     """Train one scenario; images are float tensors (N, 1, H, W) scaled to [-1, 1].
 
     ``probe`` scores ``n_eval`` fresh samples every epoch (see ``metrics.diversity.DiversityProbe``).
-    With ``checkpoint`` set, the state is saved every epoch and a rerun resumes from it — only if
-    it was written by the same settings, seed and data (``data_id``), never from a stale run.
-    ``on_epoch(run)`` is called after every epoch (e.g. to write the history so far).
+    With ``checkpoint`` (:class:`~archlab.train.checkpoint.Checkpoint`, valid for this exact run
+    only) the state is saved every epoch and a rerun resumes from it. The returned run always holds
+    the whole history and every grid, also when it was resumed after its last epoch, so the caller
+    writes every output from it. ``on_epoch(run)`` is called after every epoch trained here.
     """
-    fingerprint = json.dumps([dataclasses.asdict(cfg), seed, n_eval, sample_every, n_grid, data_id])
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     side = train_images.shape[-1]
@@ -202,8 +186,9 @@ def train_gan(cfg: GanConfig, train_images: torch.Tensor, heldout_images: torch.
     fixed_noise = torch.randn(n_grid, cfg.latent_dim, generator=gen).to(device)
     run = GanRun(G, D)
     start = 0
-    if checkpoint is not None and Path(checkpoint).exists():
-        start = _load_checkpoint(checkpoint, fingerprint, run, opt_g, opt_d, gen, device)
+    state = checkpoint.load("cpu") if checkpoint is not None else None  # CPU: the RNG states must stay there
+    if state is not None:
+        start = _restore(state, run, opt_g, opt_d, gen, device)
     if start == 0:
         run.grids[0] = _samples(G, fixed_noise)
 
@@ -231,40 +216,33 @@ def train_gan(cfg: GanConfig, train_images: torch.Tensor, heldout_images: torch.
         if epoch % sample_every == 0 or epoch == cfg.epochs:
             run.grids[epoch] = _samples(G, fixed_noise)
         if checkpoint is not None:
-            _save_checkpoint(checkpoint, fingerprint, run, opt_g, opt_d, gen, epoch, device)
+            _save(checkpoint, run, opt_g, opt_d, gen, epoch, device)
         if on_epoch is not None:
             on_epoch(run)
     return run
 
 
-def _save_checkpoint(path, fingerprint: str, run: GanRun, opt_g, opt_d, gen: torch.Generator, epoch: int,
-                     device: torch.device) -> None:
-    """Everything needed to continue bit-for-bit: weights, optimisers, all RNG streams, history."""
-    save_torch(path, {
-        "fingerprint": fingerprint,
-        "G": run.G.state_dict(), "D": run.D.state_dict(),
-        "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "epoch": epoch,
-        "rng": gen.get_state(), "torch_rng": torch.random.get_rng_state(),  # dropout uses the global RNG
-        "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-        "history": run.history, "grids": run.grids,
-    })
+def _save(checkpoint: Checkpoint, run: GanRun, opt_g, opt_d, gen: torch.Generator, epoch: int,
+          device: torch.device) -> None:
+    """Everything needed to continue bit-for-bit: weights, optimisers, all RNG streams, history, grids."""
+    checkpoint.save(
+        epoch - 1,  # Checkpoint counts epochs from 0, the GAN history from 1
+        G=run.G.state_dict(), D=run.D.state_dict(), opt_g=opt_g.state_dict(), opt_d=opt_d.state_dict(),
+        rng=gen.get_state(), torch_rng=torch.random.get_rng_state(),  # dropout uses the global RNG
+        cuda_rng=torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+        history=run.history, grids=run.grids)
 
 
-def _load_checkpoint(path, fingerprint: str, run: GanRun, opt_g, opt_d, gen: torch.Generator,
-                     device: torch.device) -> int:
-    """Restore a run saved by ``_save_checkpoint``; returns the last completed epoch (0: start afresh)."""
-    state = torch.load(path, map_location=device, weights_only=False)  # our own file: numpy grids inside
-    if state.get("fingerprint") != fingerprint:
-        log.info("ignoring %s: written by other settings", path)
-        return 0
+def _restore(state: dict, run: GanRun, opt_g, opt_d, gen: torch.Generator, device: torch.device) -> int:
+    """Load a state saved by :func:`_save` into ``run``; returns the last completed epoch (1-based)."""
     for obj, key in ((run.G, "G"), (run.D, "D"), (opt_g, "opt_g"), (opt_d, "opt_d")):
-        obj.load_state_dict(state[key])
+        obj.load_state_dict(state[key])  # tensors follow the parameters' device
     gen.set_state(state["rng"])
     torch.random.set_rng_state(state["torch_rng"])
-    if device.type == "cuda":
+    if device.type == "cuda" and state.get("cuda_rng") is not None:
         torch.cuda.set_rng_state(state["cuda_rng"], device)
     run.history, run.grids = state["history"], state["grids"]
-    return state["epoch"]
+    return state["epoch"] + 1
 
 
 def _mean_over_steps(steps: list[dict]) -> dict:

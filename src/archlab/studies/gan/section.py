@@ -1,7 +1,5 @@
-"""The S3 report section, assembled from the artifacts of the S3 rules only."""
+"""The S3 report section, from the S3 runs' artifacts and the params each run recorded (params.json)."""
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -9,8 +7,8 @@ import pandas as pd
 from archlab.data.prepared import PreparedDataset
 from archlab.io import read_json
 from archlab.plots.gan import class_histograms, pair_curves, sample_grids
+from archlab.provenance import read_run_params
 from archlab.report.section import Section, fmt, mean_std
-from archlab.stages.gan import run_dir
 
 SCENARIOS = ("vanishing", "collapse", "overfit")
 # per scenario: (history column, what it is, how the mitigation's effect is shown)
@@ -33,10 +31,6 @@ ALL_RUNS_COLUMNS = {
 }
 
 
-def _summaries(out: Path, runs: list[str], seeds: list[int]) -> dict[str, list[dict]]:
-    return {r: [read_json(run_dir(out, r, s) / "summary.json") for s in seeds] for r in runs}
-
-
 def _values(summaries: list[dict], key: str) -> list[float]:
     return [s["summary"][key] for s in summaries]
 
@@ -57,30 +51,55 @@ def _change(pathology: list[float], mitigated: list[float], how: str) -> str:
     return f"{b - a:+.3f}"
 
 
-def build_section(ctx, cfg: dict, runs: list[str], out: Path) -> Section:
-    seeds, ev, base = cfg["seeds"], cfg["eval"], cfg["baseline"]
-    data = PreparedDataset(ctx.dataset_dir(cfg["data"]), verify=False)
-    sizes = data.meta["sizes"]
-    clf = read_json(out / "classifier" / "metrics.json")
-    summaries = _summaries(out, runs, seeds)
+def _changes(settings: dict, reference: dict) -> str:
+    """The settings that differ from ``reference``, as one readable string."""
+    diff = [f"{k} = {v}" for k, v in settings.items() if reference.get(k) != v]
+    return ", ".join(diff) or "–"
+
+
+def _overrides(configs: dict[str, dict], run: str) -> dict:
+    """What a run changes: relative to the baseline, and (mitigations) the fix relative to its pathology run."""
+    fix = _changes(configs[run], configs[run.removesuffix("_mitigated")]) if run.endswith("_mitigated") else "–"
+    return {"changed vs. the baseline": _changes(configs[run], configs["baseline"]), "fix vs. the pathology run": fix}
+
+
+def build(job) -> None:
+    p, inp, out = job.params, job.input, job.output
+    runs, seeds, n = p["runs"], p["seeds"], len(p["seeds"])
+    # every run by (name, seed): its summary, the params it received, its history and grids
+    by_dir = {}
+    for s, q, h, g in zip(inp["summaries"], inp["run_params"], inp["histories"], inp["grids"]):
+        summary, params = read_json(s), read_run_params(q)
+        by_dir[(params["run"], params["seed"])] = {"summary": summary, "params": params, "history": h, "grids": g}
+    summaries = {r: [by_dir[(r, s)]["summary"] for s in seeds] for r in runs}
+    configs = {r: by_dir[(r, seeds[0])]["params"]["config"] for r in runs}
+    first = {r: by_dir[(r, seeds[0])] for r in runs}
+    ev, base = first["baseline"]["params"]["eval"], configs["baseline"]
+    clf, clf_params = read_json(inp["classifier"]), read_run_params(inp["classifier_params"])
+    data = PreparedDataset(inp["data"], verify=False)
+    sizes, side = data.meta["sizes"], data.meta["image_shape"][0]
     last = f"median of the last {ev['summary_epochs']} epochs"
-    setting = (f"profile {ctx.profile}; {data.describe('28 px, scaled to [-1, 1]')}; "
-               f"G {base['latent_dim']}→{'→'.join(map(str, base['g_hidden']))}→784, "
-               f"D 784→{'→'.join(map(str, base['d_hidden']))}→1, N(0, {base['init_std']}) init; Adam lr G {base['lr_g']} / "
-               f"D {base['lr_d']}, betas {tuple(base['betas'])}, batch {base['batch_size']}, {base['epochs']} epochs, "
-               f"{base['d_steps']} D-step per G-step, {base['g_loss'].replace('_', '-')} G loss; seeds {seeds}")
-    short = f"{ctx.profile}, {cfg['data']} ({data.meta['source']}), {base['epochs']} ep, batch {base['batch_size']}, {last}"
-    sec = Section("gan", "S3 — GAN training dynamics on MNIST", ctx.profile, setting)
+    setting = (f"profile {p['profile']}; {data.describe(f'{side} px, scaled to [-1, 1]')}; "
+               f"G {base['latent_dim']}→{'→'.join(map(str, base['g_hidden']))}→{side * side}, "
+               f"D {side * side}→{'→'.join(map(str, base['d_hidden']))}→1, N(0, {base['init_std']}) init; Adam lr G "
+               f"{base['lr_g']} / D {base['lr_d']}, betas {tuple(base['betas'])}, batch {base['batch_size']}, "
+               f"{base['epochs']} epochs, {base['d_steps']} D-step per G-step, {base['g_loss'].replace('_', '-')} G loss; "
+               f"seeds {seeds} (n = {n})")
+    short = (f"{p['profile']}, {data.meta['name']} ({data.meta['source']}), {base['epochs']} ep, "
+             f"batch {base['batch_size']}, {last}")
+    sec = Section("gan", "S3 — GAN training dynamics on MNIST", p["profile"], setting)
     sec.text("Each pathology is induced by overriding the baseline and then mitigated by overriding the pathology run "
              "further, so a pair differs only by the fix. D outputs and losses are those of the very discriminator "
              "being stepped; the generator minimises -log D(G(z)) (non-saturating) or log(1 - D(G(z))) (saturating), "
              "both of which raise D(G(z)). Per epoch, D is also scored in eval mode on "
              f"{min(ev['n_samples'], sizes['val'])} held-out real (validation) images and {ev['n_samples']} fresh fakes "
              f"— accuracy counts both — and {ev['n_samples']} fresh samples are judged by a small CNN digit classifier "
-             f"(test accuracy {fmt(clf['test_acc'] * 100, 1)} %, {clf['epochs']} epochs on the training split): a class "
+             f"(test accuracy {fmt(clf['test_acc'] * 100, 1)} %, {clf_params['epochs']} epochs on the training split, "
+             f"{clf_params['optimizer']['name']} lr {clf_params['optimizer']['lr']}): a class "
              f"is covered when it receives at least {fmt(ev['min_class_share'] * 100, 1)} % of the samples; the Fréchet "
              "distance is measured in the classifier's penultimate features against the held-out reals.")
-    sec.table(pd.DataFrame([{"run": r, **_overrides(cfg, r)} for r in runs]), caption="Runs and the settings they change.")
+    sec.table(pd.DataFrame([{"run": r, **_overrides(configs, r)} for r in runs]),
+              caption="Runs and the settings they change (from each run's params.json).")
 
     # pathology → metric → mitigated
     rows = []
@@ -92,17 +111,16 @@ def build_section(ctx, cfg: dict, runs: list[str], out: Path) -> Section:
                          "change": _change(sick, fixed, how)})
     sec.heading("Pathology → measure → mitigated")
     sec.table(pd.DataFrame(rows), caption=f"The number that shows each pathology, in its run and in its mitigation run "
-              f"({last}; mean ± std over seeds). The first row of each pathology is its primary measure.")
+              f"({last}; mean ± std over n = {n} seeds). The first row of each pathology is its primary measure.")
     sec.text(_verdicts(summaries))
 
     # every run, every measure
     table = pd.DataFrame([{"run": r, **{label: _show(_values(summaries[r], key), key)
                                         for key, label in ALL_RUNS_COLUMNS.items()}} for r in runs])
-    sec.table(table, caption=f"Every run ({last}; mean ± std over seeds).")
+    sec.table(table, caption=f"Every run ({last}; mean ± std over n = {n} seeds).")
 
     # figures, first seed
-    figures = out / "figures"
-    hist = {r: pd.read_csv(run_dir(out, r, seeds[0]) / "history.csv") for r in runs}
+    hist = {r: pd.read_csv(first[r]["history"]) for r in runs}
     pairs = [r for r in runs if not r.endswith("_mitigated")]
     sec.heading("Curves (solid: pathology run, dashed: its mitigation)")
     for name, metrics, ylabel, log, caption in [
@@ -114,16 +132,16 @@ def build_section(ctx, cfg: dict, runs: list[str], out: Path) -> Section:
         ("heldout", ["d_train_real", "d_heldout_real", "d_acc_heldout"], "D on reals / accuracy", False,
          "D on training reals vs held-out reals, and held-out accuracy over real + fake images."),
     ]:
-        pair_curves(hist, pairs, metrics, figures / f"{name}.png", ylabel, log)
-        sec.figure(figures / f"{name}.png", caption + f" Seed {seeds[0]}.")
+        pair_curves(hist, pairs, metrics, out[name], ylabel, log)
+        sec.figure(out[name], caption + f" Seed {seeds[0]}.")
     grids = {}
     for r in runs:
-        with np.load(run_dir(out, r, seeds[0]) / "grids.npz") as z:
+        with np.load(first[r]["grids"]) as z:
             grids[r] = {int(k.removeprefix("epoch")): z[k] for k in z.files}
-    sample_grids(grids, figures / "samples.png")
-    sec.figure(figures / "samples.png", f"Samples from one fixed noise batch over epochs (rows: runs), seed {seeds[0]}.")
-    class_histograms({r: summaries[r][0]["final_class_histogram"] for r in runs}, data.classes, figures / "class_histograms.png")
-    sec.figure(figures / "class_histograms.png", f"Classes of {ev['n_samples']} generated samples after the last epoch, "
+    sample_grids(grids, out["samples"])
+    sec.figure(out["samples"], f"Samples from one fixed noise batch over epochs (rows: runs), seed {seeds[0]}.")
+    class_histograms({r: summaries[r][0]["final_class_histogram"] for r in runs}, data.classes, out["class_histograms"])
+    sec.figure(out["class_histograms"], f"Classes of {ev['n_samples']} generated samples after the last epoch, "
                f"as the digit classifier sees them, seed {seeds[0]}.")
     sec.curves("g_grad_norm", hist, column="g_grad_norm")
     sec.curves("class_coverage", hist, column="class_coverage")
@@ -143,7 +161,8 @@ def build_section(ctx, cfg: dict, runs: list[str], out: Path) -> Section:
         ("gan.collapse_mitigated_pairwise_distance", ours("collapse_mitigated", "mean_pairwise_distance"), short),
         ("gan.overfit_heldout_d_real", ours("overfit", "d_heldout_real"), short),
         ("gan.overfit_mitigated_heldout_d_real", ours("overfit_mitigated", "d_heldout_real"), short),
-    ], "S3 numbers published by the source reports beside archlab's (their mitigations differ in detail: see settings).")
+    ], f"S3 numbers published by the source reports beside archlab's (mean ± std over n = {n} seeds; their "
+       "mitigations differ in detail: see settings).")
 
     def mean(run: str, key: str) -> float:
         return float(np.mean(_values(summaries[run], key)))
@@ -155,18 +174,7 @@ def build_section(ctx, cfg: dict, runs: list[str], out: Path) -> Section:
     sec.metric("overfit_d_gap", mean("overfit", "d_overfit_gap"))
     sec.metric("overfit_mitigated_d_gap", mean("overfit_mitigated", "d_overfit_gap"))
     sec.metric("classifier_test_acc", clf["test_acc"])
-    return sec
-
-
-def _overrides(cfg: dict, run: str) -> dict:
-    """The settings a run changes relative to the baseline, as one readable string."""
-    if run == "baseline":
-        return {"overrides of the baseline": "–"}
-    scenario = cfg["scenarios"][run.removesuffix("_mitigated")]
-    changes = dict(scenario["pathology"])
-    if run.endswith("_mitigated"):
-        changes.update(scenario["mitigation"])
-    return {"overrides of the baseline": ", ".join(f"{k} = {v}" for k, v in changes.items())}
+    sec.write(out["section"], out["metrics"], {"g_grad_norm": out["grad_curves"], "class_coverage": out["coverage_curves"]})
 
 
 def _verdicts(summaries: dict[str, list[dict]]) -> str:

@@ -1,0 +1,1 @@
+"""S3: MLP GAN training dynamics on MNIST (see plan.py)."""

@@ -1,0 +1,101 @@
+"""S3 ``gan``: MLP GAN training dynamics on MNIST — three pathologies induced, measured, mitigated.
+
+A digit classifier is trained once (``gan_classifier``) and judges the samples of every run. Runs
+(``gan_train``, one per run and seed) are the baseline plus, per scenario in ``gan.scenarios``, a
+pathology run (baseline + ``pathology`` overrides) and its mitigation (the pathology run +
+``mitigation`` overrides); each run receives its resolved settings only, so a scenario change reruns
+that scenario's runs. ``gan_section`` builds the report section.
+"""
+from __future__ import annotations
+
+from archlab.errors import ParamsError
+from archlab.plan import Rule, require_unique, run_files
+
+JOBS = "archlab.studies.gan.jobs"
+FIGURES = ("losses", "d_outputs", "g_grad_norm", "diversity", "heldout", "samples", "class_histograms")
+
+
+def scenario_runs(baseline: dict, scenarios: dict) -> dict[str, dict]:
+    """Expand declared scenarios into runs: ``baseline``, ``<name>`` and ``<name>_mitigated``.
+
+    A pathology run is the baseline plus the scenario's ``pathology`` overrides; its mitigation
+    keeps the cause and adds the ``mitigation`` overrides, so the pair differs only by the fix.
+    """
+    runs = {"baseline": dict(baseline)}
+    for name, scenario in scenarios.items():
+        pathology = {**baseline, **scenario["pathology"]}
+        runs[name] = pathology
+        runs[f"{name}_mitigated"] = {**pathology, **scenario["mitigation"]}
+    return runs
+
+
+def _key(run: str, field: str, scenarios: dict) -> str:
+    """The params key a run's setting comes from (for messages)."""
+    if run == "baseline":
+        return f"gan.baseline.{field}"
+    name = run.removesuffix("_mitigated")
+    if run != name and field in scenarios[name]["mitigation"]:
+        return f"gan.scenarios.{name}.mitigation.{field}"
+    if field in scenarios[name]["pathology"]:
+        return f"gan.scenarios.{name}.pathology.{field}"
+    return f"gan.baseline.{field}"
+
+
+def check(cfg: dict) -> None:
+    s3 = cfg["gan"]
+    require_unique(s3["seeds"], "gan.seeds")
+    if s3["data"] not in cfg["data"]:
+        raise ParamsError(f"gan.data: {s3['data']!r} is not a dataset under data: (known: {sorted(cfg['data'])})")
+    for name, scenario in s3["scenarios"].items():
+        pathology = {**s3["baseline"], **scenario["pathology"]}
+        for part, base in (("pathology", s3["baseline"]), ("mitigation", pathology)):
+            if all(base.get(k) == v for k, v in scenario[part].items()):
+                what = "the baseline" if part == "pathology" else "the pathology run"
+                raise ParamsError(f"gan.scenarios.{name}.{part} changes nothing relative to {what}: the two runs "
+                                  f"would be identical; override at least one setting with a different value")
+    last = s3["eval"]["summary_epochs"]
+    for run, settings in scenario_runs(s3["baseline"], s3["scenarios"]).items():
+        if last > settings["epochs"]:
+            raise ParamsError(f"gan.eval.summary_epochs={last} is more than the {settings['epochs']} epochs of run "
+                              f"{run} ({_key(run, 'epochs', s3['scenarios'])}); lower it")
+        size = settings.get("train_size")
+        if size is not None and size < settings["batch_size"]:
+            raise ParamsError(f"{_key(run, 'train_size', s3['scenarios'])}={size} is smaller than one batch of "
+                              f"{settings['batch_size']} (run {run}); raise it or lower the batch size")
+
+
+def jobs(cfg: dict, paths) -> list:
+    s3, out, device = cfg["gan"], paths.study("gan"), cfg["device"]
+    data = {"data": paths.dataset(s3["data"])}
+    runs = scenario_runs(s3["baseline"], s3["scenarios"])
+    seeds = s3["seeds"]
+
+    clf_dir = f"{out}/classifier"
+    classifier = Rule("gan_classifier", "gan", f"{JOBS}:classifier", clf_dir,
+                      run_files(clf_dir, model="model.pt", metrics="metrics.json", history="history.csv"),
+                      mem_mb=2000, runtime=30, gpu=True, description="train the digit classifier that judges samples")
+    run_dir = f"{out}/runs/{{run}}/seed{{seed}}"
+    train = Rule("gan_train", "gan", f"{JOBS}:train", run_dir,
+                 run_files(run_dir, history="history.csv", grids="grids.npz", summary="summary.json"),
+                 mem_mb=4000, runtime=120, gpu=True, description="one GAN run")
+    sec_dir = f"{out}/section"
+    section = Rule("gan_section", "gan", "archlab.studies.gan.section:build", sec_dir,
+                   {**run_files(sec_dir, section="section.json", **{f: f"{f}.png" for f in FIGURES}),
+                    "metrics": f"{paths.dvc('gan')}/metrics.json",
+                    "grad_curves": f"{paths.dvc('gan')}/g_grad_norm.csv",
+                    "coverage_curves": f"{paths.dvc('gan')}/class_coverage.csv"},
+                   mem_mb=2000, runtime=10)
+
+    out_jobs = [classifier.job(data, {**s3["classifier"], "device": device})]
+    for name, settings in runs.items():
+        for seed in seeds:
+            out_jobs.append(train.job({**data, "classifier": f"{clf_dir}/model.pt"},
+                                      {"run": name, "seed": seed, "config": settings, "eval": s3["eval"],
+                                       "device": device}, run=name, seed=seed))
+    dirs = [f"{out}/runs/{name}/seed{seed}" for name in runs for seed in seeds]
+    out_jobs.append(section.job(
+        {**data, "summaries": [f"{d}/summary.json" for d in dirs], "histories": [f"{d}/history.csv" for d in dirs],
+         "grids": [f"{d}/grids.npz" for d in dirs], "run_params": [f"{d}/params.json" for d in dirs],
+         "classifier": f"{clf_dir}/metrics.json", "classifier_params": f"{clf_dir}/params.json"},
+        {"profile": cfg["profile"], "runs": list(runs), "seeds": seeds}))
+    return out_jobs
