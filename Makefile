@@ -19,8 +19,10 @@ venv: $(VENV)/.installed
 ## demo: set up, run the whole demo DAG offline on CPU, build the report and open it
 demo: venv
 	snakemake --cores $(CORES) --configfile config/demo.yaml
-	@echo "Report: report/demo/report.pdf (also report.md, report.tex)"
-	@if [ -z "$$CI" ] && command -v xdg-open >/dev/null 2>&1 && [ -n "$$DISPLAY" ]; then xdg-open report/demo/report.pdf; fi
+	@echo "Report files (report.pdf only where pdflatex is installed):"
+	@for f in report/demo/report.html report/demo/report.pdf report/demo/report.md report/demo/report.tex; do \
+		if [ -f "$$f" ]; then echo "  $$f"; fi; done
+	@if [ -z "$$CI" ] && command -v xdg-open >/dev/null 2>&1 && [ -n "$$DISPLAY" ]; then xdg-open report/demo/report.html; fi
 
 ## test: the test suite (unit tests + a tiny end-to-end run of the pipeline)
 test: venv

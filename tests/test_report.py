@@ -63,3 +63,37 @@ def test_render_md_tex_and_pdf(tmp_path):
         pytest.skip("pdflatex not installed")
     pdf = compile_pdf(out["tex"])
     assert pdf.exists() and pdf.stat().st_size > 10_000
+
+
+def test_render_puts_provenance_first_and_appendix_last_in_every_format(tmp_path):
+    fig = _figure(tmp_path / "fig.png")
+    sec = Section("resnet", "S1 — test", "demo", "tiny").figure(fig, "A figure.")
+    sec.write(tmp_path / "section.json", tmp_path / "dvc" / "metrics.json")
+    prov = {"kind": "table", "caption": "Provenance: planted.", "columns": ["field", "value"],
+            "rows": [["git commit", "abc123"], ["profile", "demo"]]}
+    appendix = {"study": "provenance", "title": "Appendix: provenance", "order": 10**6, "setting": "s",
+                "blocks": [{"kind": "table", "caption": "Figures.", "columns": ["figure", "rule"], "rows": [["1", "r"]]}]}
+    out = render([read_json(tmp_path / "section.json")], "Title", "demo", tmp_path / "report",
+                 ROOT / "report" / "templates", provenance=prov, appendix=appendix)
+    assert set(out) == {"md", "tex", "html"}
+    for fmt_, section_title in (("md", "## S1"), ("tex", r"\section{S1"), ("html", "<h2>S1")):
+        text = out[fmt_].read_text()
+        assert text.index("abc123") < text.index(section_title) < text.rindex("Appendix: provenance"), fmt_
+    assert "*Figure 1. A figure.*" in out["md"].read_text()
+    assert "Figure 1.</strong> A figure." in out["html"].read_text()
+
+
+def test_tex_lets_long_paths_and_hashes_wrap():
+    from archlab.report.render import tex_inline
+
+    assert tex_inline("results/demo/resnet/section/x_y.png") == (
+        r"results/\allowbreak{}demo/\allowbreak{}resnet/\allowbreak{}section/\allowbreak{}x\_y.png")
+    brk = r"\allowbreak{}"
+    assert tex_inline("ab" * 16) == brk.join(["abababab"] * 4)  # a 32-character hex run (a hash)
+    assert tex_inline("short_words stay as they are") == r"short\_words stay as they are"
+
+
+def test_html_escapes_text_and_keeps_light_markup():
+    from archlab.report.render import html_inline
+
+    assert html_inline("a < b & **c** `d<e>`") == "a &lt; b &amp; <strong>c</strong> <code>d&lt;e&gt;</code>"

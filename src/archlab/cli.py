@@ -1,14 +1,14 @@
-"""``python -m archlab <command>``: run any single job of the pipeline by hand, list them, check params.
+"""python -m archlab <command>: run any single job of the pipeline by hand, list them, check params.
 
-    archlab list --profile demo                                  every job of a profile: rule and wildcards
-    archlab run resnet_head variant=resnet18 seed=0 --profile demo   one job, exactly as Snakemake runs it
-    archlab validate --profile demo                              check params and every study's plan, then exit
-    archlab dvc-yaml --write                                     regenerate dvc.yaml from the plans
-    archlab fetch-weights torchvision:resnet152:IMAGENET1K_V2    download weights (where there is internet)
+  archlab list --profile demo                                     every job of a profile: rule and wildcards
+  archlab run resnet_head variant=resnet18 seed=0 --profile demo  one job, exactly as Snakemake runs it
+  archlab validate --profile demo                                 check params and every study's plan, then exit
+  archlab dvc-yaml --write                                        regenerate dvc.yaml from the plans
+  archlab fetch-weights torchvision:resnet152:IMAGENET1K_V2       download weights (where there is internet)
 
-``run`` looks the job up in the same plan Snakemake's rules come from (src/archlab/studies/<study>/plan.py),
+"run" looks the job up in the same plan Snakemake's rules come from (src/archlab/studies/<study>/plan.py),
 so it gets the same inputs, outputs and params; its outputs, log lines and params.json are the same.
-Light commands (list, validate) import no torch.
+Light commands (list, validate) import no torch. "archlab <command> -h" describes each command.
 """
 from __future__ import annotations
 
@@ -16,9 +16,10 @@ import argparse
 import contextlib
 import os
 import sys
+import textwrap
 from pathlib import Path
 
-from archlab.errors import ArchlabError
+from archlab.errors import EXIT_CODES, ArchlabError, ParamsError, exit_code
 
 
 def _pipeline(args):
@@ -36,8 +37,11 @@ def _list(args) -> None:
 
 
 def _validate(args) -> None:
+    from archlab.commands.report import params_hash
+
     pipeline = _pipeline(args)
-    print(f"params of profile {args.profile!r} are valid: {len(pipeline.jobs)} jobs in {len(pipeline.rules)} rules")
+    print(f"params of profile {args.profile!r} are valid: {len(pipeline.jobs)} jobs in {len(pipeline.rules)} rules; "
+          f"params hash {params_hash(pipeline.cfg)} (printed in the report's provenance block)")
 
 
 def _run(args) -> None:
@@ -47,7 +51,7 @@ def _run(args) -> None:
     for item in args.wildcards:
         key, sep, value = item.partition("=")
         if not sep:
-            raise ArchlabError(f"wildcard {item!r} is not of the form key=value (see `archlab list --profile {args.profile}`)")
+            raise ParamsError(f"wildcard {item!r} is not of the form key=value (see `archlab list --profile {args.profile}`)")
         wildcards[key] = value
     with contextlib.chdir(args.root):
         args.root = "."
@@ -73,29 +77,49 @@ def _fetch(args) -> None:
     print(weights.fetch(args.spec, Path(args.resources)))
 
 
+def _epilog() -> str:
+    return "exit codes:\n" + "\n".join(f"  {code}  {what}" for code, what in EXIT_CODES.items())
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="archlab", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="<command>")
+    from archlab import __version__
+
+    parser = argparse.ArgumentParser(prog="archlab", description=__doc__, epilog=_epilog(),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"archlab {__version__}",
+                        help="print the archlab version and exit")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="<command>", title="commands")
+
+    def command(name, help, description=None):
+        description = textwrap.fill(description or help[0].upper() + help[1:] + ".", 100)
+        return sub.add_parser(name, help=help, description=description,
+                              epilog=_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
 
     def profile_args(p):
-        p.add_argument("--profile", default="full", help="params.yaml + config/<profile>.yaml (default: full)")
-        p.add_argument("--root", default=".", help="project root holding params.yaml (default: .)")
+        p.add_argument("--profile", default="full",
+                       help="which params: params.yaml plus config/<profile>.yaml overrides (default: full)")
+        p.add_argument("--root", default=".", help="project root holding params.yaml and config/ (default: .)")
         return p
 
-    profile_args(sub.add_parser("list", help="list every job of a profile")).set_defaults(func=_list)
-    profile_args(sub.add_parser("validate", help="check params and every plan, then exit")).set_defaults(func=_validate)
-    run = profile_args(sub.add_parser("run", help="run one job by hand (as Snakemake would)"))
-    run.add_argument("rule", help="the rule name, e.g. resnet_head (see `archlab list`)")
-    run.add_argument("wildcards", nargs="*", help="key=value for each of the rule's wildcards, e.g. seed=0")
+    profile_args(command("list", "list every job of a profile: its rule and wildcard values")).set_defaults(func=_list)
+    profile_args(command("validate", "check params and every plan, print the params hash, then exit")).set_defaults(
+        func=_validate)
+    run = profile_args(command("run", "run one job by hand, exactly as Snakemake would",
+                               "Run one job of a profile's plan by hand: the same inputs, outputs, params and "
+                               "params.json as under Snakemake. Its inputs must exist (build them first)."))
+    run.add_argument("rule", help="the rule name, e.g. resnet_head (see: archlab list)")
+    run.add_argument("wildcards", nargs="*", metavar="key=value",
+                     help="one per wildcard of the rule, e.g. variant=resnet18 seed=0 (see: archlab list)")
     run.add_argument("--threads", type=int, default=int(os.environ.get("ARCHLAB_THREADS", 1)),
                      help="torch CPU threads (default: $ARCHLAB_THREADS or 1)")
     run.set_defaults(func=_run)
-    dvc = sub.add_parser("dvc-yaml", help="print (or --write) dvc.yaml, generated from the plans")
+    dvc = command("dvc-yaml", "print (or --write) dvc.yaml, generated from the plans")
     dvc.add_argument("--root", default=".", help="project root (default: .)")
-    dvc.add_argument("--write", action="store_true", help="overwrite <root>/dvc.yaml")
+    dvc.add_argument("--write", action="store_true", help="overwrite <root>/dvc.yaml instead of printing it")
     dvc.set_defaults(func=_dvc_yaml)
-    fetch = sub.add_parser("fetch-weights", help="download a weights spec into resources/weights (needs internet)")
-    fetch.add_argument("spec", help="e.g. torchvision:resnet152:IMAGENET1K_V2, hf:google/vit-base-patch16-224")
+    fetch = command("fetch-weights", "download a weights spec into resources/weights (needs internet)")
+    fetch.add_argument("spec", help="a weights spec, e.g. torchvision:resnet152:IMAGENET1K_V2 or "
+                                    "hf:google/vit-base-patch16-224")
     fetch.add_argument("--resources", default="resources", help="where downloads go (default: resources)")
     fetch.set_defaults(func=_fetch)
     return parser
@@ -108,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()
     try:
         args.func(args)
-    except ArchlabError as exc:
+    except ArchlabError as exc:  # one line naming the problem and the fix; the code says which kind
         print(f"archlab {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return exit_code(exc)
     return 0

@@ -1,10 +1,21 @@
-"""The report: every enabled study's section (plus the timing appendix) → report/<profile>/report.{md,tex,pdf}."""
+"""The report: every enabled study's section (plus the timing appendix) → report/<profile>/report.{md,tex,html,pdf}.
+
+``report.md``, ``report.tex`` and the self-contained ``report.html`` (figures embedded) are always
+built. ``report.pdf`` is a declared output only when ``report.pdf`` is on and ``pdflatex`` is
+installed when the plan is made, so installing LaTeX makes the next run build it. Every format opens
+with a provenance block read from the runs' ``params.json`` files and ends with an appendix naming
+each figure's producing rule and each dataset's checksum (:mod:`archlab.report.origin`).
+"""
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import shutil
 from pathlib import Path
 
-from archlab.plan import Rule
+from archlab.commands.data import used_datasets
+from archlab.plan import PARAMS_FILE, Rule
 
 log = logging.getLogger(__name__)
 TEMPLATES = "report/templates"
@@ -14,24 +25,62 @@ def check(cfg: dict) -> None:
     """Nothing beyond the schema."""
 
 
+def params_hash(cfg: dict) -> str:
+    """A short hash of the profile's resolved params (``archlab validate`` prints it too)."""
+    return hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def pdf_enabled(cfg: dict) -> bool:
+    """The PDF is built (and declared) when the profile asks for it and pdflatex is installed."""
+    return bool(cfg["report"].get("pdf")) and shutil.which("pdflatex") is not None
+
+
+def _beside(path: str, name: str = PARAMS_FILE) -> str:
+    return str(Path(path).with_name(name))
+
+
 def jobs(cfg: dict, paths) -> list:
     out = paths.report
-    rule = Rule("report", "report", f"{__name__}:report", out, {"md": f"{out}/report.md", "tex": f"{out}/report.tex"},
-                description="render every section into the report")
+    output = {fmt: f"{out}/report.{fmt}" for fmt in ("md", "tex", "html")}
+    if pdf_enabled(cfg):
+        output["pdf"] = f"{out}/report.pdf"
+    rule = Rule("report", "report", f"{__name__}:report", out, output,
+                description="render every section into the report (md, tex, self-contained html; pdf with LaTeX)")
     templates = sorted(str(p) for p in Path(paths.root, TEMPLATES).glob("*.j2"))
-    return [rule.job(input={"sections": [paths.section(s) for s in cfg["studies"]],
-                            "appendix": f"{paths.results}/bench/section.json", "templates": templates},
-                     params={"report": cfg["report"], "profile": cfg["profile"]})]
+    sections = [paths.section(s) for s in cfg["studies"]]
+    datasets = [paths.dataset(name) for name in used_datasets(cfg)]
+    return [rule.job(input={"sections": sections, "section_params": [_beside(p) for p in sections],
+                            "appendix": f"{paths.results}/bench/section.json", "templates": templates,
+                            "data": datasets, "data_params": [_beside(p) for p in datasets]},
+                     params={"report": cfg["report"], "profile": cfg["profile"], "params_hash": params_hash(cfg)})]
 
 
 def report(job) -> None:
+    from archlab.errors import ArchlabError
     from archlab.io import read_json
-    from archlab.report.render import PDF_HINT, compile_pdf, render
+    from archlab.report import origin
+    from archlab.report.render import PDF_HINT, compile_pdf, ordered, render
 
-    sections = [read_json(p) for p in [*job.input["sections"], job.input["appendix"]]]
+    sections = ordered([read_json(p) for p in [*job.input["sections"], job.input["appendix"]]])
+    runs = origin.collect_runs(job.input["section_params"], sections)
+    fields = origin.provenance(runs, job.params["profile"], job.params["params_hash"])
+    appendix = origin.appendix_section(sections, runs, job.input["data"], job.input["data_params"])
     templates = Path(job.input["templates"][0]).parent
-    written = render(sections, job.params["report"]["title"], job.params["profile"], job.run_dir, templates)
+    written = render(sections, job.params["report"]["title"], job.params["profile"], job.run_dir, templates,
+                     provenance=origin.provenance_block(fields), appendix=appendix)
     log.info("wrote %s", ", ".join(map(str, written.values())))
-    if job.params["report"]["pdf"]:
-        pdf = compile_pdf(written["tex"])
-        log.info("wrote %s", pdf) if pdf else log.warning(PDF_HINT)
+    if "pdf" in job.output:
+        try:
+            pdf = compile_pdf(written["tex"])
+        except RuntimeError as exc:
+            raise ArchlabError(str(exc)) from exc
+        if pdf is None:  # LaTeX was uninstalled between planning and running
+            raise ArchlabError(PDF_HINT)
+        log.info("wrote %s", pdf)
+        return
+    stale = job.run_dir / "report.pdf"
+    if stale.exists():  # an earlier run's PDF would no longer match the report
+        stale.unlink()
+        log.info("removed the stale %s (the PDF is not built in this run)", stale)
+    if job.params["report"].get("pdf"):
+        log.warning(PDF_HINT)
