@@ -84,7 +84,7 @@ def profile_files(profile: str, root: str | Path = ".") -> list[Path]:
     if profile != "full" or override.exists():
         if not override.exists():
             known = sorted(p.stem for p in (root / "config").glob("*.yaml"))
-            raise ParamsError(f"unknown profile '{profile}': no {override}. Known profiles: {['full', *known]}")
+            raise ParamsError(f"unknown profile '{profile}': no {override}. Known profiles: {sorted({'full', *known})}")
         files.append(override)
     return files
 

@@ -11,13 +11,14 @@ import importlib
 import json
 import logging
 import os
+import platform
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from archlab.errors import ArchlabError, MissingResourceError
+from archlab.errors import ArchlabError, MissingResourceError, exit_code
 from archlab.io import write_json
 from archlab.plan import PARAMS_FILE
 from archlab.provenance import code_digest, git_state, identity, input_checksums, package_versions
@@ -95,7 +96,7 @@ def run_job(rule: str, func: str, wildcards: dict, input: dict, output: dict, pa
         "rule": rule, "wildcards": wildcards, "params": params, "identity": ctx.identity,
         "inputs": {k: {"path": input[k], "sha256": v} for k, v in checksums.items()},
         "code": {"module": module, "digest": code, **git_state()}, "packages": package_versions(),
-        "device": str(ctx.device) if "device" in params else "cpu", "host": os.uname().nodename,
+        "device": device_name(ctx.device) if "device" in params else device_name(None), "host": os.uname().nodename,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(t0)), "seconds": round(time.time() - t0, 3)})
     for stale in ctx.run_dir.glob(CHECKPOINT_GLOB):
         stale.unlink()
@@ -103,6 +104,21 @@ def run_job(rule: str, func: str, wildcards: dict, input: dict, output: dict, pa
         size = Path(path).stat().st_size
         log.info("output %s: %s (%s bytes)", name, path, f"{size:,}")
     log.info("done in %.1f s", time.time() - t0)
+
+
+def device_name(device) -> str:
+    """What a run ran on, by name: the GPU model, or the CPU model (``device`` None: no torch used)."""
+    if device is not None and device.type == "cuda":
+        import torch
+
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return f"{device.type if device is not None else 'cpu'} ({cpu}, {os.cpu_count()} cores)"
 
 
 def setup_logging(stream=None) -> None:
@@ -125,4 +141,4 @@ def run_from_snakemake(smk) -> None:
                 json.loads(smk.params.job), smk.threads)
     except ArchlabError as exc:
         log.error("%s", exc)
-        raise SystemExit(2) from None
+        raise SystemExit(exit_code(exc)) from None
