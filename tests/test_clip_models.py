@@ -8,6 +8,7 @@ import torch
 from archlab.errors import ParamsError
 from archlab.features.projections import project_2d
 from archlab.models import clip as mc
+from archlab.train.checkpoint import Checkpoint
 from archlab.train.clip_contrastive import train_clip
 
 CPU = torch.device("cpu")
@@ -55,28 +56,54 @@ def test_cached_image_embeddings_are_read_not_recomputed(tmp_path, images):
         np.testing.assert_array_equal(again["embeddings"], 7.0)
 
 
-def test_contrastive_training_lowers_the_loss_and_resumes_from_its_checkpoint(tmp_path):
-    torch.manual_seed(0)
+def _separable_pairs():
     rng = np.random.default_rng(0)
     labels = np.arange(32) % 2
     # two trivially separable classes: dark vs bright images
     images = np.where(labels[:, None, None, None] == 1, 220, 30).astype(np.uint8) \
         + rng.integers(0, 20, (32, 16, 16, 3), dtype=np.uint8)
+    return images, labels
 
-    def train(epochs, **extra):
-        bundle = mc.build_clip(TINY)
-        optimizer = torch.optim.AdamW(bundle.model.parameters(), lr=3e-3)
-        return train_clip(bundle, images, labels, ["dark", "bright"], ["a {c} image."], optimizer, epochs=epochs,
-                          batch_size=8, seed=0, device=CPU, out_dir=tmp_path, **extra)
 
-    hist = train(2)
+def _train(tmp_path, epochs, identity="run", **extra):
+    images, labels = _separable_pairs()
+    bundle = mc.build_clip(TINY)
+    optimizer = torch.optim.AdamW(bundle.model.parameters(), lr=3e-3)
+    return train_clip(bundle, images, labels, ["dark", "bright"], ["a {c} image."], optimizer, epochs=epochs,
+                      batch_size=8, seed=0, device=CPU, history_path=tmp_path / "history.csv",
+                      checkpoint=Checkpoint(tmp_path / "checkpoint.pt", identity), **extra)
+
+
+def test_contrastive_training_lowers_the_loss_and_resumes_from_its_checkpoint(tmp_path):
+    torch.manual_seed(0)
+    images, labels = _separable_pairs()
+    hist = _train(tmp_path, 2)
     assert list(hist["epoch"]) == [1, 2]
     assert pd.read_csv(tmp_path / "history.csv").shape[0] == 2
-    resumed = train(6, val=(images, labels))
+    resumed = _train(tmp_path, 6, val=(images, labels))
     assert list(resumed["epoch"]) == [1, 2, 3, 4, 5, 6]
     pd.testing.assert_frame_equal(resumed.iloc[:2, :3], hist)  # resumed, not restarted
     assert resumed["loss"].iloc[-1] < resumed["loss"].iloc[0]
     assert resumed["val_zero_shot_acc"].iloc[-1] == 1.0
+
+
+def test_a_run_resumed_after_its_last_epoch_still_writes_its_history(tmp_path):
+    # the old loop wrote history.csv only inside the epoch loop: resumed after the last epoch, the
+    # job ended without it and Snakemake deleted the job's other outputs
+    torch.manual_seed(0)
+    hist = _train(tmp_path, 2)
+    (tmp_path / "history.csv").unlink()
+    again = _train(tmp_path, 2)
+    pd.testing.assert_frame_equal(again, hist)
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "history.csv"), hist, check_dtype=False)
+
+
+def test_a_checkpoint_of_another_run_is_never_resumed(tmp_path):
+    torch.manual_seed(0)
+    _train(tmp_path, 2, identity="before a clip.pretrain change")
+    fresh = _train(tmp_path, 1, identity="after it")
+    assert list(fresh["epoch"]) == [1]  # trained afresh, not "resumed" at epoch 2 of 1
+    assert pd.read_csv(tmp_path / "history.csv").shape[0] == 1
 
 
 def test_joint_projection_keeps_two_separated_clouds_apart_and_splits_back():

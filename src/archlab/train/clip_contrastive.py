@@ -8,6 +8,7 @@ symmetric InfoNCE with a learned temperature, as in CLIP.
 from __future__ import annotations
 
 from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import torch
@@ -15,13 +16,12 @@ from open_clip.loss import ClipLoss
 from PIL import Image
 from tqdm import tqdm
 
-from archlab import io
+from archlab.io import write_text
 from archlab.metrics.alignment import ensemble_embedding, zero_shot_accuracy
 from archlab.models.clip import ClipBundle, encode_images, template_embeddings
 from archlab.runtime import autocast
+from archlab.train.checkpoint import Checkpoint
 
-CHECKPOINT = "checkpoint.pt"
-HISTORY = "history.csv"
 MAX_LOGIT_SCALE = float(np.log(100))  # CLIP clips the learned temperature at 100
 
 
@@ -38,27 +38,28 @@ def preprocess_all(bundle: ClipBundle, images: np.ndarray) -> torch.Tensor:
 
 def train_clip(bundle: ClipBundle, images: np.ndarray, labels: np.ndarray, classnames: list[str],
                templates: list[str], optimizer: torch.optim.Optimizer, *, epochs: int, batch_size: int, seed: int,
-               device: torch.device, out_dir: str | Path,
+               device: torch.device, history_path: str | Path, checkpoint: Checkpoint | None = None,
                val: tuple[np.ndarray, np.ndarray] | None = None) -> pd.DataFrame:
-    """Train ``bundle.model`` (already on ``device``, optimised by ``optimizer``) in place;
-    checkpoint every epoch to ``out_dir`` and resume from it.
+    """Train ``bundle.model`` (already on ``device``, optimised by ``optimizer``) in place and return its history.
 
-    Writes ``history.csv`` (loss, temperature and, given ``val``, zero-shot accuracy with the
-    training templates' ensemble) after every epoch and returns it.
+    ``history.csv`` (loss, temperature and, given ``val``, zero-shot accuracy with the training
+    templates' ensemble) is written to ``history_path`` after every epoch and once more at the end,
+    so a run resumed after its last epoch writes it too. ``checkpoint`` (see
+    :class:`~archlab.train.checkpoint.Checkpoint`) is saved every epoch and resumed only when it is
+    this exact run's; the batch order and caption draws depend only on (seed, epoch).
     """
-    out_dir = Path(out_dir)
     model = bundle.model
     tokens = caption_tokens(bundle, classnames, templates)
     loss_fn = ClipLoss()
     history, start = [], 0
-    if (out_dir / CHECKPOINT).exists():
-        state = torch.load(out_dir / CHECKPOINT, map_location=device, weights_only=False)
+    state = checkpoint.load(device) if checkpoint is not None else None
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        history, start = state["history"], state["epoch"]
+        history, start = state["history"], state["epoch"] + 1
 
     labels = np.asarray(labels)
-    pixels = preprocess_all(bundle, images)
+    pixels = preprocess_all(bundle, images) if start < epochs else None
     for epoch in range(start, epochs):
         rng = np.random.default_rng([seed, epoch])
         torch.manual_seed(seed * 1000 + epoch)
@@ -87,7 +88,12 @@ def train_clip(bundle: ClipBundle, images: np.ndarray, labels: np.ndarray, class
             row["val_zero_shot_acc"] = zero_shot_accuracy(
                 encode_images(bundle, val[0], 256, device), class_emb, val[1])
         history.append(row)
-        io.save_torch(out_dir / CHECKPOINT, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                             "epoch": epoch + 1, "history": history})
-        io.write_text(out_dir / HISTORY, pd.DataFrame(history).to_csv(index=False))
+        _write_history(history_path, history)
+        if checkpoint is not None:
+            checkpoint.save(epoch, model=model.state_dict(), optimizer=optimizer.state_dict(), history=history)
+    _write_history(history_path, history)
     return pd.DataFrame(history)
+
+
+def _write_history(path: str | Path, history: list[dict]) -> None:
+    write_text(path, pd.DataFrame(history).to_csv(index=False))

@@ -1,13 +1,12 @@
-"""The S5 report section, assembled from the artifacts of the S5 rules only."""
+"""The S5 report section, from the S5 runs' artifacts and the params each run recorded (params.json)."""
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from archlab.data.prepared import PreparedDataset
 from archlab.io import read_json
+from archlab.provenance import read_run_params
 from archlab.report.section import Section, mean_std
 
 GAP_COLUMNS = {"matched_cosine": "matched cos", "unmatched_cosine": "unmatched cos",
@@ -29,35 +28,39 @@ def _summary(df: pd.DataFrame, keys: list[str], columns: dict[str, str], scale: 
     return pd.DataFrame(rows)
 
 
-def build_section(ctx, cfg: dict, out: Path) -> Section:
-    data = PreparedDataset(ctx.dataset_dir(cfg["data"]), verify=False)
-    seeds, pcfg = cfg["seeds"], cfg["procrustes"]
-    zs = read_json(out / "zeroshot" / "metrics.json")
-    setting = (f"profile {ctx.profile}; {data.describe(str(data.meta['image_shape'][0]) + ' px')}; "
-               f"CLIP weights `{cfg['weights']}` with the model's own "
-               f"preprocessing; gap sample {cfg['gap']['n_samples']} test images; alignment fitted on "
-               f"{pcfg['n_fit']} {pcfg['fit_split']} pairs; seeds {seeds}")
-    short = f"{ctx.profile}, {zs['n_images']} test imgs, `{cfg['weights'].split(':')[0]}` weights"
-    sec = Section("clip", "S5 — CLIP zero-shot prompting and the modality gap on STL-10", ctx.profile, setting)
+def build(job) -> None:
+    p, inp = job.params, job.input
+    profile = p["profile"]
+    data = PreparedDataset(inp["data"], verify=False)
+    tp = read_run_params(inp["texts_params"])  # weights and prompt sets the text embeddings were made with
+    gp = read_run_params(inp["gap_params"])
+    pp = read_run_params(inp["procrustes_params"])["procrustes"]
+    weights, prompts, gap_cfg, seeds = tp["weights"], tp["prompts"], gp["gap"], gp["seeds"]
+    n = len(seeds)
+    zs = read_json(inp["zeroshot"])
+    setting = (f"profile {profile}; {data.describe(str(data.meta['image_shape'][0]) + ' px')}; "
+               f"CLIP weights `{weights}` with the model's own preprocessing; gap sample {gap_cfg['n_samples']} "
+               f"test images; alignment fitted on {pp['n_fit']} {pp['fit_split']} pairs; seeds {seeds} (n = {n})")
+    short = f"{profile}, {zs['n_images']} test imgs, `{weights.split(':')[0]}` weights"
+    sec = Section("clip", "S5 — CLIP zero-shot prompting and the modality gap on STL-10", profile, setting)
     sec.text("Image embeddings of each split are computed once into a cache and text embeddings once per prompt "
              "template; every experiment below reads those caches. Cosines are taken on L2-normalised embeddings, "
              "as CLIP's zero-shot rule does.")
 
-    pretrain = out / "pretrain" / "metrics.json"
-    if pretrain.exists():
-        pm = read_json(pretrain)
+    if "pretrain" in inp:
+        pm, pre = read_json(inp["pretrain"]), read_run_params(inp["pretrain_params"])
         sec.text(f"Demo model: a small open_clip CLIP (config in `clip.pretrain.model_cfg`) trained contrastively for "
                  f"{pm['epochs']} epochs on {pm['train_images']} synthetic images of dataset `{pm['data']}` captioned "
-                 f"with their class name under {len(cfg['pretrain']['captions'])} templates; its validation zero-shot "
+                 f"with their class name under {len(pre['captions'])} templates; its validation zero-shot "
                  f"accuracy after pre-training was {pm['val_zero_shot_acc'] * 100:.1f}% (chance "
-                 f"{100 / len(pm['classes']):.0f}%). Its image encoder never saw the `{cfg['data']}` images.")
+                 f"{100 / len(pm['classes']):.0f}%). Its image encoder never saw the `{data.meta['name']}` images.")
 
     # zero-shot
     sec.heading("Zero-shot classification per prompt strategy")
     acc = zs["accuracy"]
-    sec.table(pd.DataFrame([{"prompt set": name, "templates": len(cfg["prompts"][name]),
-                             "example": f"`{cfg['prompts'][name][0]}`", "test acc (%)": acc[name] * 100}
-                            for name in cfg["prompts"]]),
+    sec.table(pd.DataFrame([{"prompt set": name, "templates": len(prompts[name]),
+                             "example": f"`{prompts[name][0]}`", "test acc (%)": acc[name] * 100}
+                            for name in prompts]),
               caption=f"Zero-shot accuracy on all {zs['n_images']} test images. Several templates = ensemble: the "
                       "normalised mean of the normalised text embeddings.")
     sec.compare([(f"clip.zero_shot_{name}", acc[name] * 100, short) for name in ("plain", "photo", "descriptive")
@@ -66,42 +69,42 @@ def build_section(ctx, cfg: dict, out: Path) -> Section:
         sec.metric(f"zero_shot_{name}", value)
 
     # modality gap
-    gap = pd.read_csv(out / "gap" / "metrics.csv")
+    gap = pd.read_csv(inp["gap"])
     gap["embeddings"] = gap["normalised"].map({False: "raw", True: "L2-normalised"})
     sec.heading("The modality gap")
-    sec.text(f"{cfg['gap']['n_samples']} test images, each paired with a caption of its class under a template drawn "
-             f"from the `{cfg['gap']['caption_set']}` set. Matched = image with its own caption; unmatched = image "
+    sec.text(f"{gap_cfg['n_samples']} test images, each paired with a caption of its class under a template drawn "
+             f"from the `{gap_cfg['caption_set']}` set. Matched = image with its own caption; unmatched = image "
              "with captions of other classes (same-class pairs are excluded, they are not negatives). Centroid "
              "distance = length of the gap vector between the two modality means.")
     sec.table(_summary(gap, ["embeddings"], GAP_COLUMNS, {}),
-              caption=f"Gap metrics, mean ± std over {len(seeds)} sample draw(s). Cosines do not depend on "
+              caption=f"Gap metrics, mean ± std over n = {n} sample draw(s). Cosines do not depend on "
                       "normalisation; distances and norms do.")
     unit = gap[gap["normalised"]]
-    sec.compare([("clip.gap_matched_cosine", mean_std(unit["matched_cosine"], 3), short),
-                 ("clip.gap_unmatched_cosine", mean_std(unit["unmatched_cosine"], 3), short)],
-                caption="Matched and unmatched cosine: published vs. archlab.")
+    sec.compare([("clip.gap_matched_cosine", mean_std(unit["matched_cosine"], 3), f"{short}; n = {n}"),
+                 ("clip.gap_unmatched_cosine", mean_std(unit["unmatched_cosine"], 3), f"{short}; n = {n}")],
+                caption=f"Matched and unmatched cosine: published vs. archlab (mean ± std over n = {n} draw(s)).")
     sec.metric("gap_matched_cosine", unit["matched_cosine"].mean())
     sec.metric("gap_centroid_distance", unit["centroid_distance"].mean())
-    sec.figure(out / "projections" / "before.png",
-               "Joint 2-D projections of the gap sample: images (blue) and captions (red) embedded together, "
-               "raw and L2-normalised.")
+    sec.figure(inp["before"], "Joint 2-D projections of the gap sample: images (blue) and captions (red) embedded "
+                              "together, raw and L2-normalised.")
 
     # alignment
-    al = pd.read_csv(out / "procrustes" / "metrics.csv")
+    al = pd.read_csv(inp["procrustes"])
     al["protocol"] = al["protocol"].map(PROTOCOL_NAMES)
     al["method"] = al["method"].map(METHOD_NAMES)
     sec.heading("Closing the gap: orthogonal Procrustes, held-out vs. in-sample")
     sec.text(f"Image→text maps fitted (scipy `orthogonal_procrustes`; the centroid shift as a baseline) on n "
-             f"{pcfg['fit_split']} images and their captions, then scored **held-out** on every test image, and "
+             f"{pp['fit_split']} images and their captions, then scored **held-out** on every test image, and "
              f"**in-sample** on the very pairs they were fitted to — the protocol behind the source reports' "
-             f"numbers. Zero-shot uses the `{pcfg['prompt_set']}` prompt set.")
+             f"numbers. Zero-shot uses the `{pp['prompt_set']}` prompt set.")
+    dim = _embed_dim(inp["aligners"])
     table = _summary(al, ["n_fit", "protocol", "method"], ALIGN_COLUMNS, {"zero_shot_accuracy": 100.0})
     sec.table(table.rename(columns={"n_fit": "n fit"}),
-              caption=f"Alignment, mean ± std over {len(seeds)} draw(s) of the fitting rows. An orthogonal map of "
-                      f"{_embed_dim(out)}-d embeddings has {_embed_dim(out) * (_embed_dim(out) - 1) // 2} free "
+              caption=f"Alignment, mean ± std over n = {n} draw(s) of the fitting rows. An orthogonal map of "
+                      f"{dim}-d embeddings has {dim * (dim - 1) // 2} free "
                       "parameters: fitted to a few hundred pairs it partly memorises them, which the in-sample rows "
                       "reward and the held-out rows expose.")
-    n_ref = min(pcfg["n_fit"])  # closest to the reports' 100 samples
+    n_ref = min(pp["n_fit"])  # closest to the reports' 100 samples
     ref = al[al["n_fit"] == n_ref]
 
     def pick(protocol: str, method: str, col: str) -> np.ndarray:
@@ -112,19 +115,19 @@ def build_section(ctx, cfg: dict, out: Path) -> Section:
         return mean_std((pick(protocol, "procrustes", "zero_shot_accuracy") - pick(protocol, "none", "zero_shot_accuracy")) * 100)
 
     sec.compare([
-        *[("clip.procrustes_matched_cosine_after", mean_std(pick(p, "procrustes", "matched_cosine"), 3),
-           f"{p.replace('_', '-')}, n fit {n_ref}; {short}") for p in ("held_out", "in_sample")],
-        *[("clip.procrustes_zero_shot_gain", gain(p), f"{p.replace('_', '-')}, n fit {n_ref}; {short}")
-          for p in ("held_out", "in_sample")],
-    ], caption="Procrustes: published vs. archlab, held-out and in-sample.")
+        *[("clip.procrustes_matched_cosine_after", mean_std(pick(q, "procrustes", "matched_cosine"), 3),
+           f"{q.replace('_', '-')}, n fit {n_ref}; {short}; n = {n}") for q in ("held_out", "in_sample")],
+        *[("clip.procrustes_zero_shot_gain", gain(q), f"{q.replace('_', '-')}, n fit {n_ref}; {short}; n = {n}")
+          for q in ("held_out", "in_sample")],
+    ], caption=f"Procrustes: published vs. archlab, held-out and in-sample (mean ± std over n = {n} draw(s)).")
     sec.metric("procrustes_heldout_matched_cosine", pick("held_out", "procrustes", "matched_cosine").mean())
     sec.metric("procrustes_heldout_zero_shot", pick("held_out", "procrustes", "zero_shot_accuracy").mean())
-    sec.figure(out / "projections" / "after.png",
-               f"The same gap sample after the centroid shift and after Procrustes, both fitted on {max(pcfg['n_fit'])} "
-               f"{pcfg['fit_split']} pairs (so the plotted test images are held out).")
-    return sec
+    sec.figure(inp["after"],
+               f"The same gap sample after the centroid shift and after Procrustes, both fitted on {max(pp['n_fit'])} "
+               f"{pp['fit_split']} pairs (so the plotted test images are held out).")
+    sec.write(job.output["section"], job.output["metrics"])
 
 
-def _embed_dim(out: Path) -> int:
-    with np.load(out / "procrustes" / "aligners.npz") as f:
+def _embed_dim(path: str) -> int:
+    with np.load(path) as f:
         return int(f["procrustes_rotation"].shape[0])
