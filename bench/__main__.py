@@ -5,6 +5,7 @@
     3 appendix        per-study time of the demo DAG, from Snakemake's benchmark files
     4 data_path       images/s of the canonical loader vs torchvision's dataset + PIL transforms
     5 gpu_throughput  ResNet-152 feature extraction on a GPU (only where one is present)
+    6 mutual_info     S4's I(x; z) in matrix form vs the N×N×d broadcast it replaced (N = 10 000, d = 64)
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import archlab  # noqa: F401  (torchvision import fix before any benchmark impor
 
 from bench.common import ROOT
 
-NAMES = ("head_cache", "noop_rerun", "appendix", "data_path", "gpu_throughput")
+NAMES = ("head_cache", "noop_rerun", "appendix", "data_path", "gpu_throughput", "mutual_info")
 
 
 def _section(number: int, name: str) -> None:
@@ -28,7 +29,7 @@ def _section(number: int, name: str) -> None:
 def run_all() -> int:
     import torch
 
-    from bench import appendix, data_path, gpu_throughput, head_cache, noop_rerun
+    from bench import appendix, data_path, gpu_throughput, head_cache, mutual_info, noop_rerun
 
     failed = []
 
@@ -56,6 +57,7 @@ def run_all() -> int:
     else:
         _section(5, "gpu_throughput")
         print("skipped: no CUDA GPU on this machine")
+    attempt(6, "mutual_info", lambda: mutual_info.main([]))
     if failed:
         print(f"\nfailed: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0

@@ -5,6 +5,7 @@ The benchmarks themselves are not part of `make test` (`make bench` runs them at
 from __future__ import annotations
 
 import json
+import math
 import sys
 
 import numpy as np
@@ -14,7 +15,7 @@ import torch
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT))  # bench/ is a folder of the checkout, not part of the installed package
-from bench import appendix, data_path, gpu_throughput, head_cache, noop_rerun  # noqa: E402
+from bench import appendix, data_path, gpu_throughput, head_cache, mutual_info, noop_rerun  # noqa: E402
 from bench.__main__ import main as bench_main  # noqa: E402
 
 
@@ -96,6 +97,39 @@ def test_gpu_throughput_runs_every_variant_on_cpu(capsys):
     assert _last_line(capsys).startswith("==> bf16 + channels_last")
 
 
+@pytest.mark.parametrize("n, d, active, block_entries", [
+    (300, 16, 4, None),     # overlapping posteriors: many mixture terms count in each log q(z_i)
+    (257, 8, 8, 257 * 7),   # row blocks of 7 with a ragged last one
+    (120, 5, 5, None),      # nearly disjoint posteriors: I(x; z) close to log N
+])
+def test_mutual_information_matrix_form_equals_the_old_broadcast(monkeypatch, n, d, active, block_entries):
+    from archlab.metrics import latent
+
+    if block_entries is not None:
+        monkeypatch.setattr(latent, "BLOCK_ENTRIES", block_entries)
+    mu, logvar = mutual_info.synthetic_posteriors(n, d, seed=n, active=active)
+    if active == d:
+        logvar = logvar - 3.0  # sharp posteriors
+    for seed in (0, 3):
+        old = mutual_info.reference_mutual_information(mu, logvar, seed=seed)
+        assert 0.1 < old <= math.log(n) + 1e-9
+        assert latent.mutual_information(mu, logvar, seed=seed, device="cpu") == pytest.approx(old, rel=1e-6)
+
+
+def test_mutual_information_of_an_input_independent_posterior_matches_the_old_one_near_zero():
+    mu, logvar = np.zeros((64, 6), np.float32), np.zeros((64, 6), np.float32)
+    from archlab.metrics.latent import mutual_information
+
+    old = mutual_info.reference_mutual_information(mu, logvar)
+    assert abs(old) < 1e-12 and mutual_information(mu, logvar) == pytest.approx(old, abs=1e-12)
+
+
+def test_mutual_info_benchmark_at_a_tiny_size(capsys):
+    r = mutual_info.main(["--n", "200", "--d", "8"])
+    assert r["relative_difference"] < 1e-6 and r["old_s"] > 0 and r["new_s"] > 0
+    assert _last_line(capsys).startswith("==> mutual information at N = 200, d = 8")
+
+
 @pytest.mark.slow
 def test_noop_rerun_on_one_dataset(tmp_path, capsys):
     r = noop_rerun.main(["--profile", "test", "--scope", "data", "--workdir", str(tmp_path)])
@@ -108,5 +142,6 @@ def test_noop_rerun_on_one_dataset(tmp_path, capsys):
 def test_bench_cli_lists_the_benchmarks(capsys):
     assert bench_main(["--help"]) == 0
     out = capsys.readouterr().out
-    assert all(name in out for name in ("head_cache", "noop_rerun", "appendix", "data_path", "gpu_throughput"))
+    assert all(name in out for name in ("head_cache", "noop_rerun", "appendix", "data_path", "gpu_throughput",
+                                        "mutual_info"))
     assert bench_main(["nonsense"]) == 2

@@ -18,14 +18,27 @@ def seed_everything(seed: int) -> torch.Generator:
 
 
 def pick_device(requested: str = "auto") -> torch.device:
-    """``auto`` picks cuda > mps > cpu; anything else is taken literally."""
+    """``auto`` picks cuda > mps > cpu; anything else is taken literally. A CUDA device is set up
+    with :func:`configure_cuda`."""
     if requested != "auto":
-        return torch.device(requested)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
+        device = torch.device(requested)
+    elif torch.cuda.is_available():
+        device = torch.device("cuda")
+    elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        device = torch.device("mps")
+    else:
+        device = torch.device("cpu")
+    if device.type == "cuda":
+        configure_cuda()
+    return device
+
+
+def configure_cuda() -> None:
+    """cuDNN autotuning: each new input shape tries the convolution algorithms once and keeps the
+    fastest (the loops here see a handful of fixed shapes, so this pays after the first batches).
+    Its choice may differ between runs, so GPU results are reproducible only to rounding; set
+    ``ARCHLAB_CUDNN_BENCHMARK=0`` to turn it off. Nothing changes on the CPU."""
+    torch.backends.cudnn.benchmark = os.environ.get("ARCHLAB_CUDNN_BENCHMARK", "1") != "0"
 
 
 def set_threads(n: int | None = None) -> None:

@@ -6,6 +6,11 @@ epoch: the shuffle order depends only on (seed, epoch) and the RNG state is chec
 interrupted run ends identical to an uninterrupted one.
 Modules listed in ``frozen`` stay in eval mode while the rest trains (a frozen backbone's
 BatchNorm statistics must not drift).
+
+On a GPU the loop never waits for the device inside an epoch: the data sit on the device when they
+fit (:func:`~archlab.data.loaders.to_device`), loss and accuracy are summed there and read once
+per epoch, and evaluation runs under ``torch.inference_mode``. On the CPU the sums are the same
+float64/int64 additions as before, in the same order, so results do not change.
 """
 from __future__ import annotations
 
@@ -21,7 +26,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from archlab.data.loaders import iterate_batches, n_batches
+from archlab.data.loaders import iterate_batches, n_batches, to_device
 from archlab.io import atomic_path
 from archlab.runtime import autocast, to_channels_last
 from archlab.train.checkpoint import Checkpoint, restore_rng, rng_state
@@ -58,25 +63,30 @@ class FitConfig:
 
 def evaluate(model: nn.Module, data: Arrays, batch_size: int, device: torch.device,
              transform=None, loss_fn: nn.Module | None = None, amp: bool = True) -> dict:
-    """Loss, accuracy, predictions and confidences over ``data`` in eval mode."""
+    """Loss, accuracy, predictions and confidences over ``data`` in eval mode.
+
+    Everything stays on the device until the end (one transfer, no per-batch sync).
+    """
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     was_training = model.training
     model.eval()
-    total, correct, loss_sum, preds, probs = 0, 0, 0.0, [], []
-    with torch.no_grad(), autocast(device, amp):
+    total, preds, probs = 0, [], []
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    with torch.inference_mode(), autocast(device, amp):
         for xb, yb in iterate_batches(*data, batch_size, device, transform):
             logits = model(xb).float()
-            loss_sum += loss_fn(logits, yb).item() * len(yb)
+            loss_sum += loss_fn(logits, yb).double() * len(yb)
             p = logits.softmax(1)
             conf, pred = p.max(1)
-            correct += (pred == yb).sum().item()
+            correct += (pred == yb).sum()
             total += len(yb)
-            preds.append(pred.cpu().numpy())
-            probs.append(conf.cpu().numpy())
+            preds.append(pred)
+            probs.append(conf)
     model.train(was_training)
-    return {"loss": loss_sum / max(total, 1), "acc": correct / max(total, 1),
-            "pred": np.concatenate(preds) if preds else np.zeros(0, int),
-            "confidence": np.concatenate(probs) if probs else np.zeros(0)}
+    return {"loss": loss_sum.item() / max(total, 1), "acc": correct.item() / max(total, 1),
+            "pred": torch.cat(preds).cpu().numpy() if preds else np.zeros(0, int),
+            "confidence": torch.cat(probs).cpu().numpy() if probs else np.zeros(0)}
 
 
 def fit(model: nn.Module, train: Arrays, val: Arrays, optimizer: torch.optim.Optimizer,
@@ -102,10 +112,14 @@ def fit(model: nn.Module, train: Arrays, val: Arrays, optimizer: torch.optim.Opt
     live = _live(out_dir, resume=start > 0) if cfg.live else None
     steps = n_batches(len(train[1]), cfg.batch_size)
     model = to_channels_last(model, device)
+    train, val = to_device(*train, device), to_device(*val, device)  # uploaded once where they fit (CUDA only)
     for epoch in range(start, cfg.epochs):
         t0 = time.perf_counter()
         _set_train_mode(model, cfg.frozen)
-        loss_sum, correct, seen = 0.0, 0, 0
+        # summed on the device and read once per epoch: a .item() per step would wait for the GPU every step
+        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+        correct = torch.zeros((), dtype=torch.int64, device=device)
+        seen = 0
         batches = iterate_batches(*train, cfg.batch_size, device, cfg.train_transform, shuffle=True, seed=cfg.seed, epoch=epoch)
         for xb, yb in tqdm(batches, total=steps, desc=f"{cfg.desc} {epoch + 1}/{cfg.epochs}", mininterval=2, leave=False):
             optimizer.zero_grad(set_to_none=True)
@@ -120,12 +134,13 @@ def fit(model: nn.Module, train: Arrays, val: Arrays, optimizer: torch.optim.Opt
             optimizer.step()
             if scheduler is not None:
                 scheduler.step()
-            loss_sum += loss.item() * len(yb)
-            correct += (logits.argmax(1) == yb).sum().item()
+            loss_sum += loss.detach().double() * len(yb)
+            correct += (logits.detach().argmax(1) == yb).sum()
             seen += len(yb)
+        train_loss, train_acc = loss_sum.item() / seen, correct.item() / seen  # the epoch's one sync
         train_time = time.perf_counter() - t0
         ev = evaluate(model, val, cfg.batch_size, device, cfg.eval_transform, cfg.loss_fn, cfg.amp)
-        row = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen,
+        row = {"epoch": epoch + 1, "train_loss": train_loss, "train_acc": train_acc,
                "val_loss": ev["loss"], "val_acc": ev["acc"], "epoch_seconds": train_time}
         history.append(row)
         for cb in cfg.callbacks:

@@ -21,13 +21,6 @@ def load_splits(data: PreparedDataset, train_size: int | None):
     return data.split("train", train_size), data.split("val"), data.split("test")
 
 
-def contiguous(transform):
-    """``transform`` with NCHW-contiguous output: Preprocess returns an NHWC-strided permute, on which the
-    CIFAR ResNet-18's backward crashes (double free / SIGSEGV) on CPU with one torch thread (torch 2.13).
-    On a GPU ``fit`` still converts the batch to channels_last after this."""
-    return lambda batch: transform(batch).contiguous()
-
-
 def drawn_weights(model: torch.nn.Module, name: str) -> dict:
     """What the section draws of a trained model: ResNet-18's first-layer kernels, the Mixer's token mixing."""
     if name == "resnet18":
@@ -45,7 +38,7 @@ def train_run(job) -> None:
     seed_everything(p["seed"])
     model = to_channels_last(build_model(p["model"], num_classes=len(data.classes), **p["model_args"]).to(device), device)
     recorder = GradientRecorder(model)
-    prep = contiguous(Preprocess(mean=CIFAR10_MEAN, std=CIFAR10_STD))
+    prep = Preprocess(mean=CIFAR10_MEAN, std=CIFAR10_STD)
     fit_cfg = FitConfig(epochs=p["epochs"], batch_size=p["batch_size"], seed=p["seed"], train_transform=prep,
                         eval_transform=prep, callbacks=(recorder,), desc=f"{p['model']} {job.wildcards['setting']}")
     history = fit(model, train, val, make_optimizer(model.parameters(), p["optimizer"]), fit_cfg, device, job.run_dir,

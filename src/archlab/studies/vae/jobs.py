@@ -66,7 +66,7 @@ def train(job) -> None:
     write_json(job.output["metrics"], {
         "run": p["run"], "seed": seed, "schedule": p["schedule"], "free_bits": p["free_bits"],
         "final_beta": history[-1]["beta"], "test": evaluate(model, _images(test, bs, device), seed=seed),
-        "diagnostics": diagnose(mu, logvar, p["active_threshold"], seed=seed)})
+        "diagnostics": diagnose(mu, logvar, p["active_threshold"], seed=seed, device=device)})
 
 
 def samples(job) -> None:
