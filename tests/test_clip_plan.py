@@ -80,7 +80,7 @@ def test_the_section_describes_the_demo_model_only_when_it_is_loaded(base):
     section = {job.rule.name: job for job in _pipeline(base).jobs}["clip_section"]
     assert section.input["pretrain"].endswith("clip/pretrain/metrics.json")
     cfg = copy.deepcopy(base)
-    cfg["clip"]["weights"] = "open_clip:ViT-B-32:openai"
+    cfg["clip"]["weights"] = "open_clip:ViT-B-32-quickgelu:openai"
     jobs = {job.rule.name: job for job in _pipeline(cfg).jobs}
     assert "pretrain" not in jobs["clip_section"].input
     assert jobs["clip_images"].input["weights"].endswith(".ok")  # the fetch marker, not the demo model

@@ -1,4 +1,5 @@
-"""CLIP models through open_clip: the real ViT-B-32, or a tiny one built from a config for the demo.
+"""CLIP models through open_clip: the real ViT-B-32 (with QuickGELU, as OpenAI trained it), or a tiny one
+built from a config for the demo.
 
 Both go through open_clip's own factory, so each comes with its own preprocessing and tokenizer.
 The demo model is saved in open_clip's ``local-dir`` layout (``open_clip_config.json`` + weights),
@@ -43,7 +44,12 @@ def build_clip(model_cfg: dict, device: torch.device | str = "cpu") -> ClipBundl
 
 def load_clip(model_name: str, pretrained: str | None = None, cache_dir: str | None = None,
               device: torch.device | str = "cpu") -> ClipBundle:
-    """Load through open_clip: ``("ViT-B-32", "openai")`` or ``("local-dir:<dir>", None)``."""
+    """Load through open_clip: ``("ViT-B-32-quickgelu", "openai")`` or ``("local-dir:<dir>", None)``.
+
+    Pretrained weights whose activation differs from the architecture's are refused (ParamsError),
+    where open_clip would only warn and load them anyway."""
+    if pretrained is not None:
+        weights.check_open_clip(f"open_clip:{model_name}:{pretrained}")
     model, _, preprocess = open_clip.create_model_and_transforms(
         model_name, pretrained=pretrained, cache_dir=cache_dir, device=device)
     model.eval()

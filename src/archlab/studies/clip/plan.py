@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 
 from archlab.errors import ParamsError
+from archlab.models.weights import check_open_clip  # torch-free: reads open_clip's registries only
 from archlab.plan import Rule, run_files
 
 JOBS = "archlab.studies.clip.jobs"
@@ -38,7 +39,8 @@ def check(cfg: dict) -> None:
     kind, _, rest = s5["weights"].partition(":")
     if not (kind == "open_clip" or (kind == "file" and PurePosixPath(rest).name == WEIGHTS_FILE)):
         raise ParamsError(f"clip.weights = {s5['weights']!r}: CLIP weights must be open_clip:<model>:<pretrained> "
-                          f"(e.g. open_clip:ViT-B-32:openai) or file:<dir>/{WEIGHTS_FILE} (written by clip_pretrain)")
+                          f"(e.g. open_clip:ViT-B-32-quickgelu:openai) or file:<dir>/{WEIGHTS_FILE} (written by clip_pretrain)")
+    check_open_clip(s5["weights"], "clip.weights")  # pretrained tag and architecture share one activation
     data = cfg["data"][s5["data"]]
     test = _split_size(data, "test")
     if test is not None and s5["gap"]["n_samples"] > test:
