@@ -87,6 +87,7 @@ def run_job(rule: str, func: str, wildcards: dict, input: dict, output: dict, pa
     checksums = input_checksums(input)
     ctx = JobContext(rule, dict(wildcards), dict(input), dict(output), params, threads,
                      identity(rule, wildcards, params, checksums, code))
+    _clean_temporaries(output)
     t0 = time.time()
     resolve(func)(ctx)
     missing = [p for k, p in output.items() if k != "params" and not Path(p).exists()]
@@ -104,6 +105,18 @@ def run_job(rule: str, func: str, wildcards: dict, input: dict, output: dict, pa
         size = Path(path).stat().st_size
         log.info("output %s: %s (%s bytes)", name, path, f"{size:,}")
     log.info("done in %.1f s", time.time() - t0)
+
+
+def _clean_temporaries(output: dict) -> None:
+    """Remove what a killed earlier attempt of this job left half-written (its own files only)."""
+    from archlab.io import clean_stale_temporaries
+
+    names: dict[Path, set[str]] = {}
+    for path in map(Path, output.values()):
+        names.setdefault(path.parent, {"checkpoint.pt"}).add(path.name)
+    for folder, mine in names.items():
+        for stale in clean_stale_temporaries(folder, mine):
+            log.info("removed a temporary left by a killed run: %s", stale)
 
 
 def device_name(device) -> str:

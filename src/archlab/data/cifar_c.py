@@ -67,24 +67,39 @@ def generate_corrupted_set(x: np.ndarray, y: np.ndarray, corruptions: Sequence[s
 
 
 def cifar100_c_dir(root: str | Path, download: bool) -> Path:
-    """The extracted ``CIFAR-100-C/`` under ``root``; downloaded (md5-checked) only if ``download``."""
+    """The extracted ``CIFAR-100-C/`` under ``root``. An archive already in ``root`` is md5-checked and
+    extracted (no network; a wrong md5 is a checksum error naming it); otherwise it is downloaded
+    (md5-checked) only if ``download``."""
     folder = Path(root) / "CIFAR-100-C"
     if (folder / "labels.npy").exists():
         return folder
-    how = (f"download {CIFAR100_C_URL} (md5 {CIFAR100_C_MD5}, 2.9 GB) and extract it so that "
-           f"{folder}/labels.npy exists, or set ood.corrupted.source: generated to corrupt the clean "
-           f"test set instead")
-    if not download:
-        raise MissingResourceError(f"CIFAR-100-C is not at {folder} and download is off; {how}")
+    archive = Path(root) / CIFAR100_C_URL.rsplit("/", 1)[-1]
+    how = (f"download {CIFAR100_C_URL} (md5 {CIFAR100_C_MD5}, 2.9 GB) on a machine with internet "
+           f"(`python -m archlab run ood_fetch --profile <profile>` there) and put the archive at {archive} or "
+           f"extract it so that {folder}/labels.npy exists, or set ood.corrupted.source: generated to corrupt the "
+           f"clean test set instead")
     import archlab  # noqa: F401  (torchvision import fix)
-    from torchvision.datasets.utils import download_and_extract_archive
+    from torchvision.datasets.utils import calculate_md5, download_and_extract_archive, extract_archive
 
-    try:
-        download_and_extract_archive(CIFAR100_C_URL, str(root), md5=CIFAR100_C_MD5)
-    except (OSError, RuntimeError) as exc:  # no network, refused, or a bad checksum
-        raise MissingResourceError(f"CIFAR-100-C could not be downloaded into {root} ({exc}); {how}") from exc
+    if archive.is_file():
+        digest = calculate_md5(str(archive))
+        if digest != CIFAR100_C_MD5:
+            raise CorruptResourceError(f"{archive} fails its checksum (md5 {digest}, expected {CIFAR100_C_MD5}): a "
+                                       f"damaged or partial download; delete it and {how}")
+        try:
+            extract_archive(str(archive), str(root))
+        except (OSError, EOFError) as exc:
+            raise CorruptResourceError(f"{archive} cannot be extracted ({exc}); delete it and {how}") from exc
+    elif not download:
+        raise MissingResourceError(f"CIFAR-100-C is not at {folder} and download is off; {how}")
+    else:
+        try:
+            download_and_extract_archive(CIFAR100_C_URL, str(root), md5=CIFAR100_C_MD5)
+        except (OSError, RuntimeError) as exc:  # no network, refused, or a bad checksum
+            raise MissingResourceError(f"CIFAR-100-C could not be downloaded into {root} ({exc}); {how}") from exc
     if not (folder / "labels.npy").exists():
-        raise CorruptResourceError(f"the CIFAR-100-C archive in {root} did not contain {folder}/labels.npy")
+        raise CorruptResourceError(f"the CIFAR-100-C archive in {root} did not contain {folder}/labels.npy; "
+                                   f"delete {archive} and {how}")
     return folder
 
 

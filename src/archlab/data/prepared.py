@@ -24,7 +24,7 @@ def carve_validation(n_train: int, val_size: int, seed: int, train_size: int | N
     """One seeded permutation split into disjoint (train, val) index arrays."""
     if val_size >= n_train:
         raise ParamsError(f"val_size {val_size} must be smaller than the {n_train} training images; "
-                          f"lower data.<name>.val_size (or val_fraction)")
+                          f"lower data.<name>.val_size (or val_fraction), or raise data.<name>.train_size")
     order = np.random.default_rng(seed).permutation(n_train)
     val, train = order[:val_size], order[val_size:]
     if train_size is not None:
@@ -35,12 +35,40 @@ def carve_validation(n_train: int, val_size: int, seed: int, train_size: int | N
     return np.sort(train), np.sort(val)
 
 
+def select_sizes(name: str, spec: dict, raw: dict) -> dict:
+    """Apply ``train_size``/``test_size`` the same way for every source: the first N images of the
+    source's split, in its own order (a synthetic source generates exactly N, so this keeps all).
+    Asking for more than the source has is an error naming the key; an image folder has no train
+    split, so ``train_size`` is refused for it."""
+    out = dict(raw)
+    for split in ("train", "test"):
+        key = f"{split}_size"
+        n = spec.get(key)
+        if n is None:
+            continue
+        x, y = raw[split]
+        if split == "train" and not len(y) and spec.get("kind", name) == "imagefolder":
+            raise ParamsError(f"data.{name}.train_size: an image folder has only test images; remove train_size "
+                              f"(test_size picks the first N files)")
+        if n > len(y):
+            raise ParamsError(f"data.{name}.{key}={n} asks for more {split} images than the source has ({len(y)}); "
+                              f"lower it, or remove it to keep all {len(y)}")
+        out[split] = (x[:n], y[:n])
+    return out
+
+
 def prepare_dataset(name: str, spec: dict, out_dir: str | Path, raw_root: str | Path) -> dict:
-    """Materialise dataset ``name`` once in the canonical format; return its meta."""
+    """Materialise dataset ``name`` once in the canonical format; return its meta.
+
+    Sizes: ``train_size``/``test_size`` keep the first N images of the source's splits
+    (:func:`select_sizes`); validation is then carved from train; ``train_size_cap`` keeps at most N of
+    the remaining training images (seeded), ``test_size_cap`` at most the first N test images. Test
+    subsets are always a prefix, so test image k stays the source's test image k (CIFAR-100-C rows)."""
     out_dir, raw_root = Path(out_dir), Path(raw_root)
     kind = spec.get("kind", name)
-    raw, classes = load_raw(kind, spec, raw_root)
+    raw, classes = load_raw(kind, spec, raw_root, name=name)
     files = raw.pop("files", None)
+    raw = select_sizes(name, {**spec, "kind": kind}, raw)
     x_train, y_train = raw["train"]
     if len(x_train):
         val_size = spec.get("val_size") or int(round(len(x_train) * spec.get("val_fraction", 0.1)))
@@ -48,9 +76,10 @@ def prepare_dataset(name: str, spec: dict, out_dir: str | Path, raw_root: str | 
     else:
         tr = va = np.zeros(0, np.int64)
     x_test, y_test = raw["test"]
-    if spec.get("test_size_cap") and spec["test_size_cap"] < len(x_test):
-        keep = np.sort(np.random.default_rng(spec.get("seed", 0) + 1).permutation(len(x_test))[: spec["test_size_cap"]])
-        x_test, y_test = x_test[keep], y_test[keep]
+    if spec.get("test_size_cap"):
+        x_test, y_test = x_test[: spec["test_size_cap"]], y_test[: spec["test_size_cap"]]
+    if files is not None:
+        files = files[: len(y_test)]
     arrays = {"train": (x_train[tr], y_train[tr]), "val": (x_train[va], y_train[va]), "test": (x_test, y_test)}
     checksums, sizes = {}, {}
     for split, (x, y) in arrays.items():

@@ -7,6 +7,7 @@ bundled photos as an image folder).
 """
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,8 @@ Raw = dict[str, tuple[np.ndarray, np.ndarray]]
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 
-def load_raw(kind: str, spec: dict, raw_root: Path) -> tuple[Raw, list[str]]:
+def load_raw(kind: str, spec: dict, raw_root: Path, name: str | None = None) -> tuple[Raw, list[str]]:
+    """``name`` (the data: entry) only makes error messages name the dataset to prepare."""
     source = spec["source"]
     if source == "synthetic":
         return _synthetic(kind, spec)
@@ -29,9 +31,9 @@ def load_raw(kind: str, spec: dict, raw_root: Path) -> tuple[Raw, list[str]]:
         folder = _skimage_folder(raw_root) if source == "skimage" else Path(spec["path"])
         return _image_folder(folder, spec.get("image_size", KINDS[kind].size))
     if source == "torchvision":
-        return _torchvision(kind, raw_root / kind, download=spec.get("download", True))
+        return _torchvision(kind, raw_root / kind, download=spec.get("download", True), name=name)
     if source == "local":
-        return _torchvision(kind, Path(spec["path"]), download=False)
+        return _torchvision(kind, Path(spec["path"]), download=False, name=name)
     raise ValueError(f"unknown data source {source!r}")
 
 
@@ -66,25 +68,109 @@ def _digits(spec: dict) -> tuple[Raw, list[str]]:
     return {"train": (x_tr, y_tr), "test": (x_te, y_te)}, [str(d) for d in range(10)]
 
 
-def _torchvision(kind: str, root: Path, download: bool) -> tuple[Raw, list[str]]:
+def _how_to_get(kind: str, root: Path, name: str | None) -> str:
+    dataset = name or f"<the data: entry of kind {kind}>"
+    return (f"prepare it on a machine with internet (`python -m archlab run data_prepare name={dataset} "
+            f"--profile <profile>`) and copy {root} here, or set data.{name or '<name>'}.source: local with "
+            f"path: <your copy> in params")
+
+
+def _md5(path: Path) -> str:
+    h = hashlib.md5()  # noqa: S324  (the checksum torchvision publishes)
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _dataset_class(kind: str):
+    """torchvision's class for ``kind``; for STL-10 one that checks only the files archlab reads
+    (train and test, not the 2.7 GB ``unlabeled_X.bin``)."""
     import archlab  # noqa: F401  (torchvision import fix)
     import torchvision.datasets as tvd
 
     cls = getattr(tvd, KINDS[kind].torchvision_class)
-    how = (f"download it on a machine with internet (`python -m archlab run data_prepare name=<dataset> --profile full`, "
-           f"<dataset> being the data: entry of kind {kind}) and copy "
-           f"{root} here, or set data.<name>.source: local with path: <your copy> in params")
+    if kind == "stl10":
+        cls = type("STL10", (cls,), {"train_list": [f for f in cls.train_list if not f[0].startswith("unlabeled")]})
+    return cls
+
+
+def expected_files(kind: str, root: Path) -> list[tuple[Path, str | None, Path | None]]:
+    """The files archlab reads for ``kind`` under ``root``, each as (path, md5 or None, verified
+    archive it can be extracted from or None), with md5s taken from torchvision's class."""
+    cls = _dataset_class(kind)
+    if hasattr(cls, "resources"):  # MNIST-like: raw/<name>.gz (md5) extracted to raw/<name>
+        raw = root / cls.__name__ / "raw"
+        return [(raw / Path(url).name.removesuffix(".gz"), None, raw / Path(url).name) for url, _ in cls.resources]
+    folder = root / cls.base_folder
+    files = [(folder / f, md5, None) for f, md5 in cls.train_list + cls.test_list]
+    if hasattr(cls, "meta"):  # CIFAR: batches.meta / meta holds the class names
+        files.append((folder / cls.meta["filename"], cls.meta["md5"], None))
+    return files
+
+
+def _archive_md5(kind: str, archive: Path) -> str:
+    cls = _dataset_class(kind)
+    return dict((Path(url).name, md5) for url, md5 in cls.resources)[archive.name]
+
+
+def check_local_copy(kind: str, root: Path, name: str | None = None) -> list[Path]:
+    """Verify every file archlab reads for ``kind`` under ``root`` against torchvision's md5.
+
+    A present file with the wrong md5 is a :class:`CorruptResourceError` naming it (never a download
+    attempt). Returns the files still missing (empty: the copy is complete and intact)."""
+    missing = []
+    for path, md5, archive in expected_files(kind, root):
+        if path.exists():
+            bad = md5 is not None and _md5(path) != md5
+            target, expected = path, md5
+        elif archive is not None and archive.exists():
+            expected = _archive_md5(kind, archive)
+            bad, target = _md5(archive) != expected, archive
+        else:
+            missing.append(path)
+            continue
+        if bad:
+            raise CorruptResourceError(
+                f"{target} fails its checksum (md5 {_md5(target)}, torchvision expects {expected}): the copy is "
+                f"damaged or a different version; delete {target} and {_how_to_get(kind, root, name)}")
+    return missing
+
+
+def _torchvision(kind: str, root: Path, download: bool, name: str | None = None) -> tuple[Raw, list[str]]:
+    """A torchvision dataset from ``root`` (its own layout); a local copy is checked file by file first,
+    so a damaged file is named as such and only a missing one is downloaded (if ``download``)."""
+    cls = _dataset_class(kind)
+    missing = check_local_copy(kind, root, name)
+    archive = root / getattr(cls, "filename", "")
+    if missing and hasattr(cls, "tgz_md5") and archive.is_file() and _md5(archive) != cls.tgz_md5:
+        raise CorruptResourceError(
+            f"{archive} fails its checksum (md5 {_md5(archive)}, torchvision expects {cls.tgz_md5}): a damaged or "
+            f"partial download; delete {archive} and {_how_to_get(kind, root, name)}")
+    if missing and not download:
+        shown = ", ".join(str(p) for p in missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
+        raise MissingResourceError(f"{kind} is missing or corrupt under {root} (not there: {shown}; download is off); "
+                                   f"{_how_to_get(kind, root, name)}")
+    # download=True with every file present and verified reads (or extracts verified archives) without the network
+    fetch = bool(missing) or any(not p.exists() for p, _, _ in expected_files(kind, root))
     raw: Raw = {}
     try:
         for split in ("train", "test"):
             kw = {"split": split} if kind == "stl10" else {"train": split == "train"}
-            ds = cls(str(root), download=download, **kw)
+            ds = cls(str(root), download=fetch, **kw)
             raw[split] = _arrays_of(ds)
-    except RuntimeError as exc:  # torchvision: "Dataset not found or corrupted"
-        raise MissingResourceError(f"{kind} is missing or corrupt under {root} ({exc}); {how}") from exc
+    except RuntimeError as exc:  # torchvision: "Dataset not found or corrupted", or a download that failed
+        raise MissingResourceError(f"{kind} could not be obtained under {root} ({_first_line(exc)}); "
+                                   f"{_how_to_get(kind, root, name)}") from exc
     except OSError as exc:  # no network, or a truncated archive
-        raise MissingResourceError(f"{kind} could not be read or downloaded into {root} ({exc}); {how}") from exc
+        raise MissingResourceError(f"{kind} could not be read or downloaded into {root} ({_first_line(exc)}); "
+                                   f"{_how_to_get(kind, root, name)}") from exc
     return raw, list(ds.classes)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _arrays_of(ds) -> tuple[np.ndarray, np.ndarray]:
@@ -114,8 +200,6 @@ def _skimage_folder(raw_root: Path) -> Path:
 
 def _image_folder(folder: Path, size: int) -> tuple[Raw, list[str]]:
     """Images in ``folder`` (or in its class sub-folders), resized to size×size; all go to ``test``."""
-    from PIL import Image, UnidentifiedImageError
-
     if not folder.is_dir():
         raise MissingResourceError(f"image folder {folder} does not exist; create it or point data.<name>.path at yours")
     files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
@@ -126,14 +210,40 @@ def _image_folder(folder: Path, size: int) -> tuple[Raw, list[str]]:
     classes = sorted({p.parent.name for p in images}) if any(p.parent != folder for p in images) else ["unlabelled"]
     xs, ys, names = [], [], []
     for p in images:
-        try:
-            with Image.open(p) as im:
-                xs.append(np.asarray(im.convert("RGB").resize((size, size), Image.BICUBIC)))
-        except (UnidentifiedImageError, OSError) as exc:
-            raise CorruptResourceError(f"{p} is not a readable image ({exc}); remove or replace it") from exc
+        xs.append(read_image(p, size))
         ys.append(classes.index(p.parent.name) if classes != ["unlabelled"] else 0)
         names.append(str(p.relative_to(folder)))
     empty = np.zeros((0, size, size, 3), np.uint8), np.zeros(0, np.int64)
     raw = {"train": empty, "test": (np.stack(xs), np.asarray(ys, np.int64))}
     raw["files"] = names  # type: ignore[assignment]
     return raw, classes
+
+
+def read_image(path: Path, size: int) -> np.ndarray:
+    """One image file as uint8 size×size×3. 16-bit, 32-bit and float images (modes I;16, I, F) are
+    scaled linearly from the range of values they really hold to 0–255 (PIL's own conversion clips
+    them: a 16-bit PNG would turn white, a float TIFF black); an image over PIL's decompression-bomb
+    limit is refused with its name."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            if im.mode in ("F", "I") or im.mode.startswith("I;16"):
+                im = Image.fromarray(_to_uint8(np.asarray(im, dtype=np.float64), path))
+            return np.asarray(im.convert("RGB").resize((size, size), Image.BICUBIC))
+    except Image.DecompressionBombError as exc:
+        raise CorruptResourceError(
+            f"{path} is too large to open safely ({exc}); downscale it (e.g. to at most 4096 pixels a side) or "
+            f"remove it from the folder") from exc
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise CorruptResourceError(f"{path} is not a readable image ({exc}); remove or replace it") from exc
+
+
+def _to_uint8(values: np.ndarray, path: Path) -> np.ndarray:
+    """Map the finite range [min, max] of a high-depth image linearly onto 0–255 (a flat image → 0)."""
+    finite = np.isfinite(values)
+    if not finite.any():
+        raise CorruptResourceError(f"{path} holds no finite pixel values; remove or replace it")
+    lo, hi = float(values[finite].min()), float(values[finite].max())
+    scaled = (np.where(finite, values, lo) - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(values)
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)

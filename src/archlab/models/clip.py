@@ -62,7 +62,8 @@ def load_from_spec(spec: str, resources: str | Path, device: torch.device | str 
     ws = weights.parse(spec)
     weights.ensure_available(spec, resources)
     if ws.kind == "open_clip":
-        return load_clip(*ws.parts, cache_dir=str(weights.cache_dir(resources, "open_clip")), device=device)
+        with weights.hub_offline():  # loading never touches the network (no retries, no waiting)
+            return load_clip(*ws.parts, cache_dir=str(weights.cache_dir(resources, "open_clip")), device=device)
     if ws.kind == "file" and Path(ws.parts[0]).name == WEIGHTS_FILE:
         return load_clip(f"local-dir:{Path(ws.parts[0]).parent}", device=device)
     raise ParamsError(f"CLIP weights must be open_clip:<model>:<pretrained> or file:<dir>/{WEIGHTS_FILE}, got {spec!r}")

@@ -6,12 +6,20 @@ Specs: ``torchvision:<arch>:<WEIGHTS>``, ``hf:<repo id>``, ``open_clip:<model>:<
 """
 from __future__ import annotations
 
+import contextlib
+import difflib
+import functools
+import importlib
+import importlib.util
+import json
 import os
 import re
+import sys
+import types
 from dataclasses import dataclass
 from pathlib import Path
 
-from archlab.errors import CorruptResourceError, MissingResourceError, ParamsError
+from archlab.errors import ArchlabError, CorruptResourceError, MissingResourceError, ParamsError
 
 KINDS = ("torchvision", "hf", "open_clip", "file", "none")
 
@@ -58,31 +66,93 @@ def cache_dir(resources: str | Path, kind: str) -> Path:
     return Path(resources) / "weights" / kind
 
 
+# what from_pretrained reads for a ViT classifier and its processor: the config, the processor config,
+# and one weights format (safetensors first; the PyTorch pickle only where a repository has no safetensors)
+HF_CONFIG_FILES = ["config.json", "preprocessor_config.json"]
+HF_WEIGHT_FORMATS = (["model.safetensors", "model.safetensors.index.json", "model-*.safetensors"],
+                     ["pytorch_model.bin", "pytorch_model.bin.index.json", "pytorch_model-*.bin"])
+
+
 def fetch(spec: str, resources: str | Path) -> Path | None:
-    """Download a remote spec into the cache (needs internet) and write its marker."""
+    """Download a remote spec into the cache (needs internet) and write its marker.
+
+    Any failure of the download (no network, a refused or unknown repository, a bad checksum) is one
+    :class:`MissingResourceError` saying what is missing, where it belongs and how to fetch it elsewhere."""
     ws = parse(spec)
     marker = marker_path(spec, resources)
     if not ws.remote:
         ensure_available(spec, resources)
         return marker
+    target = cache_dir(resources, ws.kind)
     if ws.kind == "torchvision":
-        _torchvision_weights(ws).get_state_dict(progress=True, model_dir=str(cache_dir(resources, "torchvision")), check_hash=True)
+        weights = _torchvision_weights(ws)  # an unknown tag is a ParamsError, before any download
+        download = lambda: weights.get_state_dict(progress=True, model_dir=str(target), check_hash=True)  # noqa: E731
     elif ws.kind == "hf":
-        from huggingface_hub import snapshot_download
-
-        snapshot_download(ws.parts[0], cache_dir=str(cache_dir(resources, "hf")))
+        download = lambda: _hf_download(ws.parts[0], target)  # noqa: E731
     else:
-        import open_clip
-
-        open_clip.create_model(ws.parts[0], pretrained=ws.parts[1], cache_dir=str(cache_dir(resources, "open_clip")))
+        check_open_clip(spec)  # never fetch weights for an architecture they were not trained with
+        download = lambda: _open_clip_download(ws, target)  # noqa: E731
+    try:
+        download()
+    except (ArchlabError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # urllib, requests and huggingface_hub each raise their own kinds
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise MissingResourceError(
+            f"weights {spec} could not be downloaded into {target} ({type(exc).__name__}: {reason}). This machine "
+            f"seems to have no internet (or the source refused): on a machine with internet run "
+            f"`python -m archlab fetch-weights '{spec}' --resources resources` and copy its resources/weights/ "
+            f"folder (with {marker.name}) to {Path(resources) / 'weights'} here") from exc
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text(spec + "\n")
     return marker
 
 
+@contextlib.contextmanager
+def hub_offline():
+    """Hugging Face Hub in offline mode for the block: a load from the cache (open_clip's
+    ``hf_hub_download`` calls) makes no request, instead of retrying for a minute on a node without
+    internet before it falls back to the cached file."""
+    from huggingface_hub import constants
+
+    before = constants.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = before
+
+
+def _hf_download(repo_id: str, target: Path) -> None:
+    """Only what is loaded: the configs and one weights format, not the repository's every file."""
+    from huggingface_hub import snapshot_download
+
+    for formats in HF_WEIGHT_FORMATS:
+        folder = Path(snapshot_download(repo_id, cache_dir=str(target), allow_patterns=HF_CONFIG_FILES + formats))
+        if any(folder.glob(formats[0].replace("model.", "model*."))):
+            return
+    raise MissingResourceError(f"the Hugging Face repository {repo_id} has no model.safetensors or pytorch_model.bin; "
+                               f"name a transformers model repository in the hf: spec")
+
+
+def _open_clip_download(ws: WeightSpec, target: Path) -> None:
+    """The weights file alone (what open_clip.create_model reads from ``cache_dir``), without building a model."""
+    import archlab  # noqa: F401  (torchvision import fix)
+    from open_clip.pretrained import download_pretrained, get_pretrained_cfg
+
+    cfg = get_pretrained_cfg(*ws.parts)
+    if cfg.get("hf_hub"):  # one quick request first: offline, the file downloads retry for a minute
+        from huggingface_hub import HfApi
+
+        HfApi().model_info(os.path.split(cfg["hf_hub"])[0])
+    if not download_pretrained(cfg, cache_dir=str(target)):
+        raise FileNotFoundError("open_clip returned no weights file")
+
+
 def ensure_available(spec: str, resources: str | Path) -> None:
-    """Raise one clear error if a spec cannot be loaded offline."""
+    """Raise one clear error if a spec cannot be loaded offline (or not into its architecture)."""
     ws = parse(spec)
+    check_open_clip(spec)
     marker = marker_path(spec, resources)
     if marker is not None and not marker.exists():
         if ws.kind == "file":
@@ -129,3 +199,76 @@ def _torchvision_weights(ws: WeightSpec):
         return tvm.get_model_weights(arch)[tag]
     except (ValueError, KeyError) as exc:
         raise ParamsError(f"torchvision has no weights {tag!r} for {arch!r} ({exc})") from exc
+
+
+def check_open_clip(spec: str, key: str = "clip.weights") -> None:
+    """Refuse an ``open_clip:<model>:<tag>`` spec whose pretrained weights were trained with another
+    activation than the architecture uses (QuickGELU vs GELU), an unknown model or an unknown tag.
+
+    open_clip itself only warns ("QuickGELU mismatch") and then computes wrong embeddings. Offline and
+    without torch: reads open_clip's own registries (its ``model_configs/*.json`` and ``pretrained.py``).
+    """
+    ws = parse(spec)
+    if ws.kind != "open_clip":
+        return
+    model, tag = ws.parts
+    registry, configs = _open_clip_registry()
+    config_file = configs / f"{model}.json"
+    if not config_file.is_file():
+        close = difflib.get_close_matches(model, sorted(f.stem for f in configs.glob("*.json")), n=3)
+        raise ParamsError(f"{key} = {spec!r}: open_clip has no model {model!r} (no {config_file}); "
+                          f"use one of open_clip.list_models(){f', e.g. {close}' if close else ''}")
+    pretrained = registry.get_pretrained_cfg(model, tag)
+    if not pretrained:
+        raise ParamsError(f"{key} = {spec!r}: open_clip has no pretrained weights {tag!r} for {model!r} (its tags: "
+                          f"{registry.list_pretrained_tags_by_model(model)}); fix the spec")
+    arch_quick = bool(json.loads(config_file.read_text()).get("quick_gelu", False))
+    tag_quick = bool(pretrained.get("quick_gelu", False))
+    if arch_quick == tag_quick:
+        return
+    act = {True: "QuickGELU", False: "GELU"}
+    base = model.removesuffix("-quickgelu")
+    fix = f"{base}-quickgelu" if tag_quick else base
+    hint = (f"use `{key}: open_clip:{fix}:{tag}` (the same weights file, built with {act[tag_quick]})"
+            if registry.get_pretrained_cfg(fix, tag) else f"pick a tag of {model!r} trained with {act[arch_quick]}")
+    raise ParamsError(f"{key} = {spec!r}: the {tag!r} weights were trained with {act[tag_quick]} but open_clip's "
+                      f"{model!r} architecture uses {act[arch_quick]}, so every embedding would be wrong; {hint} "
+                      f"in params.yaml (or config/<profile>.yaml)")
+
+
+@functools.lru_cache(maxsize=1)
+def _open_clip_registry():
+    """open_clip's ``pretrained`` module (the registry of pretrained tags) and its model-config folder.
+
+    Importing the ``open_clip`` package imports torch (seconds); the registry itself needs none, so
+    unless open_clip is already imported its ``pretrained.py`` is loaded alone, with the one optional
+    import that would pull torch in (``safetensors.torch``, used only for downloads) turned off.
+    """
+    if "open_clip" not in sys.modules:
+        try:
+            return _open_clip_registry_alone()
+        except Exception:  # noqa: BLE001 - another open_clip layout: import it the ordinary way
+            pass
+    import archlab  # noqa: F401  (torchvision import fix)
+    import open_clip.pretrained as registry
+
+    return registry, Path(registry.__file__).parent / "model_configs"
+
+
+def _open_clip_registry_alone():
+    found = importlib.util.find_spec("open_clip")
+    if found is None or not found.submodule_search_locations:
+        raise ParamsError("open_clip is not installed; install the project's requirements.lock")
+    folder = Path(next(iter(found.submodule_search_locations)))
+    name = "_archlab_open_clip_registry"
+    package = types.ModuleType(name)
+    package.__path__ = [str(folder)]
+    blocked = [] if "safetensors.torch" in sys.modules else ["safetensors.torch"]
+    sys.modules[name] = package
+    sys.modules.update(dict.fromkeys(blocked))  # None: its `try: import` fails fast, without torch
+    try:
+        registry = importlib.import_module(f"{name}.pretrained")
+    finally:
+        for module in [*blocked, *(m for m in list(sys.modules) if m == name or m.startswith(name + "."))]:
+            sys.modules.pop(module, None)
+    return registry, folder / "model_configs"

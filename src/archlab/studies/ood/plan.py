@@ -55,12 +55,15 @@ def check(cfg: dict) -> None:
             raise ParamsError(f"ood.corrupted.source: cifar100_c corrupts CIFAR-100's own test images, but "
                               f"data.{s7['data']}.source is {data['source']!r}; use ood.corrupted.source: generated "
                               f"or a torchvision/local CIFAR-100")
-        cap, images = data.get("test_size_cap"), corrupted.get("images")
-        if cap is not None and (images is None or images > cap):
-            asked = "unset (every test image)" if images is None else images
-            raise ParamsError(f"ood.corrupted.images={asked} exceeds the {cap} clean test images kept by "
-                              f"data.{s7['data']}.test_size_cap: CIFAR-100-C row k must be clean test image k; set "
-                              f"ood.corrupted.images to at most {cap}")
+        limits = {k: data[k] for k in ("test_size", "test_size_cap") if data.get(k) is not None}
+        images = corrupted.get("images")
+        if limits:
+            key, cap = min(limits.items(), key=lambda kv: kv[1])
+            if images is None or images > cap:
+                asked = "unset (every test image)" if images is None else images
+                raise ParamsError(f"ood.corrupted.images={asked} exceeds the {cap} clean test images kept by "
+                                  f"data.{s7['data']}.{key}: CIFAR-100-C row k must be clean test image k; set "
+                                  f"ood.corrupted.images to at most {cap} (or remove data.{s7['data']}.{key})")
     if s7["wandb"]["enabled"] and not s7["wandb"].get("project"):
         raise ParamsError("ood.wandb.project is required when ood.wandb.enabled is true; name the W&B project")
 
