@@ -12,7 +12,7 @@ import archlab  # noqa: F401  (torchvision import fix before transformers/grad-c
 from archlab.features import attention as A
 from archlab.features import patch_masking as PM
 from archlab.features.gradcam import gradcam_maps, map_correlation
-from archlab.metrics.probe import cached_features, linear_probe
+from archlab.metrics.probe import linear_probe
 from archlab.models import vit as V
 
 torch.set_num_threads(1)
@@ -234,21 +234,6 @@ def test_probe_separates_blobs_and_is_at_chance_on_noise():
     assert result["test_accuracy"] > 0.9 and result["C"] in (0.1, 1.0)
     noise = linear_probe(_blobs(300, 0, 0.0), _blobs(100, 1, 0.0), _blobs(300, 2, 0.0), cs=(1.0,))
     assert noise["test_accuracy"] < 0.5
-
-
-def test_probe_features_are_cached_and_reused(tmp_path):
-    calls = []
-
-    def extract():
-        calls.append(1)
-        return {"cls": np.arange(6.0).reshape(3, 2)}
-
-    path = tmp_path / "features.npz"
-    first = cached_features(path, {"model": "m", "n": 3}, extract)
-    second = cached_features(path, {"n": 3, "model": "m"}, extract)
-    assert len(calls) == 1 and np.array_equal(first["cls"], second["cls"])
-    cached_features(path, {"model": "other", "n": 3}, extract)
-    assert len(calls) == 2
 
 
 # --- Grad-CAM ---------------------------------------------------------------------------------------

@@ -1,13 +1,16 @@
-"""S2 stage glue: params schema, published points, demo-model detection."""
+"""S2 plan and stage glue: params schema, cross-key checks, published points, demo-model detection, one job run."""
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 
 from archlab.config import load_params, validate_params
 from archlab.errors import ParamsError
-from archlab.stages.vit_section import published_masking_points, trained_here
+from archlab.pipeline import Paths, Pipeline
+from archlab.studies.vit.jobs import published_masking_points
+from archlab.studies.vit.plan import split_bounds, trained_here
 
 
 @pytest.mark.parametrize("key, value, message", [
@@ -27,6 +30,87 @@ def test_schema_rejects_typos_naming_the_key(key, value, message):
     assert "vit." in str(err.value)
 
 
+# --- plan.check: cross-key mistakes are caught before any job ---------------------------------------
+
+@pytest.fixture(scope="module")
+def test_cfg():
+    cfg = load_params("test")
+    cfg["studies"] = ["resnet", "vit"]
+    return cfg
+
+
+def _pipeline(cfg):
+    return Pipeline(cfg, Paths(cfg["profile"]))
+
+
+def test_the_test_and_demo_profiles_pass_the_checks(test_cfg):
+    assert any(job.rule.name == "vit_section" for job in _pipeline(test_cfg).jobs)
+    demo = load_params("demo")
+    _pipeline({**demo, "studies": ["resnet", "vit"]})
+
+
+@pytest.mark.parametrize("edit, key", [
+    (lambda c: c.update(studies=["vit"]), "studies"),
+    (lambda c: c["vit"].pop("pretrain"), "vit.weights"),
+    (lambda c: c["vit"]["pretrain"].update(hidden_size=30, heads=4), "vit.pretrain.hidden_size"),
+    (lambda c: c["vit"]["pretrain"].update(image_size=18, patch_size=4), "vit.pretrain.image_size"),
+    (lambda c: c["vit"]["masking"].update(n_images=61), "vit.masking.n_images"),      # pretrain_shapes: 60 test
+    (lambda c: c["vit"]["attention"].update(stats_images=100), "vit.attention.stats_images"),
+    (lambda c: c["vit"]["probe"].update(train_size=301), "vit.probe.train_size"),     # cifar10: 360 - 60 val
+    (lambda c: c["vit"]["probe"].update(val_size=61), "vit.probe.val_size"),
+    (lambda c: c["vit"]["probe"].update(test_size=121), "vit.probe.test_size"),
+])
+def test_check_rejects_cross_key_mistakes_naming_the_key(test_cfg, edit, key):
+    cfg = copy.deepcopy(test_cfg)
+    edit(cfg)
+    with pytest.raises(ParamsError, match=key.replace(".", r"\.")):
+        _pipeline(cfg)
+
+
+def test_split_bounds_follow_the_data_spec():
+    assert split_bounds({"train_size": 360, "val_size": 60, "test_size": 120}) == {"train": 300, "val": 60, "test": 120}
+    assert split_bounds({"train_size": 300, "val_fraction": 0.2, "test_size": 60}) == {"train": 240, "val": 60, "test": 60}
+    assert split_bounds({"val_size": 5000, "train_size_cap": 1000, "test_size_cap": 500}) == \
+        {"val": 5000, "train": 1000, "test": 500}
+    assert split_bounds({"source": "torchvision", "val_size": 5000}) == {"val": 5000}
+
+
+def test_a_probe_change_reruns_the_probe_but_never_re_extracts_features(test_cfg):
+    """The features are extracted once (vit_probe_features); the probe's own params are not theirs."""
+    cfg = copy.deepcopy(test_cfg)
+    before = {j.rule.name: j.params_json for j in _pipeline(cfg).jobs if j.rule.study == "vit"}
+    cfg["vit"]["probe"].update(cs=[0.1, 1.0], max_iter=100)
+    after = {j.rule.name: j.params_json for j in _pipeline(cfg).jobs if j.rule.study == "vit"}
+    assert {name for name in before if before[name] != after[name]} == {"vit_probe"}
+
+
+def test_grad_cam_reads_the_s1_baseline_head_and_only_the_resnet_keys_it_uses(test_cfg):
+    pipe = _pipeline(test_cfg)
+    cnn = pipe.job("vit_cnn", {})
+    s1 = test_cfg["resnet"]
+    head_dir = f"results/test/resnet/head/{s1['arch']}/seed{s1['seeds'][0]}"
+    assert cnn.input["resnet_head"] == f"{head_dir}/head.pt"
+    assert cnn.input["resnet_head_params"] == f"{head_dir}/params.json"
+    assert pipe.job("resnet_head", {"variant": s1["arch"], "seed": s1["seeds"][0]}).output["head"] == cnn.input["resnet_head"]
+    assert set(cnn.params["resnet"]) == {"arch", "weights", "image_size"}
+    cfg = copy.deepcopy(test_cfg)
+    cfg["resnet"]["hierarchy"]["n_images"] = 50  # an S1 key Grad-CAM does not read
+    assert _pipeline(cfg).job("vit_cnn", {}).params_json == cnn.params_json
+
+
+def test_every_vit_job_reads_the_model_weights_and_the_section_every_run(test_cfg):
+    pipe = _pipeline(test_cfg)
+    model = pipe.job("vit_pretrain", {}).output
+    for rule in ("vit_predict", "vit_attention", "vit_masking", "vit_probe_features"):
+        job = pipe.job(rule, {})
+        assert job.input["weights"] == model["model"] and job.input["model_weights"] == model["model_weights"]
+    section = pipe.job("vit_section", {})
+    for rule in ("vit_predict", "vit_attention", "vit_masking", "vit_probe_features", "vit_probe", "vit_cnn", "vit_pretrain"):
+        assert pipe.job(rule, {}).output["params"] in section.input.values(), rule
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
 def test_published_masking_points_are_probabilities_at_fractions():
     points = published_masking_points()
     assert len(points) == 3
@@ -35,7 +119,33 @@ def test_published_masking_points_are_probabilities_at_fractions():
 
 def test_trained_here_recognises_the_demo_vit_output(tmp_path):
     out = tmp_path / "results" / "demo" / "vit"
-    assert trained_here(f"file:{out}/pretrain/model/config.json", out)
-    assert not trained_here("hf:google/vit-base-patch16-224", out)
-    assert not trained_here(f"file:{tmp_path}/elsewhere/config.json", out)
+    assert trained_here(f"file:{out}/pretrain/model/config.json", str(out))
+    assert trained_here("file:./results/demo/vit/pretrain/model/config.json", "results/demo/vit")
+    assert not trained_here("hf:google/vit-base-patch16-224", str(out))
+    assert not trained_here(f"file:{tmp_path}/elsewhere/config.json", str(out))
 
+
+# --- one job chain by hand, as Snakemake runs it ------------------------------------------------------
+
+def test_pretrain_features_and_probe_run_by_hand_and_record_their_params(tmp_path):
+    from conftest import copy_params
+
+    from archlab.cli import main
+
+    root = copy_params(tmp_path / "proj")
+    cfg_path = root / "config" / "test.yaml"
+    cfg_path.write_text(cfg_path.read_text().replace("studies: [resnet, vit, ood, gan, vae, cifar_arch, clip]",
+                                                     "studies: [resnet, vit]"))
+    run = ["--profile", "test", "--root", str(root)]
+    for name in ("pretrain_shapes", "cifar10"):
+        assert main(["run", "data_prepare", f"name={name}", *run]) == 0
+    for rule in ("vit_pretrain", "vit_probe_features", "vit_probe"):
+        assert main(["run", rule, *run]) == 0, rule
+    out = root / "results" / "test" / "vit"
+    assert (out / "pretrain" / "model" / "model.safetensors").exists()
+    assert not list((out / "pretrain").glob("checkpoint*.pt"))
+    features = json.loads((out / "probe_features" / "params.json").read_text())
+    assert features["params"]["train_size"] == 200 and "cs" not in features["params"]
+    assert set(features["inputs"]) == {"data", "weights", "model_weights"}
+    results = json.loads((out / "probe" / "results.json").read_text())
+    assert set(results) == {"cls", "mean"} and results["cls"]["n_train"] == 200

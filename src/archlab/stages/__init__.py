@@ -1,1 +1,0 @@
-"""Stage entry points: thin layers that parse arguments, read params, call the library, write artifacts."""

@@ -1,0 +1,1 @@
+"""S2: ViT attention, masking and linear probes (see plan.py)."""

@@ -1,0 +1,135 @@
+"""S2 ``vit``: Vision Transformer attention, masking robustness and linear probes.
+
+``vit_pretrain`` (demo only) trains the small ViT that ``vit.weights`` then names; ``vit_predict``
+(top-k of the photos), ``vit_attention`` (CLS maps, rollout, head statistics), ``vit_masking``
+(accuracy / agreement / confidence vs patches masked) and ``vit_probe_features`` (frozen CLS and
+mean-patch features, extracted once) read that model; ``vit_probe`` fits linear probes on the
+features; ``vit_cnn`` puts Grad-CAM of the S1 baseline head (``resnet_head``) beside the ViT maps;
+``vit_section`` builds the report section.
+"""
+from __future__ import annotations
+
+from os.path import normpath
+from pathlib import PurePath
+
+from archlab.errors import ParamsError
+from archlab.plan import Rule, pick, run_files
+
+JOBS = "archlab.studies.vit.jobs"
+MODEL_FILES = {"model": "config.json", "model_weights": "model.safetensors", "processor": "preprocessor_config.json"}
+
+
+def trained_here(spec: str, out: str) -> bool:
+    """Whether ``spec`` names the demo ViT that ``vit_pretrain`` writes under ``out`` (the study folder)."""
+    kind, _, path = spec.partition(":")
+    return kind == "file" and PurePath(normpath(out), "pretrain", "model") in PurePath(normpath(path)).parents
+
+
+def split_bounds(spec: dict) -> dict[str, int]:
+    """The most images each split of a dataset spec can have, where the spec says (synthetic sizes, caps)."""
+    bounds = {}
+    val = spec.get("val_size")
+    if val is None and "train_size" in spec:
+        val = int(round(spec["train_size"] * spec.get("val_fraction", 0.1)))
+    if val is not None:
+        bounds["val"] = val
+    train = [n for n in (spec.get("train_size_cap"), spec["train_size"] - val if "train_size" in spec else None) if n]
+    if train:
+        bounds["train"] = min(train)
+    test = [n for n in (spec.get("test_size"), spec.get("test_size_cap")) if n]
+    if test:
+        bounds["test"] = min(test)
+    return bounds
+
+
+def _check_size(cfg: dict, key: str, dataset: str, split: str, n: int) -> None:
+    available = split_bounds(cfg["data"][dataset]).get(split)
+    if available is not None and n > available:
+        raise ParamsError(f"{key}={n} but dataset {dataset!r} has at most {available} {split} images "
+                          f"(data.{dataset}); lower {key} or enlarge the dataset")
+
+
+def check(cfg: dict) -> None:
+    s2 = cfg["vit"]
+    if "resnet" not in cfg["studies"]:
+        raise ParamsError("studies: vit needs resnet too (vit_cnn compares the ViT's attention with Grad-CAM of the "
+                          "S1 resnet head); add resnet to studies or remove vit")
+    pre = s2.get("pretrain")
+    if pre is None and trained_here(s2["weights"], f"results/{cfg['profile']}/vit"):
+        raise ParamsError(f"vit.weights={s2['weights']!r} names the output of vit_pretrain, but this profile has no "
+                          "vit.pretrain section; add one or use hf:<repo> weights")
+    if pre is not None:
+        if pre["hidden_size"] % pre["heads"]:
+            raise ParamsError(f"vit.pretrain.hidden_size={pre['hidden_size']} must be a multiple of "
+                              f"vit.pretrain.heads={pre['heads']} (each head gets hidden_size / heads dimensions)")
+        if pre["image_size"] % pre["patch_size"]:
+            raise ParamsError(f"vit.pretrain.image_size={pre['image_size']} must be a multiple of "
+                              f"vit.pretrain.patch_size={pre['patch_size']} (the image is cut into whole patches)")
+    ac, mc, pc = s2["attention"], s2["masking"], s2["probe"]
+    _check_size(cfg, "vit.attention.stats_images", ac["data"], "test", ac["stats_images"])
+    _check_size(cfg, "vit.masking.n_images", mc["data"], "test", mc["n_images"])
+    for split in ("train", "val", "test"):
+        _check_size(cfg, f"vit.probe.{split}_size", pc["data"], split, pc[f"{split}_size"])
+
+
+def jobs(cfg: dict, paths) -> list:
+    s2, s1, out, device = cfg["vit"], cfg["resnet"], paths.study("vit"), cfg["device"]
+    s1_out = paths.study("resnet")
+    vit_in = dict(paths.weights(s2["weights"]))
+    if trained_here(s2["weights"], out):  # the weights themselves, not only config.json
+        vit_in["model_weights"] = f"{out}/pretrain/model/{MODEL_FILES['model_weights']}"
+    model = {"weights": s2["weights"], "batch_size": s2["batch_size"], "device": device, "resources": paths.resources}
+    photos = {"photos": paths.dataset(s2["predict"]["dataset"])}
+    ac, mc, pc = s2["attention"], s2["masking"], s2["probe"]
+
+    def rule(step: str, files: dict[str, str], func: str | None = None, run_dir: str | None = None, **kw) -> Rule:
+        run_dir = run_dir or f"{out}/{step}"
+        return Rule(f"vit_{step}", "vit", func or f"{JOBS}:{step}", run_dir, run_files(run_dir, **files), **kw)
+
+    out_jobs = []
+    if "pretrain" in s2:
+        pre = rule("pretrain", {**{k: f"model/{v}" for k, v in MODEL_FILES.items()}, "metrics": "metrics.json",
+                                "history": "history.csv"}, mem_mb=4000, runtime=60, gpu=True)
+        out_jobs.append(pre.job({"data": paths.dataset(s2["pretrain"]["data"])}, {**{k: v for k, v in s2["pretrain"].items() if k != "data"}, "device": device}))
+    predict = rule("predict", {"predictions": "predictions.csv"}, mem_mb=4000, runtime=20, gpu=True)
+    out_jobs.append(predict.job({**photos, **vit_in}, {**model, "top_k": s2["predict"]["top_k"]}))
+    attention = rule("attention", {"maps": "maps.npz", "stats": "head_stats.csv", "overlays": "overlays.png",
+                                   "heads": "heads.png", "stats_png": "head_stats.png"}, mem_mb=8000, runtime=30, gpu=True)
+    out_jobs.append(attention.job({**photos, "stats_data": paths.dataset(ac["data"]), **vit_in},
+                                  {**model, **pick(ac, "stats_images", "rollout_residual", "head_images")}))
+    masking = rule("masking", {"curves": "curves.csv", "summary": "summary.csv", "meta": "meta.json", "png": "curves.png"},
+                   mem_mb=8000, runtime=120, gpu=True)
+    out_jobs.append(masking.job({"data": paths.dataset(mc["data"]), **vit_in},
+                                {**model, **pick(mc, "n_images", "fractions", "strategies", "methods", "fill"),
+                                 "label_map": mc.get("label_map") or {}, "seeds": s2["seeds"]}))
+    feats = rule("probe_features", {"features": "features.npz"}, mem_mb=8000, runtime=60, gpu=True)
+    out_jobs.append(feats.job({"data": paths.dataset(pc["data"]), **vit_in},
+                              {**model, **pick(pc, "train_size", "val_size", "test_size")}))
+    probe = rule("probe", {"results": "results.json"}, mem_mb=4000, runtime=30)
+    out_jobs.append(probe.job({"features": f"{out}/probe_features/features.npz"}, pick(pc, "cs", "max_iter")))
+
+    head_dir = f"{s1_out}/head/{s1['arch']}/seed{s1['seeds'][0]}"  # S1's baseline head (resnet_head)
+    head = {"resnet_head": f"{head_dir}/head.pt", "resnet_head_params": f"{head_dir}/params.json"}
+    cnn = rule("cnn", {"png": "gradcam_vs_attention.png", "csv": "comparison.csv"}, mem_mb=4000, runtime=20, gpu=True)
+    out_jobs.append(cnn.job(
+        {"maps": f"{out}/attention/maps.npz", **photos, **head, "resnet_data": paths.dataset(s1["data"]),
+         **{f"resnet_{k}": v for k, v in paths.weights(s1["weights"]).items()}},
+        {"batch_size": s2["batch_size"], "device": device, "resources": paths.resources,
+         "target_layer": s2["cnn"]["target_layer"], "resnet": pick(s1, "arch", "weights", "image_size")}))
+
+    section = Rule("vit_section", "vit", "archlab.studies.vit.section:build", f"{out}/section",
+                   {"section": paths.section("vit"), "metrics": f"{paths.dvc('vit')}/metrics.json"})
+    runs = {"predict": predict, "attention": attention, "masking": masking, "probe_features": feats, "probe": probe,
+            "cnn": cnn}
+    unread = {"attention_maps", "probe_features_features"}  # large arrays the section does not open
+    inputs = {key: path for step, r in runs.items() for name, path in r.outputs.items()
+              if (key := f"{step}_{name}") not in unread}
+    if "pretrain" in s2 and trained_here(s2["weights"], out):
+        inputs |= {"pretrain_metrics": f"{out}/pretrain/metrics.json", "pretrain_params": f"{out}/pretrain/params.json",
+                   "pretrain_data": paths.dataset(s2["pretrain"]["data"])}
+    out_jobs.append(section.job(
+        {**inputs, **photos, "attention_data": paths.dataset(ac["data"]), "masking_data": paths.dataset(mc["data"]),
+         "probe_data": paths.dataset(pc["data"]), "resnet_data": paths.dataset(s1["data"]),
+         "resnet_head_params": head["resnet_head_params"]},
+        {"profile": cfg["profile"]}))
+    return out_jobs

@@ -1,0 +1,156 @@
+"""The S2 report section, from the S2 runs' artifacts and the params each run recorded (params.json)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from archlab.data.prepared import PreparedDataset
+from archlab.io import read_json
+from archlab.provenance import read_run_params
+from archlab.report.section import Section, fmt, mean_std
+from archlab.studies.vit.jobs import MASKING_KEYS
+
+
+def _nearest(summary: pd.DataFrame, fraction: float) -> float:
+    fractions = summary["fraction"].unique()
+    return float(fractions[np.argmin(abs(fractions - fraction))])
+
+
+def _confidence(curves: pd.DataFrame, strategy: str, method: str, fraction: float) -> str:
+    rows = curves[(curves.strategy == strategy) & (curves.method == method) & (curves.fraction == fraction)]
+    if fraction == 0.0:  # nothing masked: every seed gives the same number
+        rows = rows.iloc[:1]
+    return mean_std(rows["confidence"] * 100) if len(rows) else "–"
+
+
+def _pretrain_note(metrics: dict, params: dict, source: PreparedDataset) -> str:
+    return (f"Demo model: a {metrics['parameters']:,}-parameter ViT built from `ViTConfig` (eager attention; "
+            f"{params['layers']} layers, {params['heads']} heads, hidden size {params['hidden_size']}, "
+            f"{params['patch_size']} px patches of {params['image_size']} px images), pretrained for "
+            f"{params['epochs']} epochs on the synthetic source task {source.describe()} (classes: "
+            f"{', '.join(metrics['classes'])}); its source-task test accuracy is {fmt(100 * metrics['test_acc'])}%. "
+            "Its labels are those shapes, so its predictions on photos only exercise the pipeline.")
+
+
+def build(job) -> None:
+    inp, profile = job.input, job.params["profile"]
+    run = {step: read_run_params(inp[f"{step}_params"])
+           for step in ("predict", "attention", "masking", "probe_features", "probe", "cnn")}
+    ac, mc, fp, pc, cc = run["attention"], run["masking"], run["probe_features"], run["probe"], run["cnn"]
+    data = {name: PreparedDataset(inp[key], verify=False) for name, key in
+            (("photos", "photos"), ("attention", "attention_data"), ("masking", "masking_data"),
+             ("probe", "probe_data"), ("resnet", "resnet_data"))}
+    photos = data["photos"]
+    masking_meta = read_json(inp["masking_meta"])
+    grid = masking_meta["grid"]
+    setting = (f"profile {profile}; weights `{run['predict']['weights']}` (eager attention, the checkpoint's own "
+               f"image processor); {grid[0]}×{grid[1]} patches of {masking_meta['patch_size']} px; images: "
+               f"{photos.meta['sizes']['test']} from `{photos.meta['name']}` ({photos.meta['source']})")
+    sec = Section("vit", "S2 — Vision Transformer attention, masking and linear probes", profile, setting)
+    norm = masking_meta["normalisation"]
+    sec.text(f"Inputs are resized to the model's size and normalised with the processor's statistics, mean "
+             f"{norm['mean']} and std {norm['std']} (for google/vit-base-patch16-224 both 0.5, not ImageNet's).")
+    if "pretrain_metrics" in inp:
+        pre = read_run_params(inp["pretrain_params"])
+        sec.text(_pretrain_note(read_json(inp["pretrain_metrics"]), pre, PreparedDataset(inp["pretrain_data"], verify=False)))
+
+    # predict
+    sec.heading("Predictions")
+    preds = pd.read_csv(inp["predict_predictions"])
+    table = (preds.assign(shown=preds["label"] + " (" + preds["probability"].map(lambda q: f"{q:.2f}") + ")")
+             .groupby("image", sort=False)["shown"].agg(list))
+    sec.table(pd.DataFrame({"image": table.index, "top-1 (p)": [v[0] for v in table],
+                            f"top-{len(table.iloc[0])} (p)": ["; ".join(v) for v in table]}),
+              caption="Top-k predictions for every image of the folder.")
+
+    # attention
+    residual = ac["rollout_residual"]
+    sec.heading("Attention")
+    sec.text(f"Last-layer attention of the CLS token to each patch (row 0 of the attention matrix, the CLS column "
+             f"left out), mean over heads and per head, on the {grid[0]}×{grid[1]} patch grid, upsampled bilinearly "
+             f"and min-max scaled per image. Rollout (Abnar & Zuidema): per layer the heads are averaged, the skip "
+             f"path is added as {residual}·I + {1 - residual}·A (rows renormalised) and "
+             f"the layers are multiplied; the CLS row is shown.")
+    sec.figure(inp["attention_overlays"], "Image, last-layer CLS attention (mean of heads), and rollout; "
+               "titles give the ViT's top-1 and its probability.")
+    sec.figure(inp["attention_heads"], f"Last-layer CLS attention, head by head (first {ac['head_images']} images).")
+    stats = pd.read_csv(inp["attention_stats"])
+    per_layer = stats.groupby("layer").agg(
+        **{"mean distance, min head (px)": ("mean_distance_px", "min"),
+           "mean distance, max head (px)": ("mean_distance_px", "max"),
+           "CLS entropy, min head": ("cls_entropy", "min"), "CLS entropy, max head": ("cls_entropy", "max")}).reset_index()
+    sec.text(f"Head specialisation, averaged over the first {ac['stats_images']} test images of "
+             f"{data['attention'].describe()}: mean attention distance (attention-weighted image distance between "
+             "query and key patches, CLS excluded) and the entropy of each head's CLS→patch distribution divided by "
+             "log(#patches) (1 = uniform, 0 = one patch). A wide spread between heads of one layer means heads specialise.")
+    sec.table(per_layer, caption="Spread of the head statistics within each layer.")
+    sec.figure(inp["attention_stats_png"], "Mean attention distance per head against depth; CLS entropy per head.")
+
+    # masking
+    sec.heading("Patch masking")
+    curves = pd.read_csv(inp["masking_curves"])
+    summary = pd.read_csv(inp["masking_summary"])
+    fill_rgb = ", ".join(f"{c:.2f}" for c in masking_meta["fill_pixel_rgb"])
+    how = {"fill": f"**fill**: every pixel of a masked patch is set to {mc['fill']} in the model's input space (after "
+                   f"normalisation), i.e. the RGB colour ({fill_rgb}) on a 0–1 scale",
+           "drop": "**drop**: the masked patch tokens are removed (no token may attend to them, via the attention "
+                   "mask), which is what the CLS token would see if they were not in the sequence"}
+    labelled = masking_meta["labelled_images"]
+    seeds = mc["seeds"]
+    sec.text(f"{masking_meta['images']} test images of {data['masking'].describe()}; fractions "
+             f"{', '.join(map(str, mc['fractions']))} of the {grid[0] * grid[1]} patches. **random**: a uniformly "
+             f"random set of round(fraction × patches) patches per image, seeds {seeds} (n = {len(seeds)}; a larger "
+             f"fraction masks a superset for the same seed). **centre**: the round(fraction × patches) patches closest "
+             f"to the image centre, a centred square that grows with the fraction. How a patch is masked: "
+             + "; ".join(how[m] for m in mc["methods"]) + ". "
+             + (f"Accuracy counts the {labelled} images whose label maps to a model class; " if labelled else
+                "No dataset label maps to a model class, so accuracy is not defined; ")
+             + "agreement compares with the unmasked top-1; confidence is the mean top-1 probability.")
+    sec.figure(inp["masking_png"], f"Agreement / accuracy and mean confidence vs fraction masked (± std over n = "
+               f"{len(seeds)} seeds for random masks); black markers: published single-image points (report B, one car).")
+    wide = summary.pivot_table(index="fraction", columns=["strategy", "method"], values="agreement_mean")
+    wide.columns = [f"agreement {s} ({m})" for s, m in wide.columns]
+    sec.table(wide.reset_index(), caption=f"Agreement with the unmasked top-1 (mean over n = {len(seeds)} seeds "
+              "for random masks).", digits=3)
+    f0, f3 = _nearest(summary, 0.0), _nearest(summary, 0.3)
+    method = mc["methods"][0]
+    ours = f"{profile}, {masking_meta['images']} images of {data['masking'].meta['name']}, {method}"
+    rows = [(MASKING_KEYS["unmasked"], _confidence(curves, mc["strategies"][0], method, f0), f"{ours}, fraction {f0}")]
+    rows += [(MASKING_KEYS[s], _confidence(curves, s, method, f3),
+              f"{ours}, fraction {f3}, mean conf. over images" + (f", mean ± std over n = {len(seeds)} seeds"
+                                                                  if s == "random" else ""))
+             for s in mc["strategies"]]
+    sec.compare(rows, "Masking: mean top-1 confidence (%); the published points are one image each.")
+
+    # probe
+    sec.heading("Linear probe: CLS token vs. mean of patch tokens")
+    probe = read_json(inp["probe_results"])
+    probe_data = data["probe"].meta["name"]
+    sec.text(f"Frozen features after the final LayerNorm, extracted once into a cache; standardised; multinomial "
+             f"logistic regression (scikit-learn, at most {pc['max_iter']} iterations) with C chosen among {pc['cs']} "
+             f"on the validation split. {data['probe'].describe()}: the first {fp['train_size']} train / "
+             f"{fp['val_size']} validation / {fp['test_size']} test images.")
+    sec.table(pd.DataFrame([{"features": name, "C": r["C"], "train acc (%)": 100 * r["train_accuracy"],
+                             "val acc (%)": 100 * r["val_accuracy"], "test acc (%)": 100 * r["test_accuracy"]}
+                            for name, r in probe.items()]), caption="Linear-probe accuracy.", digits=2)
+    probe_setting = f"{profile}, {probe_data} {fp['train_size']}/{fp['test_size']} train/test, test acc"
+    sec.compare([("vit.probe_cls_acc", fmt(100 * probe["cls"]["test_accuracy"]), probe_setting),
+                 ("vit.probe_mean_acc", fmt(100 * probe["mean"]["test_accuracy"]), probe_setting)],
+                "Linear probe accuracy (%).")
+
+    # cnn
+    sec.heading("ViT attention vs. CNN Grad-CAM")
+    r, head = cc["resnet"], read_run_params(inp["resnet_head_params"])
+    sec.text(f"Grad-CAM (the `grad-cam` library) of the S1 {r['arch']} classifier (weights `{r['weights']}` + its "
+             f"head trained for {head['head']['epochs']} epochs on {data['resnet'].meta['name']}, seed {head['seed']}; "
+             f"input {r['image_size']} px) at `{cc['target_layer']}`, for its own top-1 class, beside the ViT maps of "
+             "the same images. Spearman correlations compare the upsampled maps.")
+    sec.figure(inp["cnn_png"], "Image, ViT CLS attention, ViT rollout, CNN Grad-CAM.")
+    sec.table(pd.read_csv(inp["cnn_csv"]), caption="Top-1 of each model and map agreement.")
+
+    for name, res in probe.items():
+        sec.metric(f"probe_{name}_test_acc", res["test_accuracy"])
+    for strategy in mc["strategies"]:
+        rows = summary[(summary.strategy == strategy) & (summary.method == method) & (summary.fraction == _nearest(summary, 0.5))]
+        sec.metric(f"masking_{strategy}_{method}_agreement_at_0.5", float(rows["agreement_mean"].iloc[0]))
+    sec.write(job.output["section"], job.output["metrics"])
