@@ -23,6 +23,8 @@ rule pretrain_index:
         [job.output["metrics"] for job in PIPELINE.jobs if job.rule.name == "pretrain"],
     output:
         f"{RESULTS}/pretrain/index.json",
+    log:
+        f"{LOGS}/pretrain/index.log",
     localrule: True
     run:
         from archlab.io import read_json, write_json

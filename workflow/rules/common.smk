@@ -8,6 +8,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from archlab.commands.data import used_datasets  # noqa: E402
 from archlab.config import load_files  # noqa: E402
 from archlab.errors import ArchlabError  # noqa: E402
+from archlab.models import weights as archlab_weights  # noqa: E402
 from archlab.pipeline import Paths, Pipeline  # noqa: E402
 
 
@@ -48,3 +49,24 @@ RESULTS = PIPELINE.paths.results
 LOGS = PIPELINE.paths.logs
 GPUS = config.get("gpus_per_job", 0)
 ENV = "../envs/archlab.yaml"  # conda environment of every rule (relative to workflow/rules)
+
+
+def _job_input(name):
+    return lambda wc: PIPELINE.job(name, wc).input
+
+
+def _job_params(name):
+    return lambda wc: PIPELINE.job(name, wc).params_json
+
+
+def _remote_weight_specs(node):
+    """Every remote weights spec named anywhere in the config (what `fetch_weights` may download)."""
+    if isinstance(node, dict):
+        for value in node.values():
+            yield from _remote_weight_specs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _remote_weight_specs(value)
+    elif isinstance(node, str) and ":" in node and node.split(":", 1)[0] in ("torchvision", "hf", "open_clip"):
+        spec = archlab_weights.parse(node)
+        yield spec.slug, spec.text

@@ -5,14 +5,6 @@
 # params or code change reruns exactly the jobs that read it. `archlab run <rule> k=v` runs one by hand.
 
 
-def _job_input(name):
-    return lambda wc: PIPELINE.job(name, wc).input
-
-
-def _job_params(name):
-    return lambda wc: PIPELINE.job(name, wc).params_json
-
-
 for _spec in PIPELINE.rules.values():
 
     rule:
