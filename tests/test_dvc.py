@@ -61,13 +61,14 @@ def repro_jobs(repo: Path, *dvc_args: str) -> tuple[str, dict[str, list[str]]]:
 def trimmed_dvc_yaml(studies: list[str], profile: str) -> dict:
     """The project's dvc.yaml with only the shared stages and ``studies``, for one profile."""
     spec = yaml.safe_load((ROOT / "dvc.yaml").read_text())
-    keep = {"data", "pretrain", "report", *studies}
+    keep = {"data", "pretrain", "claims", "report", *studies}
     spec["stages"] = {name: stage for name, stage in spec["stages"].items() if name in keep}
     for stage in spec["stages"].values():
         stage["foreach"] = [profile]
-    report = spec["stages"]["report"]["do"]
-    other_section = re.compile(r"results/\$\{item\}/(\w+)/")
-    report["deps"] = [d for d in report["deps"] if not (m := other_section.match(d)) or m.group(1) in studies]
+    other_study = re.compile(r"results/\$\{item\}/(\w+)/")
+    for name in ("claims", "report"):
+        stage = spec["stages"][name]["do"]
+        stage["deps"] = [d for d in stage["deps"] if not (m := other_study.match(d)) or m.group(1) in {*studies, *keep}]
     return spec
 
 
@@ -104,7 +105,7 @@ def test_every_profile_file_carries_the_params_its_stages_track(tmp_path):
 
 
 def test_repro_builds_the_report(repo):
-    assert stages_run(repo.first) == {f"{s}@test" for s in ("data", "pretrain", *STUDIES, "report")}
+    assert stages_run(repo.first) == {f"{s}@test" for s in ("data", "pretrain", *STUDIES, "claims", "report")}
     assert {"data_prepare", "pretrain", "resnet_head", "resnet_section", "report"} <= set(finished_rules(repo.first))
     assert "S1 — ResNet transfer learning" in (repo.path / "report/test/report.md").read_text()
 
@@ -120,7 +121,7 @@ def test_one_value_change_reruns_that_study_and_the_report_only(repo):
     status = json.loads(dvc(repo.path, "status", "--json"))
     assert set(status) == {"resnet@test"}, status
     log, jobs = repro_jobs(repo.path, "repro", "report@test")
-    assert stages_run(log) == {"resnet@test", "report@test"}
+    assert stages_run(log) == {"resnet@test", "claims@test", "report@test"}
     assert stages_skipped(log) == {"data@test", "pretrain@test"}
     # inside the S1 stage Snakemake reruns only what reads the changed value; the report stage
     # rebuilds the report (and its appendix) without touching any study's jobs
@@ -135,7 +136,7 @@ def test_exp_run_sets_a_param_and_diffs_show_it(repo):
     metrics_file = "results/test/dvc/resnet/metrics.json"
     before = json.loads((repo.path / metrics_file).read_text())
     log, jobs = repro_jobs(repo.path, "exp", "run", "report@test", "-S", "resnet.head.optimizer.lr=0.05")
-    assert stages_run(log) == {"resnet@test", "report@test"}
+    assert stages_run(log) == {"resnet@test", "claims@test", "report@test"}
     assert {"resnet_head", "resnet_section"} <= set(jobs[S1_TARGET]) and "resnet_features" not in jobs[S1_TARGET]
     assert "report" in jobs[REPORT_TARGET] and not any(STUDY_JOB.match(r) for r in jobs[REPORT_TARGET])
     params = json.loads(dvc(repo.path, "params", "diff", "--json"))

@@ -71,6 +71,10 @@ def planted(tmp_path):
            .figure(confusion, "Confusion drawn upstream.", 0.7))
     sec.write(paths.section("resnet"), tmp_path / "dvc" / "metrics.json")
     _record(sec_dir / "params.json", "resnet_section", "cpu", "2024-01-01T11:00:00", {"confusion": confusion})
+    claims = Section("claims", "Claims", "test", "planted claims")
+    claims.table(pd.DataFrame({"claim": ["skips help"], "verdict": ["inconclusive"]}), "Claims and verdicts.")
+    claims.write(paths.section("claims"), tmp_path / "dvc" / "claims.json")
+    _record(Path(paths.section("claims")).with_name("params.json"), "claims", "cpu", "2024-01-01T11:30:00")
     bench = Section("bench", "Where the time goes", "test", "benchmark files")
     bench.table(pd.DataFrame({"study": ["resnet", "total"], "wall (s)": [1.0, 1.0]}), "Time per study.")
     bench.write(Path(paths.results) / "bench" / "section.json", tmp_path / "dvc" / "bench.json")
@@ -168,9 +172,9 @@ def test_provenance_fields_are_the_runs(planted):
     assert fields["git commit"] == COMMIT and fields["git dirty"] == "no"
     assert fields["archlab"] == "0.1.0"
     assert "torch 9.9.9" in fields["packages"] and "numpy 1.2.3" in fields["packages"]
-    assert fields["device"] == "cpu (1 run); cuda (1 run)"  # the section and the upstream run that used the GPU
+    assert fields["device"] == "cpu (2 runs); cuda (1 run)"  # the sections and the upstream run that used the GPU
     assert fields["host"] == "planted-host"
-    assert fields["runs"] == "2 runs, started 2024-01-01T10:00:00 to 2024-01-01T11:00:00"
+    assert fields["runs"] == "3 runs, started 2024-01-01T10:00:00 to 2024-01-01T11:30:00"
     assert fields["profile"] == "test"
     assert fields["params hash"] == report_step.params_hash(cfg) == job.params["params_hash"]
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d.*", fields["date"])
@@ -191,9 +195,9 @@ def test_runs_that_disagree_stay_visible(planted):
     record["packages"] = {**PACKAGES, "torch": "8.0.0"}
     write_json(upstream, record)
     fields = _md_provenance(Path(_run(cfg, paths).output["md"]).read_text())
-    assert fields["git commit"] == f"{COMMIT} (1 run); {'f' * 40} (1 run)"
-    assert fields["git dirty"] == "no (1 run); yes (uncommitted changes) (1 run)"
-    assert "torch 9.9.9 (1 run) / 8.0.0 (1 run), numpy 1.2.3" in fields["packages"]
+    assert fields["git commit"] == f"{COMMIT} (2 runs); {'f' * 40} (1 run)"
+    assert fields["git dirty"] == "no (2 runs); yes (uncommitted changes) (1 run)"
+    assert "torch 9.9.9 (2 runs) / 8.0.0 (1 run), numpy 1.2.3" in fields["packages"]
 
 
 def test_appendix_names_each_figures_rule_and_the_data_checksums(planted):

@@ -65,6 +65,24 @@ def _upstream(pipeline: Pipeline, name: str) -> list[str]:
     return sorted(_item(d, pipeline.cfg["profile"]) for d in deps)
 
 
+PLOT_TEMPLATE = "runs"  # .dvc/plots/runs.json: one line per value of the CSV's `run` column
+
+
+def curve_plot(path: str) -> dict:
+    """A curve CSV (:meth:`archlab.report.section.Section.curves`) is long: ``epoch, run, <its name>``; DVC
+    draws the value column against epoch, one line per run (without ``y``, DVC draws only the last column)."""
+    return {"x": "epoch", "y": Path(path).stem, "template": PLOT_TEMPLATE, "persist": True}
+
+
+def _params(name: str) -> list[dict]:
+    """The params sections a stage tracks: its own, in params.yaml and in the profile's file."""
+    if name == "report":
+        return [{"params.yaml": ["report", "studies"]}, {"config/${item}.yaml": ["report"]}]
+    if name == "claims":  # the ledger is code (src/archlab/report/claims.yaml); which studies run is a param
+        return [{"params.yaml": ["studies"]}]
+    return [{"params.yaml": [name]}, {"config/${item}.yaml": [name]}]
+
+
 def stages(root: str | Path = ".") -> dict:
     profile = "demo"
     cfg = load_params(profile, root)
@@ -84,15 +102,11 @@ def stages(root: str | Path = ".") -> dict:
         if name == "report":
             deps += ["report/templates"]
         stage = {"cmd": f"${{smk}} --configfile config/${{item}}.yaml -- {target}", "deps": deps,
-                 "params": [{"params.yaml": [name]}, {"config/${item}.yaml": [name]}] if name not in ("data", "report") else
-                 [{"params.yaml": [name] if name == "data" else ["report", "studies"]},
-                  {"config/${item}.yaml": [name] if name == "data" else ["report"]}],
-                 "outs": [{o: {"persist": True}} for o in outs]}
-        section = [j for j in jobs if j.rule.name == f"{name}_section"]
-        if section:
-            dvc_files = [p for k, p in section[0].output.items() if p.startswith(pipeline.paths.dvc(name))]
+                 "params": _params(name), "outs": [{o: {"persist": True}} for o in outs]}
+        dvc_files = [p for j in jobs for p in j.output.values() if p.startswith(pipeline.paths.dvc(name) + "/")]
+        if dvc_files:
             stage["metrics"] = [{_item(p, profile): {"persist": True}} for p in dvc_files if p.endswith("metrics.json")]
-            plots = [{_item(p, profile): {"x": "epoch", "persist": True}} for p in dvc_files if p.endswith(".csv")]
+            plots = [{_item(p, profile): curve_plot(p)} for p in dvc_files if p.endswith(".csv")]
             if plots:
                 stage["plots"] = plots
         out[name] = {"foreach": list(PROFILES), "do": stage}

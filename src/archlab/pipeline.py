@@ -19,7 +19,7 @@ from archlab.plan import Job, Rule
 from archlab.studies import STUDIES
 
 STEPS = ("data", "pretrain")
-FINAL = ("report",)
+FINAL = ("claims", "report")
 
 
 def unit_module(name: str):

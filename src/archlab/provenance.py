@@ -56,9 +56,16 @@ def _with_parents(name: str) -> Iterable[str]:
     return (".".join(parts[:i]) for i in range(1, len(parts) + 1))
 
 
+def _data_files(path: Path) -> set[Path]:
+    """Data files beside a module that it names literally (``published.yaml`` in ``published.py``)."""
+    text = path.read_text()
+    return {p for p in path.parent.glob("*.yaml") if f'"{p.name}"' in text}
+
+
 @lru_cache(maxsize=None)
 def code_files(module: str) -> tuple[Path, ...]:
-    """Every archlab source file ``module`` can import, itself included, sorted."""
+    """Every archlab source file ``module`` can import, itself included, and the data files those
+    modules read from beside themselves (e.g. the published values), sorted."""
     seen: set[str] = set()
     todo = [module]
     while todo:
@@ -68,7 +75,8 @@ def code_files(module: str) -> tuple[Path, ...]:
                 continue
             seen.add(mod)
             todo.extend(_direct_imports(_module_file(mod)))
-    return tuple(sorted({_module_file(m) for m in seen}))
+    files = {_module_file(m) for m in seen}
+    return tuple(sorted(files | {d for f in files for d in _data_files(f)}))
 
 
 @lru_cache(maxsize=None)

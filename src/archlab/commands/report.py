@@ -47,7 +47,7 @@ def jobs(cfg: dict, paths) -> list:
     rule = Rule("report", "report", f"{__name__}:report", out, output,
                 description="render every section into the report (md, tex, self-contained html; pdf with LaTeX)")
     templates = sorted(str(p) for p in Path(paths.root, TEMPLATES).glob("*.j2"))
-    sections = [paths.section(s) for s in cfg["studies"]]
+    sections = [paths.section("claims"), *(paths.section(s) for s in cfg["studies"])]  # the claims open the report
     datasets = [paths.dataset(name) for name in used_datasets(cfg)]
     return [rule.job(input={"sections": sections, "section_params": [_beside(p) for p in sections],
                             "appendix": f"{paths.results}/bench/section.json", "templates": templates,

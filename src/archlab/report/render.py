@@ -88,11 +88,85 @@ def data_uri(path: str | Path) -> str:
     return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
-def column_spec(block: dict, wrap_after: int = 28) -> str:
-    """``l`` per column, ``X`` (wrapping, tabularx) for columns holding long text."""
+# The LaTeX page (report.tex.j2: a4paper, 2 cm margins): figures and tables are sized for it.
+TEXT_WIDTH_IN = (595.28 - 2 * 56.91) / 72.27   # \linewidth in inches
+TEXT_HEIGHT_IN = (841.89 - 2 * 56.91) / 72.27
+FIGURE_MAX_HEIGHT_IN = 0.6 * TEXT_HEIGHT_IN      # a figure leaves room for its caption and some text
+MIN_FONT_PT = 7.0                                 # no figure text below this at print size
+# table fonts and the mean width of one character in them (pt), from the widest that fits
+TABLE_FONTS = ((r"\small", 5.0), (r"\footnotesize", 4.5), (r"\scriptsize", 3.9))
+TABCOLSEP_PT = 6.0
+
+
+def _words(text: str) -> int:
+    """The longest piece a cell cannot break: a word; words of 25+ characters break after '/' and every
+    8 hex digits (:func:`tex_inline`)."""
+    def longest(word: str) -> int:
+        if len(word) < 25:
+            return len(word)
+        return max(min(len(w), 9) if re.fullmatch(r"[0-9a-f]{9,}", w) else len(w) for w in word.split("/"))
+    return max((longest(w) for w in str(text).split()), default=1)
+
+
+def table_layout(block: dict) -> dict:
+    r"""Font and column spec of a LaTeX table that never runs wider than the text.
+
+    A table whose columns fit side by side keeps ``l`` columns; otherwise every column becomes a
+    ragged-right ``p`` column whose widths add up to ``\linewidth``: each at least its longest word,
+    the rest shared in proportion to how much longer its typical cell is, in the largest font where
+    the longest words fit. Rows break across pages (longtable)."""
     cells = [block["columns"], *block["rows"]]
-    widths = [max(len(str(r[i])) for r in cells) for i in range(len(block["columns"]))]
-    return "".join(">{\\raggedright\\arraybackslash}X" if w > wrap_after else "l" for w in widths)
+    n = len(block["columns"])
+    natural = [max(len(str(r[i])) for r in cells) + 1 for i in range(n)]
+    words = [max(_words(r[i]) for r in cells) + 1 for i in range(n)]
+    width_pt = TEXT_WIDTH_IN * 72.27
+    for font, char_pt in TABLE_FONTS:
+        budget = (width_pt - 2 * TABCOLSEP_PT * n) / char_pt  # characters across the text width
+        if sum(natural) <= 0.9 * budget:
+            return {"font": font, "spec": "l" * n, "wrap": False}
+        if sum(words) <= budget:
+            break
+    share = [w for w in words]
+    spare = max(budget - sum(share), 0)
+    typical = [sum(len(str(r[i])) for r in block["rows"]) / max(len(block["rows"]), 1) for i in range(n)]
+    extra = [max(t - w, 0) + 1 for t, w in zip(typical, words)]  # long-text columns get the spare width
+    total_extra = sum(extra) or 1
+    share = [w + spare * e / total_extra for w, e in zip(share, extra)]
+    total = sum(share)
+    spec = "".join(f">{{\\raggedright\\arraybackslash}}p{{\\dimexpr {w / total:.4f}\\linewidth-2\\tabcolsep\\relax}}"
+                   for w in share)
+    return {"font": font, "spec": spec, "wrap": True}
+
+
+def column_spec(block: dict) -> str:
+    return table_layout(block)["spec"]
+
+
+def png_size_in(path: str | Path) -> tuple[float, float]:
+    """A PNG's size in inches, from its pixels and the dpi matplotlib stored in it."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        dpi = im.info.get("dpi", (72, 72))
+        return im.width / float(dpi[0]), im.height / float(dpi[1])
+
+
+def figure_width_in(path: str | Path, width: float = 1.0) -> float:
+    """Printed width of a figure: its natural size (so its fonts keep their size), enlarged up to ``width``
+    × the text width, shrunk only where it would not fit the text width or the page's figure height."""
+    w, h = png_size_in(path)
+    scale = min(TEXT_WIDTH_IN / w, FIGURE_MAX_HEIGHT_IN / h, max(1.0, width * TEXT_WIDTH_IN / w))
+    return w * scale
+
+
+def references() -> list[dict]:
+    """One bibliography: the source reports (the keys every published value names) and the literature values."""
+    from archlab.report.published import REPORTS, published
+
+    out = [{"key": k, "text": v} for k, v in REPORTS.items() if k != "lit"]
+    cites = sorted({e["citation"] for block in published().values() for e in block.values()
+                    if isinstance(e, dict) and e.get("citation")})
+    return out + [{"key": "lit", "text": c} for c in cites]
 
 
 def _env(templates: Path) -> Environment:
@@ -100,6 +174,8 @@ def _env(templates: Path) -> Environment:
     env.filters["tex"] = tex_inline
     env.filters["relpath"] = lambda p, start: os.path.relpath(p, start)
     env.filters["colspec"] = column_spec
+    env.filters["layout"] = table_layout
+    env.filters["figwidth"] = lambda path, width=1.0: f"{figure_width_in(path, width):.3f}in"
     env.filters["html"] = html_inline
     env.filters["datauri"] = data_uri
     env.filters["anchor"] = lambda text: re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-")
@@ -141,7 +217,7 @@ def render(sections: list[dict], title: str, profile: str, out_dir: str | Path, 
     paths = {}
     for fmt_, name in FORMATS.items():
         text = env.get_template(name).render(sections=sections, title=title, profile=profile, provenance=provenance,
-                                             appendix=appendix, out_dir=str(out_dir.resolve()))
+                                             appendix=appendix, out_dir=str(out_dir.resolve()), references=references())
         paths[fmt_] = out_dir / f"report.{fmt_}"
         write_text(paths[fmt_], text)
     return paths

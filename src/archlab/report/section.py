@@ -13,11 +13,12 @@ import numpy as np
 import pandas as pd
 
 from archlab.io import atomic_path, write_json
-from archlab.report.published import REPORTS, lookup
+from archlab.report.labels import comparability
+from archlab.report.published import lookup
 
 from archlab.studies import STUDIES  # noqa: E402  (a constant; imports nothing else)
 
-ORDER = (*STUDIES, "bench")
+ORDER = ("claims", *STUDIES, "bench")
 
 
 def fmt(value, digits: int = 2) -> str:
@@ -40,7 +41,9 @@ def mean_std(values: Iterable[float], digits: int = 2) -> str:
 
 
 class Section:
-    def __init__(self, study: str, title: str, profile: str, setting: str):
+    def __init__(self, study: str, title: str, profile: str, setting: str, data: dict | None = None):
+        """``data``: the dataset's ``meta.json`` (its source decides the comparability column of :meth:`compare`)."""
+        self.meta = data
         self.data = {"study": study, "title": title, "profile": profile, "setting": setting,
                      "order": ORDER.index(study) if study in ORDER else len(ORDER), "blocks": []}
         self.metrics: dict[str, float] = {}
@@ -67,15 +70,20 @@ class Section:
         return self
 
     def compare(self, rows: Iterable[tuple[str, object, str]], caption: str) -> "Section":
-        """``(published key, our value as shown, our setting)`` → a published-vs-ours table."""
+        """``(published key, our value as shown, our setting)`` → a published-vs-ours table, with a column saying
+        how comparable the two are (from the dataset's source and the profile; see :mod:`archlab.report.labels`).
+        The source keys (A, B, …) are listed once, in the report's references."""
         out = []
         for key, ours, our_setting in rows:
             entry = lookup(key)
             published = "; ".join(f"{v['value']:g} ({v['source']}: {v['setting']})" for v in entry["values"])
-            out.append([entry["label"], entry.get("unit", ""), published, ours if isinstance(ours, str) else fmt(ours), our_setting])
+            literature = bool(entry.get("literature")) or all(v["source"] == "lit" for v in entry["values"])
+            out.append([entry["label"], entry.get("unit", ""), published, ours if isinstance(ours, str) else fmt(ours),
+                        our_setting, comparability(self.meta, self.data["profile"], literature)])
         self.data["blocks"].append({
-            "kind": "table", "caption": caption + " Published sources: " + ", ".join(f"{k} = {v}" for k, v in REPORTS.items()) + ".",
-            "columns": ["quantity", "unit", "published (source: setting)", "archlab", "archlab setting"], "rows": out})
+            "kind": "table", "caption": caption,
+            "columns": ["quantity", "unit", "published (source: setting)", "archlab", "archlab setting", "comparability"],
+            "rows": out})
         return self
 
     def metric(self, name: str, value: float) -> "Section":
@@ -84,9 +92,13 @@ class Section:
         return self
 
     def curves(self, name: str, histories: dict[str, pd.DataFrame], column: str = "val_acc") -> "Section":
-        """One per-epoch column of several runs, side by side, for ``dvc plots`` (x = epoch)."""
-        wide = pd.concat({label: df.set_index("epoch")[column] for label, df in histories.items()}, axis=1)
-        self._curves[name] = wide.reset_index()
+        """One per-epoch column of several runs for ``dvc plots``, in long form: ``epoch, run, <name>``.
+
+        Long form lets dvc.yaml name its columns without knowing the runs (x: epoch, y: <name>, one line
+        per ``run`` through the ``runs`` template in .dvc/plots), so every run is drawn."""
+        self._curves[name] = pd.concat([pd.DataFrame({"epoch": df["epoch"].to_numpy(), "run": label,
+                                                      name: df[column].to_numpy()})
+                                        for label, df in histories.items()], ignore_index=True)
         return self
 
     def write(self, section: str | Path, metrics: str | Path, curves: dict[str, str | Path] | None = None) -> None:
@@ -98,6 +110,9 @@ class Section:
         curves = curves or {}
         if set(curves) != set(self._curves):
             raise ValueError(f"curve outputs {sorted(curves)} do not match the curves drawn {sorted(self._curves)}")
+        for name, path in curves.items():
+            if Path(path).stem != name:  # dvc.yaml reads the value column's name from the file name
+                raise ValueError(f"curve {name!r} is written to {path}: its file must be named {name}.csv")
         write_json(metrics, self.metrics)
         for name, df in self._curves.items():
             with atomic_path(curves[name]) as tmp:

@@ -1,6 +1,7 @@
 """The S6 report section, from the S6 runs' artifacts and the params each run recorded (params.json)."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from archlab.plots.cifar_arch import plot_gradflow, plot_kernel_grids, plot_toke
 from archlab.plots.curves import plot_histories
 from archlab.provenance import read_run_params
 from archlab.report.published import lookup
+from archlab.report.labels import dataset_label
 from archlab.report.section import Section, fmt, mean_std
 from archlab.studies.cifar_arch.plan import setting_changes
 from archlab.train.gradflow import pooled_over_training
@@ -84,15 +86,16 @@ def build(job) -> None:
     overlap = len(set(data.meta["train_indices"][:n_train]) & set(data.meta["val_indices"]))
     seeds = p["seeds"]
     px = data.meta["image_shape"][0]
-    setting = (f"profile {p['profile']}; {data.describe(f'{px} px')}, the first {n_train} training images used, "
+    setting = (f"profile {p['profile']}; {dataset_label(data.meta)}: {data.describe(f'{px} px')}, the first {n_train} training images used, "
                f"CIFAR-10 mean/std normalisation, no augmentation; defaults {t['optimizer']} lr {t['lr']:g}, weight "
                f"decay {t['weight_decay']:g}, batch {t['batch_size']}, {t['epochs']} epochs; seeds {seeds} "
                f"(n = {len(seeds)})")
     models = p["models"]
-    short = (f"{p['profile']}, {data.meta['source']} {n_train} train imgs, {t['epochs']} ep, MLP "
+    short = (f"{p['profile']}, {dataset_label(data.meta)}, {n_train} train imgs, {t['epochs']} ep, MLP "
              f"{models['mlp']['hidden']}, ResNet width {models['resnet18']['width']}, Mixer embed "
              f"{models['mixer']['embed_dim']}")
-    sec = Section("cifar_arch", "S6 — MLP, ResNet-18 and MLP-Mixer on CIFAR-10", p["profile"], setting)
+    sec = Section("cifar_arch", f"S6 — MLP, ResNet-18 and MLP-Mixer on {dataset_label(data.meta)}", p["profile"], setting,
+                  data=data.meta)
     n_points = sum(len(group) for labels in sweeps.values() for group in labels.values())
     sec.text(f"Validation is carved from the training set by one seeded permutation: {overlap} images are shared "
              f"between the train and validation splits used here (M's course code drew them with two independent "
@@ -112,7 +115,7 @@ def build(job) -> None:
     sec.compare(compared, "S6 test accuracy published by M beside archlab's (mean ± std over n seeds).")
     for name, labels in sweeps.items():
         for label, group in labels.items():
-            sec.metric(f"{name}.{label}.test_acc", float(np.mean([runs.metrics[r]["test_acc"] for r in group])))
+            sec.metric(re.sub(r"\W+", "_", f"{name}_{label}_test_acc"), float(np.mean([runs.metrics[r]["test_acc"] for r in group])))
     sec.curves("gradflow_val_acc", {label: runs.history(group) for label, group in sweeps["gradflow"].items()})
     sec.write(out["section"], out["metrics"], {"gradflow_val_acc": out["curves"]})
 

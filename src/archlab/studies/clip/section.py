@@ -7,6 +7,7 @@ import pandas as pd
 from archlab.data.prepared import PreparedDataset
 from archlab.io import read_json
 from archlab.provenance import read_run_params
+from archlab.report.labels import dataset_label, model_label
 from archlab.report.section import Section, mean_std
 
 GAP_COLUMNS = {"matched_cosine": "matched cos", "unmatched_cosine": "unmatched cos",
@@ -38,11 +39,12 @@ def build(job) -> None:
     weights, prompts, gap_cfg, seeds = tp["weights"], tp["prompts"], gp["gap"], gp["seeds"]
     n = len(seeds)
     zs = read_json(inp["zeroshot"])
-    setting = (f"profile {profile}; {data.describe(str(data.meta['image_shape'][0]) + ' px')}; "
+    setting = (f"profile {profile}; {dataset_label(data.meta)}: {data.describe(str(data.meta['image_shape'][0]) + ' px')}; "
                f"CLIP weights `{weights}` with the model's own preprocessing; gap sample {gap_cfg['n_samples']} "
                f"test images; alignment fitted on {pp['n_fit']} {pp['fit_split']} pairs; seeds {seeds} (n = {n})")
-    short = f"{profile}, {zs['n_images']} test imgs, `{weights.split(':')[0]}` weights"
-    sec = Section("clip", "S5 — CLIP zero-shot prompting and the modality gap on STL-10", profile, setting)
+    short = f"{profile}, {dataset_label(data.meta)}, {zs['n_images']} test imgs, {model_label('clip', weights)}"
+    sec = Section("clip", f"S5 — CLIP zero-shot prompting and the modality gap on {dataset_label(data.meta)}", profile, setting,
+                  data=data.meta)
     sec.text("Image embeddings of each split are computed once into a cache and text embeddings once per prompt "
              "template; every experiment below reads those caches. Cosines are taken on L2-normalised embeddings, "
              "as CLIP's zero-shot rule does.")
@@ -66,7 +68,7 @@ def build(job) -> None:
     sec.compare([(f"clip.zero_shot_{name}", acc[name] * 100, short) for name in ("plain", "photo", "descriptive")
                  if name in acc], caption="Zero-shot accuracy: published vs. archlab.")
     for name, value in acc.items():
-        sec.metric(f"zero_shot_{name}", value)
+        sec.metric(f"zero_shot_{name}_acc", value)
 
     # modality gap
     gap = pd.read_csv(inp["gap"])
@@ -121,7 +123,7 @@ def build(job) -> None:
           for q in ("held_out", "in_sample")],
     ], caption=f"Procrustes: published vs. archlab, held-out and in-sample (mean ± std over n = {n} draw(s)).")
     sec.metric("procrustes_heldout_matched_cosine", pick("held_out", "procrustes", "matched_cosine").mean())
-    sec.metric("procrustes_heldout_zero_shot", pick("held_out", "procrustes", "zero_shot_accuracy").mean())
+    sec.metric("procrustes_heldout_zero_shot_acc", pick("held_out", "procrustes", "zero_shot_accuracy").mean())
     sec.figure(inp["after"],
                f"The same gap sample after the centroid shift and after Procrustes, both fitted on {max(pp['n_fit'])} "
                f"{pp['fit_split']} pairs (so the plotted test images are held out).")

@@ -8,6 +8,7 @@ from archlab.data.prepared import PreparedDataset
 from archlab.io import read_json
 from archlab.plots.gan import class_histograms, pair_curves, sample_grids
 from archlab.provenance import read_run_params
+from archlab.report.labels import dataset_label
 from archlab.report.section import Section, fmt, mean_std
 
 SCENARIOS = ("vanishing", "collapse", "overfit")
@@ -79,15 +80,15 @@ def build(job) -> None:
     data = PreparedDataset(inp["data"], verify=False)
     sizes, side = data.meta["sizes"], data.meta["image_shape"][0]
     last = f"median of the last {ev['summary_epochs']} epochs"
-    setting = (f"profile {p['profile']}; {data.describe(f'{side} px, scaled to [-1, 1]')}; "
+    setting = (f"profile {p['profile']}; {dataset_label(data.meta)}: {data.describe(f'{side} px, scaled to [-1, 1]')}; "
                f"G {base['latent_dim']}→{'→'.join(map(str, base['g_hidden']))}→{side * side}, "
                f"D {side * side}→{'→'.join(map(str, base['d_hidden']))}→1, N(0, {base['init_std']}) init; Adam lr G "
                f"{base['lr_g']} / D {base['lr_d']}, betas {tuple(base['betas'])}, batch {base['batch_size']}, "
                f"{base['epochs']} epochs, {base['d_steps']} D-step per G-step, {base['g_loss'].replace('_', '-')} G loss; "
                f"seeds {seeds} (n = {n})")
-    short = (f"{p['profile']}, {data.meta['name']} ({data.meta['source']}), {base['epochs']} ep, "
+    short = (f"{p['profile']}, {dataset_label(data.meta)}, {base['epochs']} ep, "
              f"batch {base['batch_size']}, {last}")
-    sec = Section("gan", "S3 — GAN training dynamics on MNIST", p["profile"], setting)
+    sec = Section("gan", f"S3 — GAN training dynamics on {dataset_label(data.meta)}", p["profile"], setting, data=data.meta)
     sec.text("Each pathology is induced by overriding the baseline and then mitigated by overriding the pathology run "
              "further, so a pair differs only by the fix. D outputs and losses are those of the very discriminator "
              "being stepped; the generator minimises -log D(G(z)) (non-saturating) or log(1 - D(G(z))) (saturating), "

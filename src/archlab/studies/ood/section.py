@@ -11,6 +11,7 @@ from archlab.io import read_json
 from archlab.plots.curves import plot_histories
 from archlab.plots.ood import accuracy_heatmaps, accuracy_vs_severity
 from archlab.provenance import read_run_params
+from archlab.report.labels import dataset_label, model_label
 from archlab.report.section import Section, mean_std
 from archlab.train.losses import smoothed_loss_floor
 
@@ -26,9 +27,8 @@ def _recipe(tp: dict) -> str:
     return f"{opt['name']} lr {opt['lr']}, {schedule}, batch {tp['batch_size']}{smoothing}"
 
 
-def _init(weights: str) -> str:
-    kind = weights.split(":", 1)[0]
-    return {"none": "from scratch", "file": "demo-pretrained weights"}.get(kind, f"{weights.split(':')[-1]} weights")
+def _init(arch: str, weights: str) -> str:
+    return model_label(arch, weights).strip()
 
 
 def build(job) -> None:
@@ -49,10 +49,11 @@ def build(job) -> None:
     ood_what = ("CIFAR-100-C (Hendrycks & Dietterich)" if corrupted["source"] == "cifar100_c"
                 else f"corruptions generated from the clean test set (seed {corrupted['seed']})")
     native = data.meta["image_shape"][0]
-    setting = (f"profile {profile}; {data.describe(f'{native} px')}; OOD: {ood_what}, "
+    setting = (f"profile {profile}; {dataset_label(data.meta)}: {data.describe(f'{native} px')}; OOD: {ood_what}, "
                f"{len(corrupted['corruptions'])} corruptions × severities {corrupted['severities']}, "
                f"{corrupted['n_clean']} images each ({corrupted['n_images']} in all); seeds {seeds} (n = {len(seeds)})")
-    sec = Section("ood", "S7 — CIFAR-100 model ladder and robustness to corruptions", profile, setting)
+    sec = Section("ood", f"S7 — model ladder and robustness to corruptions on {dataset_label(data.meta)}", profile, setting,
+                  data=data.meta)
     sec.text("Validation is carved from the training set (never from test). Clean and corrupted test images go "
              "through one identical transform — resize to the model's input size and ImageNet normalisation — and "
              "nothing else: random crop, rotation and blur are applied to training batches only. Mean corruption "
@@ -63,7 +64,7 @@ def build(job) -> None:
         r, tp = runs[name], train[name]
         same = [m["clean_acc_same_images"] for m in r]
         ood = [m["mean_corruption_acc"] for m in r]
-        setup.append({"model": name, "arch": tp["arch"], "init": _init(tp["weights"]), "input (px)": tp["input_size"],
+        setup.append({"model": name, "arch": tp["arch"], "init": _init(tp["arch"], tp["weights"]), "input (px)": tp["input_size"],
                       "train augmentation": "yes" if tp["augment"] is not None else "no",
                       "epochs": tp["epochs"], "recipe": _recipe(tp)})
         results.append({"model": name, "val acc (%)": mean_std([m["val_acc"] * 100 for m in r]),
@@ -111,7 +112,7 @@ def build(job) -> None:
     for name in names:
         clean_key, ood_key = PUBLISHED.get(p["published"].get(name), (None, None))
         tp, r = train[name], runs[name]
-        where = f"{tp['arch']}, {_init(tp['weights'])}, {tp['epochs']} ep, {tp['input_size']} px; {short}; n = {len(r)}"
+        where = f"{_init(tp['arch'], tp['weights'])}, {tp['epochs']} ep, {tp['input_size']} px; {short}; n = {len(r)}"
         if clean_key:
             compare.append((clean_key, mean_std([m["clean_acc"] for m in r]), where))
         if ood_key:
@@ -123,6 +124,6 @@ def build(job) -> None:
     sec.compare(compare, "D's numbers are on the course's own Kaggle OOD test set, not CIFAR-100-C: compare trends, "
                          "not digits.")
     for name, r in runs.items():
-        sec.metric(f"{name}_clean_acc", float(np.mean([m["clean_acc"] for m in r])))
-        sec.metric(f"{name}_mean_corruption_acc", float(np.mean([m["mean_corruption_acc"] for m in r])))
+        sec.metric(f"{name}_clean_acc", float(np.mean([m["clean_acc"] for m in r])) / 100)  # % → fraction
+        sec.metric(f"{name}_mean_corruption_acc", float(np.mean([m["mean_corruption_acc"] for m in r])) / 100)
     sec.write(job.output["section"], job.output["metrics"], {"val_acc": job.output["curves"]})

@@ -9,6 +9,7 @@ from archlab.data.prepared import PreparedDataset
 from archlab.io import read_json
 from archlab.plots.curves import plot_histories
 from archlab.provenance import read_run_params
+from archlab.report.labels import dataset_label, model_label
 from archlab.report.section import Section, mean_std
 
 TRAINED = {"last_block": "layer4 + fc", "full": "all", "random_init": "all (random init)"}
@@ -35,11 +36,12 @@ def build(job) -> None:
     data = PreparedDataset(inp["data"], verify=False)
     sizes = data.meta["sizes"]
     resized = f"{data.meta['image_shape'][0]} px resized to {fp['image_size']} px"
-    setting = (f"profile {p['profile']}; {data.describe(resized)}; "
-               f"{arch} with weights `{fp['weights']}`; head {hp['head']['epochs']} epochs, {hp['head']['optimizer']['name']} "
+    setting = (f"profile {p['profile']}; {dataset_label(data.meta)}: {data.describe(resized)}; "
+               f"{model_label(arch, fp['weights'])} (weights `{fp['weights']}`); head {hp['head']['epochs']} epochs, {hp['head']['optimizer']['name']} "
                f"lr {hp['head']['optimizer']['lr']}, batch {hp['batch_size']}; seeds {seeds} (n = {len(seeds)})")
-    short = f"{p['profile']}, {data.meta['name']} {sizes['train']} train imgs, {fp['image_size']} px, {hp['head']['epochs']} ep"
-    sec = Section("resnet", "S1 — ResNet transfer learning", p["profile"], setting)
+    short = f"{p['profile']}, {model_label(arch, fp['weights'])}, {dataset_label(data.meta)} {sizes['train']} train imgs, {fp['image_size']} px, {hp['head']['epochs']} ep"
+    sec = Section("resnet", f"S1 — ResNet transfer learning: {model_label(arch, fp['weights'])} on {dataset_label(data.meta)}",
+                  p["profile"], setting, data=data.meta)
     sec.text("Frozen-backbone features (in eval mode, so BatchNorm statistics cannot drift) are extracted once per "
              "model variant into a cache; every head-only experiment and the hierarchy projections read that cache. "
              "Validation is carved from the training set; the test set is used only for the final numbers below.")
@@ -109,7 +111,7 @@ def build(job) -> None:
            ("resnet.strategy_head_acc", _acc([r["metrics"] for r in base]), short)]
     if hist:
         sp = group("strategies", next(iter(hist)))[0]
-        strat_setting = (f"{p['profile']}, {data.meta['name']} {sp['metrics']['train_images']} train imgs, "
+        strat_setting = (f"{p['profile']}, {model_label(arch, fp['weights'])}, {dataset_label(data.meta)} {sp['metrics']['train_images']} train imgs, "
                          f"{fp['image_size']} px, {sp['params']['epochs']} ep")
         cmp += [(f"resnet.strategy_{k}_acc", v, strat_setting) for k, v in strat.items() if k in ("last_block", "random_init")]
     cmp += [("resnet.depth_small_acc", depth_rows[0]["test acc (%)"], f"{p['depth'][0]}; {short}"),

@@ -9,6 +9,7 @@ from archlab.data.prepared import PreparedDataset
 from archlab.io import read_json
 from archlab.plots.vae import elbo_curves, kl_per_dim
 from archlab.provenance import read_run_params
+from archlab.report.labels import dataset_label
 from archlab.report.section import Section, mean_std
 from archlab.train.kl_schedules import describe, make_schedule, progress
 
@@ -36,13 +37,13 @@ def build(job) -> None:
     unit_digits = 1 if n > 1 else 0  # active units are whole numbers; their mean over seeds is not
     data = PreparedDataset(inp["data"], verify=False)
     sizes = data.meta["sizes"]
-    setting = (f"profile {p['profile']}; {data.describe('×'.join(map(str, data.meta['image_shape'])))}; "
+    setting = (f"profile {p['profile']}; {dataset_label(data.meta)}: {data.describe('×'.join(map(str, data.meta['image_shape'])))}; "
                f"conv VAE {mdl['channels'][0]}→{mdl['channels'][1]}→fc {mdl['hidden']}, latent {latent}, sigmoid decoder; "
                f"loss = squared error summed over pixels + β·KL, per image; {bp['optimizer']['name']} lr "
                f"{bp['optimizer']['lr']}, batch {bp['batch_size']}, {bp['epochs']} epochs; seeds {seeds} (n = {n})")
-    short = (f"{p['profile']}, {data.meta['name']} ({data.meta['source']}) {sizes['train']} train imgs, latent {latent}, "
+    short = (f"{p['profile']}, {dataset_label(data.meta)}, {sizes['train']} train imgs, latent {latent}, "
              f"{bp['epochs']} ep")
-    sec = Section("vae", "S4 — VAE posterior collapse on FashionMNIST", p["profile"], setting)
+    sec = Section("vae", f"S4 — VAE posterior collapse on {dataset_label(data.meta)}", p["profile"], setting, data=data.meta)
     sec.text("Both ELBO terms are reported separately and as **per-image sums** (squared error summed over pixels, KL "
              "summed over latent dimensions), averaged over images once. Collapse is diagnosed from the posterior "
              f"**mean**: a latent dimension is active when Var_x(E[z|x]) > {bp['active_threshold']} (Burda et al.); "

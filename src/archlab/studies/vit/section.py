@@ -7,6 +7,7 @@ import pandas as pd
 from archlab.data.prepared import PreparedDataset
 from archlab.io import read_json
 from archlab.provenance import read_run_params
+from archlab.report.labels import dataset_label, model_label
 from archlab.report.section import Section, fmt, mean_std
 from archlab.studies.vit.jobs import MASKING_KEYS
 
@@ -45,8 +46,9 @@ def build(job) -> None:
     grid = masking_meta["grid"]
     setting = (f"profile {profile}; weights `{run['predict']['weights']}` (eager attention, the checkpoint's own "
                f"image processor); {grid[0]}×{grid[1]} patches of {masking_meta['patch_size']} px; images: "
-               f"{photos.meta['sizes']['test']} from `{photos.meta['name']}` ({photos.meta['source']})")
-    sec = Section("vit", "S2 — Vision Transformer attention, masking and linear probes", profile, setting)
+               f"{photos.meta['sizes']['test']} from `{photos.meta['name']}` ({dataset_label(photos.meta)})")
+    sec = Section("vit", f"S2 — Vision Transformer attention, masking and linear probes: "
+                         f"{model_label('vit', run['predict']['weights'])}", profile, setting, data=photos.meta)
     norm = masking_meta["normalisation"]
     sec.text(f"Inputs are resized to the model's size and normalised with the processor's statistics, mean "
              f"{norm['mean']} and std {norm['std']} (for google/vit-base-patch16-224 both 0.5, not ImageNet's).")
@@ -114,7 +116,7 @@ def build(job) -> None:
               "for random masks).", digits=3)
     f0, f3 = _nearest(summary, 0.0), _nearest(summary, 0.3)
     method = mc["methods"][0]
-    ours = f"{profile}, {masking_meta['images']} images of {data['masking'].meta['name']}, {method}"
+    ours = f"{profile}, {masking_meta['images']} images of {dataset_label(data['masking'].meta)}, {method}"
     rows = [(MASKING_KEYS["unmasked"], _confidence(curves, mc["strategies"][0], method, f0), f"{ours}, fraction {f0}")]
     rows += [(MASKING_KEYS[s], _confidence(curves, s, method, f3),
               f"{ours}, fraction {f3}, mean conf. over images" + (f", mean ± std over n = {len(seeds)} seeds"
@@ -125,7 +127,7 @@ def build(job) -> None:
     # probe
     sec.heading("Linear probe: CLS token vs. mean of patch tokens")
     probe = read_json(inp["probe_results"])
-    probe_data = data["probe"].meta["name"]
+    probe_data = dataset_label(data["probe"].meta)
     sec.text(f"Frozen features after the final LayerNorm, extracted once into a cache; standardised; multinomial "
              f"logistic regression (scikit-learn, at most {pc['max_iter']} iterations) with C chosen among {pc['cs']} "
              f"on the validation split. {data['probe'].describe()}: the first {fp['train_size']} train / "
@@ -141,8 +143,8 @@ def build(job) -> None:
     # cnn
     sec.heading("ViT attention vs. CNN Grad-CAM")
     r, head = cc["resnet"], read_run_params(inp["resnet_head_params"])
-    sec.text(f"Grad-CAM (the `grad-cam` library) of the S1 {r['arch']} classifier (weights `{r['weights']}` + its "
-             f"head trained for {head['head']['epochs']} epochs on {data['resnet'].meta['name']}, seed {head['seed']}; "
+    sec.text(f"Grad-CAM (the `grad-cam` library) of the S1 {model_label(r['arch'], r['weights'])} classifier (weights `{r['weights']}` + its "
+             f"head trained for {head['head']['epochs']} epochs on {dataset_label(data['resnet'].meta)}, seed {head['seed']}; "
              f"input {r['image_size']} px) at `{cc['target_layer']}`, for its own top-1 class, beside the ViT maps of "
              "the same images. Spearman correlations compare the upsampled maps.")
     sec.figure(inp["cnn_png"], "Image, ViT CLS attention, ViT rollout, CNN Grad-CAM.")
@@ -152,5 +154,5 @@ def build(job) -> None:
         sec.metric(f"probe_{name}_test_acc", res["test_accuracy"])
     for strategy in mc["strategies"]:
         rows = summary[(summary.strategy == strategy) & (summary.method == method) & (summary.fraction == _nearest(summary, 0.5))]
-        sec.metric(f"masking_{strategy}_{method}_agreement_at_0.5", float(rows["agreement_mean"].iloc[0]))
+        sec.metric(f"masking_{strategy}_{method}_agreement_half_masked", float(rows["agreement_mean"].iloc[0]))
     sec.write(job.output["section"], job.output["metrics"])

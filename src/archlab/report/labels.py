@@ -1,0 +1,78 @@
+"""Honest names for the data and models a report shows, derived from the dataset's ``meta.json`` and the
+weights spec a run received, never typed per profile: the demo's synthetic shapes are a "synthetic
+CIFAR-10 stand-in", scikit-learn's digits a "MNIST stand-in", a ``file:`` weight written by the demo's
+pretrain step a "demo ResNet-18 pretrained on synthetic shapes".
+"""
+from __future__ import annotations
+
+import re
+
+KIND_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "mnist": "MNIST", "fashionmnist": "Fashion-MNIST",
+              "stl10": "STL-10", "imagefolder": "image folder"}
+REAL_SOURCES = ("torchvision", "local", "cifar100_c")  # the published data itself
+STAND_INS = {"synthetic": "synthetic", "digits": "scikit-learn digits", "skimage": "scikit-image sample photos",
+             "generated": "generated corruptions"}
+
+
+def kind_name(kind: str) -> str:
+    return KIND_NAMES.get(kind, kind)
+
+
+def is_stand_in(meta: dict) -> bool:
+    """True when the data is not the published dataset (synthetic, bundled or generated)."""
+    return meta["source"] not in REAL_SOURCES
+
+
+def dataset_label(meta: dict) -> str:
+    """What the data is: ``CIFAR-10``; ``synthetic CIFAR-10 stand-in``; ``scikit-learn digits (MNIST stand-in)``."""
+    kind, source = kind_name(meta.get("kind", meta.get("name", "?"))), meta["source"]
+    if source in REAL_SOURCES:
+        return kind
+    if source == "synthetic":
+        return f"synthetic {kind} stand-in"
+    if source == "skimage":
+        return STAND_INS[source]
+    return f"{STAND_INS.get(source, source)} ({kind} stand-in)"
+
+
+def data_difference(meta: dict) -> str:
+    """How the data differs from the published data, for the comparability column ('' when it is the same)."""
+    if not is_stand_in(meta):
+        return ""
+    source = meta["source"]
+    return f"different data ({STAND_INS.get(source, source)} stand-in for {kind_name(meta.get('kind', '?'))})"
+
+
+def arch_name(arch: str) -> str:
+    """``resnet18`` → ``ResNet-18``; ``vit`` → ``ViT``; anything else unchanged."""
+    m = re.fullmatch(r"resnet(\d+)", arch)
+    if m:
+        return f"ResNet-{m.group(1)}"
+    return {"vit": "ViT", "clip": "CLIP", "mlp": "MLP", "mixer": "MLP-Mixer"}.get(arch, arch)
+
+
+def model_label(arch: str, weights: str) -> str:
+    """What the model is, from its weights spec: a ``file:`` weight under a ``pretrain/`` folder was trained by
+    the demo's pretrain step on its synthetic shapes task; remote weights are named by their source."""
+    kind, _, rest = weights.partition(":")
+    name = arch_name(arch)
+    if kind == "file":
+        return (f"demo {name} pretrained on synthetic shapes" if "/pretrain/" in f"/{rest}"
+                else f"{name} (weights from the local file {rest})")
+    if kind == "none":
+        return f"{name} from scratch"
+    if kind == "torchvision":
+        return f"{name} ({rest.split(':')[-1]} weights)"
+    return f"{name} ({weights} weights)"
+
+
+def comparability(meta: dict | None, profile: str, literature: bool = False) -> str:
+    """One phrase for how an archlab number compares with a published one."""
+    notes = []
+    if meta is not None and data_difference(meta):
+        notes.append(data_difference(meta))
+    if profile != "full":
+        notes.append(f"different scale ({profile} profile: fewer images, smaller models, fewer epochs)")
+    if literature:
+        notes.append("literature value, different protocol")
+    return "; ".join(notes) or "same setting"

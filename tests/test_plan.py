@@ -1,0 +1,91 @@
+"""The seam between rules and jobs: plans, code versions, the runner's provenance, light commands."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from archlab.config import load_params
+from archlab.pipeline import STUDIES, Paths, Pipeline
+from archlab.provenance import code_digest, code_files
+from conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return Pipeline(load_params("demo", ROOT), Paths("demo"))
+
+
+def test_every_job_declares_a_params_json_in_its_run_dir(demo):
+    for job in demo.jobs:
+        assert job.output["params"] == f"{job.run_dir}/params.json"
+        assert all(isinstance(v, (str, list)) for v in job.input.values())
+
+
+def test_outputs_are_unique_across_jobs(demo):
+    seen = {}
+    for job in demo.jobs:
+        for path in job.output.values():
+            assert path not in seen, f"{path} is written by {job.describe()} and {seen[path]}"
+            seen[path] = job.describe()
+
+
+def test_every_input_is_some_jobs_output_or_a_resource(demo):
+    outputs = {p for job in demo.jobs for p in job.output.values()}
+    outputs.add(f"{demo.paths.results}/bench/section.json")  # the timing appendix (workflow/rules/bench.smk)
+    for job in demo.jobs:
+        for value in job.input.values():
+            for path in [value] if isinstance(value, str) else value:
+                assert path in outputs or path.startswith(("resources/", "report/templates/")), (job.describe(), path)
+
+
+def test_code_version_follows_the_import_closure():
+    gan = {p.name for p in code_files("archlab.studies.gan.jobs")}
+    resnet = {p.name for p in code_files("archlab.studies.resnet.jobs")}
+    assert "classifier.py" in resnet and "gan.py" in gan and "gan.py" not in resnet
+    assert code_digest("archlab.studies.resnet.jobs") != code_digest("archlab.studies.gan.jobs")
+
+
+def test_rules_carry_their_code_version(demo):
+    for name, rule in demo.rules.items():
+        assert rule.code == code_digest(rule.module), name
+
+
+def test_dvc_yaml_is_generated_from_the_plans():
+    from archlab.dvc_stages import render
+
+    assert (ROOT / "dvc.yaml").read_text() == render(ROOT), "dvc.yaml is stale: run `python -m archlab dvc-yaml --write`"
+
+
+def test_dvc_stage_code_deps_are_the_units_own():
+    from archlab.dvc_stages import stages
+
+    deps = {name: stage["do"]["deps"] for name, stage in stages(ROOT)["stages"].items()}
+    assert "src/archlab/train/gan.py" in deps["gan"]
+    assert "src/archlab/train/gan.py" not in deps["resnet"] and "src/archlab/train/classifier.py" in deps["resnet"]
+    assert set(deps) == {"data", "pretrain", *STUDIES, "claims", "report"}
+    assert "src/archlab/report/published.yaml" in deps["resnet"] and "src/archlab/report/claims.yaml" in deps["claims"]
+
+
+@pytest.mark.parametrize("argv", [["list", "--profile", "demo"], ["validate", "--profile", "demo"], ["-h"]])
+def test_light_commands_import_no_torch(argv):
+    code = ("import sys, runpy; sys.argv = ['archlab', *%r]\n"
+            "try:\n    runpy.run_module('archlab', run_name='__main__')\n"
+            "except SystemExit:\n    pass\n"
+            "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH')") % (argv,)
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120).stdout
+    assert out.strip().endswith("NO-TORCH"), out[-500:]
+
+
+def test_run_writes_params_json_with_provenance(tmp_path):
+    from archlab.cli import main
+    from conftest import copy_params
+
+    root = copy_params(tmp_path / "p")
+    assert main(["run", "data_prepare", "name=mnist", "--profile", "test", "--root", str(root)]) == 0
+    record = json.loads((root / "results/test/data/mnist/params.json").read_text())
+    assert record["params"]["name"] == "mnist" and record["rule"] == "data_prepare"
+    assert len(record["inputs"]) == 0 and record["code"]["digest"] == code_digest("archlab.commands.data")
+    assert {"python", "numpy"} <= set(record["packages"]) and record["identity"]
