@@ -1,4 +1,7 @@
-"""The pipeline end to end on the tiny test profile: report built, no-op rerun, targeted reruns."""
+"""The pipeline end to end on the tiny test profile: report built, no-op rerun, targeted reruns, and
+the caching promise: after a complete run, every change to what made a result retrains it for real."""
+import hashlib
+import json
 import os
 import re
 import subprocess
@@ -6,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 pytestmark = pytest.mark.slow
@@ -14,7 +18,7 @@ SNAKEMAKE = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", 
 
 def _run(project: Path, *extra: str) -> str:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    proc = subprocess.run([*SNAKEMAKE, *extra], cwd=project, capture_output=True, text=True, env=env, timeout=900)
+    proc = subprocess.run([*SNAKEMAKE, *extra], cwd=project, capture_output=True, text=True, env=env, timeout=2700)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return proc.stderr + proc.stdout
 
@@ -29,10 +33,10 @@ def built(tmp_path_factory):
     import shutil
 
     project = tmp_path_factory.mktemp("pipeline")
-    for item in ("Snakefile", "params.yaml", "config", "workflow", "report/templates", "bench"):
+    for item in ("Snakefile", "params.yaml", "config", "workflow", "report/templates", "bench", "src"):
         src = ROOT / item
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, project / item)
-    (project / "src").symlink_to(ROOT / "src")
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, project / item, **(
+            {"ignore": shutil.ignore_patterns("__pycache__")} if src.is_dir() else {}))
     log = _run(project)
     return project, log
 
@@ -62,6 +66,135 @@ def test_changing_one_head_param_reruns_only_what_it_touches(built):
     cfg["resnet"]["head"]["epochs"] = 3
     cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     jobs = _jobs(_run(project))
-    s1 = {"resnet_head", "resnet_confusion", "resnet_section", "bench_section", "report", "all"}
+    s1 = {"resnet_head", "resnet_confusion", "resnet_section", "claims", "bench_section", "report", "all"}
     downstream = {"vit_cnn", "vit_section"}  # S2's Grad-CAM reads the S1 head
     assert s1 <= jobs <= s1 | downstream, jobs
+
+
+# ---------------------------------------------------------------- the caching promise
+def _change(project: Path, change) -> None:
+    path = project / "config/test.yaml"
+    cfg = yaml.safe_load(path.read_text())
+    change(cfg)
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _record(path: Path) -> dict:
+    return json.loads((path.parent / "params.json").read_text())
+
+
+def _pipeline(project: Path):
+    from archlab.commands.data import used_datasets
+    from archlab.config import load_params
+    from archlab.pipeline import Paths, Pipeline
+
+    cfg = load_params("test", project)
+    pipeline = Pipeline(cfg, Paths("test", root=str(project)))
+    unused = {f"results/test/data/{n}" for n in cfg["data"]} - {f"results/test/data/{n}" for n in used_datasets(cfg)}
+    return [j for j in pipeline.jobs if not any(j.run_dir.endswith(u) for u in unused)]
+
+
+def _no_resume(project: Path, log: str) -> None:
+    assert "Rule: " in log
+    logs = [p.read_text() for p in (project / "logs/test").rglob("*.log")]
+    assert not any("resuming" in text for text in logs)
+
+
+def test_every_run_records_the_params_it_received(built):
+    project, _ = built
+    for job in _pipeline(project):
+        record = json.loads(Path(job.output["params"]).read_text())
+        assert record["params"] == job.params, job.describe()
+        assert set(record["inputs"]) == set(job.input) and record["code"]["digest"] == job.rule.code
+    head = _record(project / "results/test/resnet/head/resnet10/seed0/metrics.json")["params"]
+    setting = json.loads((project / "results/test/resnet/section/section.json").read_text())["setting"]
+    assert f"head {head['head']['epochs']} epochs" in setting and f"lr {head['head']['optimizer']['lr']}" in setting
+
+
+def test_a_data_seed_change_retrains_pretraining(built):
+    project, _ = built
+    weights = project / "results/test/pretrain/resnet10/weights.pt"
+    before = torch.load(weights, weights_only=True)
+    _change(project, lambda c: c["data"]["pretrain_shapes"].update(seed=c["data"]["pretrain_shapes"]["seed"] + 1))
+    log = _run(project, str(weights.relative_to(project)))
+    assert {"data_prepare", "pretrain"} <= _jobs(log)
+    _no_resume(project, log)
+    after = torch.load(weights, weights_only=True)
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+
+
+def test_an_image_size_change_retrains_pretraining_and_the_s1_heads(built):
+    project, _ = built
+    head = project / "results/test/resnet/head/resnet10/seed0/metrics.json"
+    cache = project / "results/test/resnet/features/resnet10/features.npz"
+    before = _sha(cache)
+    _change(project, lambda c: c["pretrain"].update(image_size=32))
+    log = _run(project, str(head.relative_to(project)))
+    assert {"pretrain", "resnet_features", "resnet_head"} <= _jobs(log)
+    _no_resume(project, log)
+    assert _record(project / "results/test/pretrain/resnet10/weights.pt")["params"]["image_size"] == 32
+    assert _sha(cache) != before
+
+
+def test_label_smoothing_and_augment_changes_retrain_an_ood_rung(built):
+    project, _ = built
+    model = project / "results/test/ood/models/simple/seed0/model.pt"
+    before = _sha(model)
+
+    def change(cfg):
+        cfg["ood"]["ladder"][0].update(label_smoothing=0.2, augment=True)
+    _change(project, change)
+    log = _run(project, str(model.relative_to(project)))
+    assert "ood_train" in _jobs(log)
+    _no_resume(project, log)
+    assert _sha(model) != before
+    assert _record(model)["params"]["label_smoothing"] == 0.2
+
+
+def test_a_clip_pretrain_change_retrains_and_writes_every_output(built):
+    project, _ = built
+    _change(project, lambda c: c["clip"]["pretrain"].update(epochs=c["clip"]["pretrain"]["epochs"] + 1))
+    epochs = yaml.safe_load((project / "config/test.yaml").read_text())["clip"]["pretrain"]["epochs"]
+    log = _run(project, "results/test/clip/section/section.json")
+    assert "clip_pretrain" in _jobs(log)
+    _no_resume(project, log)
+    history = next((project / "results/test/clip").rglob("history.csv"))
+    assert len(history.read_text().strip().splitlines()) == 1 + epochs
+
+
+def test_a_probe_classifier_change_retrains_the_gan_runs(built):
+    project, _ = built
+    summary = project / "results/test/gan/runs/baseline/seed0/summary.json"
+    before = _record(summary)["identity"]
+    _change(project, lambda c: c["gan"]["classifier"].update(epochs=c["gan"]["classifier"]["epochs"] + 1))
+    log = _run(project, "results/test/gan/section/section.json")
+    assert {"gan_classifier", "gan_train", "gan_section"} <= _jobs(log)
+    _no_resume(project, log)
+    assert _record(summary)["identity"] != before
+
+
+def test_forcerun_of_a_gan_run_trains_for_real(built):
+    project, _ = built
+    history = project / "results/test/gan/runs/baseline/seed0/history.csv"
+    log = _run(project, "--forcerun", "gan_train", "--", str(history.relative_to(project)))
+    assert "gan_train" in _jobs(log) and history.exists()
+    _no_resume(project, log)
+    assert not list(history.parent.glob("checkpoint*.pt"))
+
+
+def test_a_code_edit_reruns_exactly_the_jobs_that_import_it(built):
+    project, _ = built
+    module = project / "src/archlab/train/gan.py"
+    module.write_text(module.read_text() + "\n# an edit\n")
+    dry = _run(project, "-n")
+    assert "gan_train" in _jobs(dry)
+    assert _jobs(dry) <= {"gan_classifier", "gan_train", "gan_section", "claims", "bench_section", "report", "all"}, _jobs(dry)
+    summary = project / "results/test/gan/runs/baseline/seed0/summary.json"
+    before = _record(summary)["code"]["digest"]
+    _run(project)
+    assert _record(summary)["code"]["digest"] != before
+    assert "Nothing to be done" in _run(project)
