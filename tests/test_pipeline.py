@@ -198,3 +198,14 @@ def test_a_code_edit_reruns_exactly_the_jobs_that_import_it(built):
     _run(project)
     assert _record(summary)["code"]["digest"] != before
     assert "Nothing to be done" in _run(project)
+
+
+def test_every_job_log_tells_what_happened(built):
+    """Params at the start, one line per epoch for training jobs, the outputs at the end; no empty logs."""
+    project, _ = built
+    for job in _pipeline(project):
+        stem = "_".join([job.rule.name, *job.wildcards.values()])
+        text = (project / "logs/test" / job.rule.study / f"{stem}.log").read_text()
+        assert "params: {" in text and "output params:" in text and "done in" in text, job.describe()
+        if "history" in job.output:
+            assert " epoch 1/" in text, job.describe()

@@ -14,7 +14,6 @@ float64/int64 additions as before, in the same order, so results do not change.
 """
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,8 +29,8 @@ from archlab.data.loaders import iterate_batches, n_batches, to_device
 from archlab.io import atomic_path
 from archlab.runtime import autocast, to_channels_last
 from archlab.train.checkpoint import Checkpoint, restore_rng, rng_state
+from archlab.train.epoch_log import log_epoch
 
-log = logging.getLogger(__name__)
 Arrays = tuple[np.ndarray, np.ndarray]
 
 
@@ -145,7 +144,7 @@ def fit(model: nn.Module, train: Arrays, val: Arrays, optimizer: torch.optim.Opt
         history.append(row)
         for cb in cfg.callbacks:
             cb.epoch_end(epoch + 1, model)
-        log.info("epoch %d/%d %s", epoch + 1, cfg.epochs, " ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "epoch"))
+        log_epoch(cfg.desc, epoch + 1, cfg.epochs, row)
         _write_history(out_dir / "history.csv", history)
         if checkpoint is not None:
             checkpoint.save(epoch, model=model.state_dict(), optimizer=optimizer.state_dict(),

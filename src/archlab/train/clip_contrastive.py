@@ -20,6 +20,7 @@ from archlab.io import write_text
 from archlab.metrics.alignment import ensemble_embedding, zero_shot_accuracy
 from archlab.models.clip import ClipBundle, encode_images, template_embeddings
 from archlab.runtime import autocast
+from archlab.train.epoch_log import log_epoch
 from archlab.train.checkpoint import Checkpoint
 
 MAX_LOGIT_SCALE = float(np.log(100))  # CLIP clips the learned temperature at 100
@@ -88,6 +89,7 @@ def train_clip(bundle: ClipBundle, images: np.ndarray, labels: np.ndarray, class
             row["val_zero_shot_acc"] = zero_shot_accuracy(
                 encode_images(bundle, val[0], 256, device), class_emb, val[1])
         history.append(row)
+        log_epoch("clip", epoch + 1, epochs, row)
         _write_history(history_path, history)
         if checkpoint is not None:
             checkpoint.save(epoch, model=model.state_dict(), optimizer=optimizer.state_dict(), history=history)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import logging
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
@@ -24,9 +23,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from archlab.models.gan import Discriminator, Generator, init_normal_
+from archlab.train.epoch_log import log_epoch
 from archlab.train.checkpoint import Checkpoint
 
-log = logging.getLogger(__name__)
 G_LOSSES = ("non_saturating", "saturating")
 
 
@@ -213,6 +212,7 @@ def train_gan(cfg: GanConfig, train_images: torch.Tensor, heldout_images: torch.
         row.update(_evaluate(G, D, train_images, heldout_images, probe, noise(n_eval), n_eval))
         row["seconds"] = time.perf_counter() - tic
         run.history.append(row)
+        log_epoch("gan", epoch, cfg.epochs, row)
         if epoch % sample_every == 0 or epoch == cfg.epochs:
             run.grids[epoch] = _samples(G, fixed_noise)
         if checkpoint is not None:

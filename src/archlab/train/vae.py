@@ -6,7 +6,6 @@ divided again by the number of batches), so they read in the same units as the p
 """
 from __future__ import annotations
 
-import logging
 import math
 from typing import Callable, Iterable
 
@@ -16,10 +15,10 @@ from tqdm import tqdm
 
 from archlab.metrics.latent import gaussian_kl_per_dim
 from archlab.runtime import autocast
+from archlab.train.epoch_log import log_epoch
 from archlab.train.checkpoint import Checkpoint
 from archlab.train.kl_schedules import Schedule, progress
 
-log = logging.getLogger(__name__)
 Batches = Iterable[torch.Tensor]
 
 
@@ -107,8 +106,7 @@ def fit(model, train_batches: Callable[[int], Batches], val_batches: Callable[[]
             **dict(zip(("train_recon", "train_kl", "train_objective"), (t / n for t in sums))),
             "val_recon": val["recon"], "val_kl": val["kl"], "val_loss": val["loss"],
         })
-        log.info("%s epoch %d/%d %s", desc, epoch + 1, epochs,
-                 " ".join(f"{k}={v:.4g}" for k, v in history[-1].items() if k != "epoch"))
+        log_epoch(desc, epoch + 1, epochs, history[-1])
         if checkpoint is not None:
             checkpoint.save(epoch, model=model.state_dict(), optimizer=optimizer.state_dict(), rng=_rng_state(),
                             history=history)
