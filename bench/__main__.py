@@ -2,10 +2,12 @@
 
     1 head_cache      head training on cached features vs the naive per-epoch backbone loop
     2 noop_rerun      no-op reruns of snakemake and dvc repro
-    3 appendix        per-study time of the demo DAG, from Snakemake's benchmark files
+    3 appendix        per-study time of the demo DAG: CPU from each job's own getrusage record
     4 data_path       images/s of the canonical loader vs torchvision's dataset + PIL transforms
     5 gpu_throughput  ResNet-152 feature extraction on a GPU (only where one is present)
     6 mutual_info     S4's I(x; z) in matrix form vs the N×N×d broadcast it replaced (N = 10 000, d = 64)
+    7 gpu_suite       one step of every study: images/s, share of the measured bf16 peak, full-profile time
+                      (on a GPU; without CUDA at tiny sizes, as a smoke test)
 """
 from __future__ import annotations
 
@@ -13,13 +15,12 @@ import importlib
 import sys
 import tempfile
 import traceback
-from pathlib import Path
 
 import archlab  # noqa: F401  (torchvision import fix before any benchmark imports it)
 
 from bench.common import ROOT
 
-NAMES = ("head_cache", "noop_rerun", "appendix", "data_path", "gpu_throughput", "mutual_info")
+NAMES = ("head_cache", "noop_rerun", "appendix", "data_path", "gpu_throughput", "mutual_info", "gpu_suite")
 
 
 def _section(number: int, name: str) -> None:
@@ -29,7 +30,7 @@ def _section(number: int, name: str) -> None:
 def run_all() -> int:
     import torch
 
-    from bench import appendix, data_path, gpu_throughput, head_cache, mutual_info, noop_rerun
+    from bench import appendix, data_path, gpu_suite, gpu_throughput, head_cache, mutual_info, noop_rerun
 
     failed = []
 
@@ -49,7 +50,7 @@ def run_all() -> int:
         if any(demo_logs.rglob("*.tsv")) or noop is None:
             args = ["--root", str(ROOT), "--profile", "demo"]
         else:  # no demo run here yet: the test-profile DAG that benchmark 2 just built from scratch
-            args = ["--profile", noop["profile"], "--bench-dir", str(Path(tmp) / "logs" / noop["profile"] / "bench")]
+            args = ["--profile", noop["profile"], "--root", tmp]
         attempt(3, "appendix", lambda: appendix.main(args))
     attempt(4, "data_path", lambda: data_path.main([]))
     if torch.cuda.is_available():
@@ -58,6 +59,8 @@ def run_all() -> int:
         _section(5, "gpu_throughput")
         print("skipped: no CUDA GPU on this machine")
     attempt(6, "mutual_info", lambda: mutual_info.main([]))
+    # on a GPU the real sizes (≤ 8 min); without CUDA the tiny smoke sizes: its figures then mean nothing
+    attempt(7, "gpu_suite", lambda: gpu_suite.main([]))
     if failed:
         print(f"\nfailed: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import math
 import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,7 +17,7 @@ import torch
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT))  # bench/ is a folder of the checkout, not part of the installed package
-from bench import appendix, data_path, gpu_throughput, head_cache, mutual_info, noop_rerun  # noqa: E402
+from bench import appendix, data_path, gpu_suite, gpu_throughput, head_cache, mutual_info, noop_rerun  # noqa: E402
 from bench.__main__ import main as bench_main  # noqa: E402
 
 
@@ -24,13 +26,22 @@ def _last_line(capsys) -> str:
 
 
 def test_head_cache_reaches_the_same_accuracy_and_is_faster(capsys):
-    r = head_cache.main(["--train", "64", "--val", "32", "--epochs", "2", "--arch", "resnet10", "--size", "16",
-                         "--batch-size", "32"])
-    # Same backbone, head init, shuffle order and optimizer: at most one image of 32 may flip by rounding.
-    assert r["max_val_acc_gap"] <= 1 / 32 + 1e-9
-    assert len(r["cached_val_acc"]) == len(r["naive_val_acc"]) == 2
-    assert r["speedup"] > 1  # the naive loop runs the backbone every epoch
-    assert _last_line(capsys).startswith("==> head training")
+    threads = torch.get_num_threads()
+    r = head_cache.main(["--threads", "1", "2", "--train", "64", "--val", "32", "--epochs", "2", "--arch", "resnet10",
+                         "--size", "16", "--batch-size", "32"])
+    assert torch.get_num_threads() == threads  # pinned for the runs only
+    assert set(r["by_threads"]) == {1, 2} and set(r["headline"]) == {1, 2}
+    for run in r["by_threads"].values():
+        # Same backbone, head init, shuffle order and optimizer: at most one image of 32 may flip by rounding.
+        assert run["max_val_acc_gap"] <= 1 / 32 + 1e-9
+        assert len(run["cached_val_acc"]) == len(run["naive_val_acc"]) == 2
+        assert run["speedup"] > 1  # the naive loop runs the backbone every epoch
+        # end to end counts the one-off extraction: below the head-only ratio
+        assert run["speedup_with_extraction"] < run["speedup"]
+        assert run["extract_cpu_s"] > 0 and run["naive_train_s"] > 0
+    assert r["headline_spread"] == pytest.approx(max(r["headline"].values()) / min(r["headline"].values()) - 1)
+    last = _last_line(capsys)
+    assert last.startswith("==> S1 head-only transfer end to end") and "with 1 thread" in last and "with 2 threads" in last
 
 
 def _write_tsv(path, rows):
@@ -58,6 +69,78 @@ def test_appendix_sums_benchmark_files_per_study(tmp_path, capsys):
     metrics = json.loads((tmp_path / "results/p/dvc/bench/metrics.json").read_text())
     assert metrics["wall_s_total"] == pytest.approx(100) and metrics["wall_s_data"] == pytest.approx(10)
     assert "3 jobs, 100 s" in _last_line(capsys)
+
+
+def _write_record(path, rule, wildcards, seconds, **usage):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"rule": rule, "wildcards": wildcards, "params": {}, "seconds": seconds, **usage}))
+
+
+def test_appendix_takes_cpu_time_from_each_jobs_own_record(tmp_path, capsys):
+    results, bench = tmp_path / "results" / "p", tmp_path / "logs" / "p" / "bench"
+    # a short job: the sampled benchmark saw 3.85 s of CPU, its own getrusage 9.6 s
+    _write_record(results / "resnet/head/r18/seed0/params.json", "resnet_head", {"variant": "r18", "seed": "0"},
+                  2.0, cpu_seconds=9.6, max_rss_mb=512.0)
+    _write_tsv(bench / "resnet" / "resnet_head_r18_0.tsv", [[8.0, "0:00:08", 300, 0, 0, 0, 0, 0, 50, 3.85]])
+    # a record from before the fields existed: its benchmark file's CPU time counts
+    _write_record(results / "resnet/features/r18/params.json", "resnet_features", {"variant": "r18"}, 30.0)
+    _write_tsv(bench / "resnet" / "resnet_features_r18.tsv", [[40.0, "0:00:40", 900, 0, 0, 0, 0, 0, 50, 35.0]])
+    # a rule that writes no params.json: only its benchmark file
+    _write_tsv(bench / "pretrain" / "pretrain_index.tsv", [[1.0, "0:00:01", 50, 0, 0, 0, 0, 0, 50, 0.5]])
+    # a job run by hand (`archlab run`): no benchmark file, its own seconds as wall time
+    _write_record(results / "data/cifar10/params.json", "data_prepare", {"name": "cifar10"}, 4.0,
+                  cpu_seconds=6.5, max_rss_mb=700.0)
+    (results / "data/cifar10/other/params.json").parent.mkdir(parents=True)
+    (results / "data/cifar10/other/params.json").write_text('{"not": "a run record"}')  # left out
+
+    jobs = appendix.read_jobs(results, bench).set_index("job")
+    assert set(jobs.index) == {"resnet/resnet_head_r18_0", "resnet/resnet_features_r18", "pretrain/pretrain_index",
+                               "data/data_prepare_cifar10"}
+    head = jobs.loc["resnet/resnet_head_r18_0"]
+    assert (head["s"], head["cpu_time"], head["max_rss"], head["cpu_from"]) == (8.0, 9.6, 512.0, appendix.OWN)
+    feats = jobs.loc["resnet/resnet_features_r18"]
+    assert (feats["s"], feats["cpu_time"], feats["max_rss"], feats["cpu_from"]) == (40.0, 35.0, 900, appendix.SAMPLED)
+    assert jobs.loc["pretrain/pretrain_index", "cpu_time"] == 0.5
+    data = jobs.loc["data/data_prepare_cifar10"]
+    assert (data["study"], data["s"], data["cpu_time"], data["cpu_from"]) == ("data", 4.0, 6.5, appendix.OWN)
+
+    table = appendix.main(["--root", str(tmp_path), "--profile", "p", "--write"]).set_index("study")
+    assert table.loc["resnet", "CPU (s)"] == pytest.approx(9.6 + 35.0) and table.loc["resnet", "peak RSS (MB)"] == 900
+    assert table.loc["total", "CPU (s)"] == pytest.approx(9.6 + 35.0 + 0.5 + 6.5) and table.loc["total", "jobs"] == 4
+    out = capsys.readouterr().out
+    assert "2 of 4 jobs' CPU time from their own getrusage record, 2 from Snakemake's sampled benchmark file" in out
+    section = json.loads((results / "bench/section.json").read_text())
+    assert "getrusage" in section["setting"]
+    assert json.loads((results / "dvc/bench/metrics.json").read_text())["cpu_s_total"] == pytest.approx(51.6)
+
+
+def _burn(job) -> None:
+    """A job that spends 0.3 s of CPU time and writes its output."""
+    t0 = time.process_time()
+    while time.process_time() - t0 < 0.3:
+        sum(range(10_000))
+    Path(job.output["done"]).write_text("done")
+
+
+def test_the_runner_records_each_jobs_cpu_time_and_peak_memory(tmp_path):
+    import resource
+
+    from archlab.runner import run_job
+
+    out = {"done": str(tmp_path / "done.txt"), "params": str(tmp_path / "params.json")}
+    records, threads = [], torch.get_num_threads()
+    try:
+        for _ in range(2):
+            run_job("burn", f"{__name__}:_burn", {}, {}, out, {})
+            records.append(json.loads(Path(out["params"]).read_text()))
+    finally:
+        torch.set_num_threads(threads)  # run_job pins the threads to the job's own
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    process_cpu = usage.ru_utime + usage.ru_stime  # this test process so far: torch's import alone takes seconds
+    assert all(r["cpu_seconds"] >= 0.3 and r["max_rss_mb"] > 50 for r in records)
+    # the second job in one process counts from the end of the first, not from the process's start
+    assert records[1]["cpu_seconds"] < 0.5 * process_cpu
+    assert records[0]["max_rss_mb"] <= records[1]["max_rss_mb"] <= usage.ru_maxrss / 1024 + 1
 
 
 def test_appendix_without_benchmark_files_says_what_to_run(tmp_path):
@@ -95,6 +178,61 @@ def test_gpu_throughput_runs_every_variant_on_cpu(capsys):
     assert set(r["images_per_s"]) == {v[0] for v in gpu_throughput.VARIANTS} | {gpu_throughput.LIBRARY}
     assert all(v > 0 for v in r["images_per_s"].values())
     assert _last_line(capsys).startswith("==> bf16 + channels_last")
+
+
+def test_gpu_suite_runs_every_study_at_tiny_sizes_on_cpu(capsys):
+    threads = torch.get_num_threads()
+    r = gpu_suite.main(["--device", "cpu", "--peak-size", "64"])
+    assert r["tiny"] and r["peak_flops"] > 0 and not r["skipped_over_budget"]
+    rows = r["rows"]
+    assert [row["study"].split()[0] for row in rows] == ["S1", "S1", "S2", "S3", "S4", "S5", "S6", "S6", "S6", "S7"]
+    for row in rows:
+        assert row["units_per_s"] > 0 and row["gflop_per_unit"] > 0, row
+        assert 0 < row["fraction_of_peak"] and 0 < row["full_profile_s"] < math.inf, row
+        assert row["full_profile_s"] == pytest.approx(row["full_profile_units"] / row["units_per_s"])
+    assert set(gpu_suite.per_study(rows)) == {row["study"] for row in rows}
+    assert torch.get_num_threads() == threads
+    assert _last_line(capsys).startswith("==> 10 steps on CPU")
+
+
+def test_gpu_suite_extrapolates_from_the_full_profiles_jobs():
+    from archlab.config import load_params
+    from archlab.pipeline import Paths, Pipeline
+
+    cfg = load_params("full", ROOT)
+    pipe = Pipeline(cfg, Paths("full"))
+    dev = torch.device("cpu")
+    vae, = gpu_suite.s4_steps(cfg, pipe, dev, True, ROOT)
+    train = 60000 - cfg["data"][cfg["vae"]["data"]]["val_size"]  # FashionMNIST's 60 000 minus validation
+    assert vae.work == len(cfg["vae"]["runs"]) * len(cfg["vae"]["seeds"]) * cfg["vae"]["epochs"] * train
+    masking, = gpu_suite.s2_steps(cfg, pipe, dev, True, ROOT)
+    m = cfg["vit"]["masking"]
+    conditions = len(m["methods"]) * len(m["fractions"]) * (len(cfg["vit"]["seeds"]) + 1)  # random x seeds, centre once
+    assert masking.work == m["n_images"] * (1 + conditions) and masking.unit == "forwards"
+    ood, = gpu_suite.s7_steps(cfg, pipe, dev, True, ROOT)
+    rung = next(r for r in cfg["ood"]["ladder"] if r["arch"] == "resnet50")
+    assert ood.work == rung["epochs"] * 40000  # CIFAR-100: 50 000 minus the 20 % validation
+    assert gpu_suite.split_sizes({"val_fraction": 0.2}, "cifar100") == {"train": 40000, "val": 10000, "test": 10000}
+    assert gpu_suite.split_sizes({"val_size": 500}, "stl10") == {"train": 4500, "val": 500, "test": 8000}
+
+
+def test_gpu_suite_counts_flops_per_image_apart_from_a_fixed_part():
+    a = torch.ones(8, 8)
+
+    def prepare(n_max):
+        def run(n):
+            a @ a  # a fixed part per run: 2 * 8**3 FLOP
+            for _ in range(n):
+                a[:, :4] @ a[:4, :]  # 2 * 8 * 4 * 8 FLOP per image
+            return n
+        return run
+
+    step = gpu_suite.Step("S0 toy", "toy", prepare, n=8, n_warm=4, work=1000, covers="toy")
+    row = gpu_suite.time_step(step, torch.device("cpu"), peak=1e12, scale=1.0, tiny=True)
+    assert row["gflop_per_unit"] * 1e9 == pytest.approx(2 * 8 * 4 * 8)
+    assert row["timed_units"] == gpu_suite.TINY_N
+    expected = (2 * 8**3 + row["timed_units"] * 2 * 8 * 4 * 8) / row["timed_s"] / 1e12
+    assert row["tflop_per_s"] == pytest.approx(expected) and row["fraction_of_peak"] == pytest.approx(expected)
 
 
 @pytest.mark.parametrize("n, d, active, block_entries", [
@@ -143,5 +281,5 @@ def test_bench_cli_lists_the_benchmarks(capsys):
     assert bench_main(["--help"]) == 0
     out = capsys.readouterr().out
     assert all(name in out for name in ("head_cache", "noop_rerun", "appendix", "data_path", "gpu_throughput",
-                                        "mutual_info"))
+                                        "mutual_info", "gpu_suite"))
     assert bench_main(["nonsense"]) == 2

@@ -81,7 +81,7 @@ def _gpu_limit(args) -> int | None:
 def test_the_profiles_agree_on_the_one_machine_gpu_limit(tmp_path, monkeypatch):
     default = yaml.safe_load((PROFILES / "default" / "config.yaml").read_text())
     local = yaml.safe_load((PROFILES / "local" / "config.yaml").read_text())
-    assert default["resources"] == local["resources"] == ["gpu=1"]
+    assert [r for r in default["resources"] if r.startswith("gpu=")] == local["resources"] == ["gpu=1"]
     assert _gpu_limit(_args(tmp_path / "plain", monkeypatch, "--cores", "8")) == 1
     assert _gpu_limit(_args(tmp_path / "local", monkeypatch, "--profile", "workflow/profiles/local")) == 1
 
@@ -133,3 +133,86 @@ def test_requested_memory_covers_the_measured_peaks():
     rules = Pipeline(load_params("full", ROOT), Paths("full")).rules
     for name, peak in MEASURED_PEAK_MB.items():
         assert rules[name].mem_mb >= 2 * peak, (name, rules[name].mem_mb, peak)
+
+
+# ------------------------------------------------------------------ fractional GPU sharing (gpu_slots)
+
+SHARED_TOY = """
+rule all:
+    input: expand("t/{{i}}.txt", i=range(4))
+
+rule {rule}:
+    output: "t/{{i}}.txt"
+    resources: gpu=1, gpu_slots={slots}
+    shell: "s=$(date +%s.%N); sleep 1; echo $s $(date +%s.%N) > {{output}}"
+"""
+
+
+def _shared_toy(tmp: Path, rule: str, share: float) -> Path:
+    """Four 1-second GPU jobs of rule ``rule`` asking what jobs.smk asks for a ``share`` of a GPU."""
+    from archlab.plan import Rule
+
+    slots = Rule(rule, "toy", "m:f", "d", {}, gpu=True, gpu_share=share).gpu_slots({})
+    toy = _toy(tmp, gpu=1)
+    (toy / "Snakefile").write_text(SHARED_TOY.format(rule=rule, slots=slots))
+    return toy
+
+
+def _default_profile() -> dict:
+    return yaml.safe_load((PROFILES / "default" / "config.yaml").read_text())
+
+
+def test_four_quarter_gpu_jobs_share_the_gpu(tmp_path):
+    assert _max_overlap(_shared_toy(tmp_path, "gan_train", 0.25), "--cores", "8") == 4, (
+        "four gpu_share=0.25 jobs did not run at once: profiles/default must allow gpu_slots=100 and set gpu: 0 "
+        "for the shared rules (set-resources)")
+
+
+@pytest.mark.parametrize("rule", ["cifar_arch_run", "resnet_features"])
+def test_whole_gpu_jobs_still_run_one_at_a_time(tmp_path, rule):
+    """A whole-GPU job takes all 100 slots, also in a rule whose other jobs share (S6's ResNet-18 runs)."""
+    assert _max_overlap(_shared_toy(tmp_path, rule, 1.0), "--cores", "8") == 1
+
+
+def test_the_slot_limit_is_one_gpu_and_the_command_line_can_raise_it(tmp_path, monkeypatch):
+    assert "gpu_slots=100" in _default_profile()["resources"]
+    res = dict(_args(tmp_path / "plain", monkeypatch, "--cores", "8").resources)
+    assert res["gpu_slots"].value == 100 and res["gpu"].value == 1
+    res = dict(_args(tmp_path / "two", monkeypatch, "--cores", "8", "--resources", "gpu=2", "gpu_slots=200").resources)
+    assert res["gpu_slots"].value == 200 and res["gpu"].value == 2
+
+
+def _slots_by_rule() -> dict[str, set[int]]:
+    slots: dict[str, set[int]] = {}
+    for profile in ("full", "demo", "test"):
+        for job in Pipeline(load_params(profile, ROOT), Paths(profile)).jobs:
+            if job.rule.gpu:
+                slots.setdefault(job.rule.name, set()).add(job.rule.gpu_slots(job.wildcards))
+    return slots
+
+
+def test_the_default_profile_lifts_the_gpu_limit_for_exactly_the_shared_rules():
+    slots = _slots_by_rule()
+    shared = {rule for rule, values in slots.items() if min(values) < 100}
+    assert set(_default_profile()["set-resources"]) == shared, (
+        "list every rule with a plan Rule(gpu_share < 1) under set-resources in workflow/profiles/default")
+    assert all(res == {"gpu": 0} for res in _default_profile()["set-resources"].values())
+
+
+def test_small_models_take_a_quarter_gpu_and_the_rest_a_whole_one():
+    slots = _slots_by_rule()
+    assert slots["gan_train"] == slots["gan_classifier"] == slots["vae_train"] == {25}
+    assert slots["cifar_arch_run"] == {25, 100}  # MLP and Mixer share, ResNet-18 does not
+    assert slots["resnet_features"] == slots["ood_train"] == {100}
+    cifar = Pipeline(load_params("full", ROOT), Paths("full")).jobs_of("cifar_arch_run")
+    by_model = {(j.wildcards["model"], j.rule.gpu_slots(j.wildcards)) for j in cifar}
+    assert by_model == {("mlp", 25), ("mixer", 25), ("resnet18", 100)}
+
+
+def test_a_share_outside_one_gpu_is_refused():
+    from archlab.plan import Rule
+
+    for share in (0.0, 1.5):
+        with pytest.raises(ValueError, match="gpu_share"):
+            Rule("r", "s", "m:f", "d", {}, gpu=True, gpu_share=share)
+    assert Rule("r", "s", "m:f", "d", {}, gpu=False).gpu_slots({}) == 0

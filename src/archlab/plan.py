@@ -12,11 +12,14 @@ import json
 import string
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Callable, Mapping
 
 from archlab.errors import ParamsError
 from archlab.provenance import code_digest
 
 PARAMS_FILE = "params.json"
+GPU_SLOTS = 100  # a whole GPU in `gpu_slots`, Snakemake's integer resource for sharing one (workflow/rules/jobs.smk)
+REPORT_SUFFIXES = (".png", ".html")  # outputs tagged with Snakemake's report() flag
 
 
 @dataclass(frozen=True)
@@ -32,8 +35,24 @@ class Rule:
     mem_mb: int = 2000
     runtime: int = 10  # minutes
     gpu: bool = False
+    # the part of one GPU a job needs (memory and compute), so small jobs can share a GPU: 0.25 lets four
+    # run on it at once; a function of the job's wildcards where jobs of one rule differ (see gpu_slots)
+    gpu_share: float | Callable[[Mapping[str, str]], float] = 1.0
     local: bool = False
     description: str = ""
+
+    def __post_init__(self):
+        if not callable(self.gpu_share):
+            self.gpu_slots({})
+
+    def gpu_slots(self, wildcards: Mapping[str, str]) -> int:
+        """The job's ``gpu_slots`` request: its ``gpu_share`` of the :data:`GPU_SLOTS` one GPU has (0 without GPU)."""
+        if not self.gpu:
+            return 0
+        share = self.gpu_share(wildcards) if callable(self.gpu_share) else self.gpu_share
+        if not 0 < share <= 1:
+            raise ValueError(f"{self.name}: gpu_share={share} must lie in (0, 1]: the part of one GPU a job needs")
+        return max(1, int(round(share * GPU_SLOTS)))
 
     @cached_property
     def wildcards(self) -> tuple[str, ...]:
@@ -43,6 +62,11 @@ class Rule:
     def outputs(self) -> dict[str, str]:
         """Every declared output, the run's ``params.json`` included."""
         return {**self.output, "params": f"{self.run_dir}/{PARAMS_FILE}"}
+
+    @cached_property
+    def report_outputs(self) -> tuple[str, ...]:
+        """The outputs ``snakemake --report`` shows: figures, the self-contained HTML report and section.json."""
+        return tuple(k for k, v in self.output.items() if v.endswith(REPORT_SUFFIXES) or v.endswith("/section.json"))
 
     @property
     def module(self) -> str:

@@ -3,6 +3,7 @@
 # plan decided, through workflow/scripts/run_job.py. Rerun triggers: `job` (the params the job
 # receives) and `code` (the digest of the archlab source files the job's module imports), so a
 # params or code change reruns exactly the jobs that read it. `archlab run <rule> k=v` runs one by hand.
+# Figures, section.json and report.html are tagged report() (Rule.report_outputs): `snakemake --report` shows them.
 
 
 for _spec in PIPELINE.rules.values():
@@ -13,7 +14,7 @@ for _spec in PIPELINE.rules.values():
         input:
             unpack(_job_input(_spec.name)),
         output:
-            **_spec.outputs,
+            **{k: report(v, category=_spec.study) if k in _spec.report_outputs else v for k, v in _spec.outputs.items()},
         wildcard_constraints:
             **PIPELINE.constraints(_spec.name),
         params:
@@ -29,6 +30,13 @@ for _spec in PIPELINE.rules.values():
             mem_mb=_spec.mem_mb,
             runtime=_spec.runtime,
             gpu=GPUS if _spec.gpu else 0,
+            # GPU sharing on one machine: a GPU job also asks for its Rule's gpu_share of the 100
+            # `gpu_slots` one GPU has (0.25 -> 25: four such jobs share it; a whole-GPU job takes all
+            # 100). The workflow profile profiles/default caps gpu_slots at 100 and sets `gpu: 0` for
+            # the shared rules, so there only the slots admit them; `gpu` stays the --gpus/--gres count
+            # that SLURM gets (there no slot limit applies). With N GPUs: --resources gpu=N gpu_slots=N*100.
+            # 0 where GPU rules ask no GPU (gpus_per_job: 0, the demo and test profiles).
+            gpu_slots=lambda wildcards, _rule=_spec: _rule.gpu_slots(dict(wildcards.items())) if GPUS else 0,
         localrule: _spec.local
         conda:
             ENV

@@ -243,7 +243,8 @@ def jobs(cfg: dict, paths) -> list:
     run = Rule("cifar_arch_run", STUDY, f"{JOBS}:train_run", run_dir,
                run_files(run_dir, metrics="metrics.json", history="history.csv", gradflow="gradflow.npz",
                          drawn="weights_drawn.npz"),
-               mem_mb=6000, runtime=240, gpu=True, description="train one sweep setting with gradient recording")
+               mem_mb=6000, runtime=240, gpu=True, description="train one sweep setting with gradient recording",
+               gpu_share=lambda wildcards: 0.25 if wildcards["model"] in ("mlp", "mixer") else 1.0)
     out_jobs = []
     for point in runs.values():
         params = {k: v for k, v in point.setting.items() if k != "name"}

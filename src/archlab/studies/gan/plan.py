@@ -73,11 +73,12 @@ def jobs(cfg: dict, paths) -> list:
     clf_dir = f"{out}/classifier"
     classifier = Rule("gan_classifier", "gan", f"{JOBS}:classifier", clf_dir,
                       run_files(clf_dir, model="model.pt", metrics="metrics.json", history="history.csv"),
-                      mem_mb=2000, runtime=30, gpu=True, description="train the digit classifier that judges samples")
+                      mem_mb=2000, runtime=30, gpu=True, gpu_share=0.25,
+                      description="train the digit classifier that judges samples")
     run_dir = f"{out}/runs/{{run}}/seed{{seed}}"
     train = Rule("gan_train", "gan", f"{JOBS}:train", run_dir,
                  run_files(run_dir, history="history.csv", grids="grids.npz", summary="summary.json"),
-                 mem_mb=4000, runtime=120, gpu=True, description="one GAN run")
+                 mem_mb=4000, runtime=120, gpu=True, gpu_share=0.25, description="one GAN run")
     sec_dir = f"{out}/section"
     section = Rule("gan_section", "gan", "archlab.studies.gan.section:build", sec_dir,
                    {**run_files(sec_dir, section="section.json", **{f: f"{f}.png" for f in FIGURES}),

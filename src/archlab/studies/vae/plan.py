@@ -51,7 +51,7 @@ def jobs(cfg: dict, paths) -> list:
     train_dir = run_dir(out, "{run}", "{seed}")
     train = Rule("vae_train", "vae", f"{JOBS}:train", train_dir,
                  run_files(train_dir, model="model.pt", history="history.csv", metrics="metrics.json"),
-                 mem_mb=8000, runtime=60, gpu=True)  # its mutual-information diagnostic peaked at 3.7 GB
+                 mem_mb=8000, runtime=60, gpu=True, gpu_share=0.25)  # its mutual-information diagnostic peaked at 3.7 GB
     samples_dir = f"{out}/samples"
     samples = Rule("vae_samples", "vae", f"{JOBS}:samples", samples_dir,
                    run_files(samples_dir, reconstructions="reconstructions.png", interpolations="interpolations.png",
