@@ -22,13 +22,12 @@ class Checkpoint:
     def __init__(self, path: str | Path, identity: str):
         self.path, self.identity = Path(path), identity
 
-    def load(self, map_location: torch.device | str = "cpu") -> dict[str, Any] | None:
+    def load(self) -> dict[str, Any] | None:
         """The saved state if it belongs to this exact run, else None (start afresh).
 
-        Tensors are loaded on the CPU whatever ``map_location`` says: RNG states must stay there, and
-        ``load_state_dict`` moves weights and optimizer state to their parameters' device.
+        Tensors are loaded on the CPU: RNG states must stay there, and ``load_state_dict`` moves
+        weights and optimizer state to their parameters' device.
         """
-        del map_location
         if not self.path.exists() or not self.identity:
             return None
         try:

@@ -97,7 +97,7 @@ def fit(model: nn.Module, train: Arrays, val: Arrays, optimizer: torch.optim.Opt
     out_dir.mkdir(parents=True, exist_ok=True)
     history: list[dict] = []
     start = 0
-    ckpt = checkpoint.load(device) if checkpoint is not None else None
+    ckpt = checkpoint.load() if checkpoint is not None else None
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])

@@ -53,7 +53,7 @@ def train_clip(bundle: ClipBundle, images: np.ndarray, labels: np.ndarray, class
     tokens = caption_tokens(bundle, classnames, templates)
     loss_fn = ClipLoss()
     history, start = [], 0
-    state = checkpoint.load(device) if checkpoint is not None else None
+    state = checkpoint.load() if checkpoint is not None else None
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])

@@ -185,7 +185,7 @@ def train_gan(cfg: GanConfig, train_images: torch.Tensor, heldout_images: torch.
     fixed_noise = torch.randn(n_grid, cfg.latent_dim, generator=gen).to(device)
     run = GanRun(G, D)
     start = 0
-    state = checkpoint.load("cpu") if checkpoint is not None else None  # CPU: the RNG states must stay there
+    state = checkpoint.load() if checkpoint is not None else None
     if state is not None:
         start = _restore(state, run, opt_g, opt_d, gen, device)
     if start == 0:

@@ -76,7 +76,7 @@ def fit(model, train_batches: Callable[[int], Batches], val_batches: Callable[[]
     history is returned even when the checkpoint was saved after the last epoch (nothing left to train).
     """
     history: list[dict] = []
-    state = checkpoint.load(next(model.parameters()).device) if checkpoint is not None else None
+    state = checkpoint.load() if checkpoint is not None else None
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
