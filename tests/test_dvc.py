@@ -65,7 +65,7 @@ def trimmed_dvc_yaml(studies: list[str], profile: str) -> dict:
     spec["stages"] = {name: stage for name, stage in spec["stages"].items() if name in keep}
     for stage in spec["stages"].values():
         stage["foreach"] = [profile]
-    other_study = re.compile(r"results/\$\{item\}/(\w+)/")
+    other_study = re.compile(r"results/\$\{item\}/(\w+)(/|$)")
     for name in ("claims", "report"):
         stage = spec["stages"][name]["do"]
         stage["deps"] = [d for d in stage["deps"] if not (m := other_study.match(d)) or m.group(1) in {*studies, *keep}]

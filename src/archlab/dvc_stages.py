@@ -51,7 +51,10 @@ def _item(path: str, profile: str) -> str:
 
 
 def _upstream(pipeline: Pipeline, name: str) -> list[str]:
-    """Folders/files of other units that this unit's jobs read."""
+    """The output folders of the other units whose files this unit's jobs read.
+
+    Whole folders, not files: dvc.yaml serves every profile (``${item}``), and which files a job reads
+    depends on the profile (the S1 baseline's arch and seeds, the claims' runs)."""
     mine = [j for j in pipeline.jobs if j.rule.study == name]
     results = pipeline.paths.results
     deps = set()
@@ -61,7 +64,7 @@ def _upstream(pipeline: Pipeline, name: str) -> list[str]:
                 m = re.match(rf"{re.escape(results)}/(\w+)/", path)
                 if not m or m.group(1) in (name, "bench"):  # bench: the appendix is built inside the report stage
                     continue
-                deps.add(path if m.group(1) not in ("data", "pretrain") else f"{results}/{m.group(1)}")
+                deps.add(f"{results}/{m.group(1)}")
     return sorted(_item(d, pipeline.cfg["profile"]) for d in deps)
 
 
