@@ -1,7 +1,7 @@
 """One look for every figure, sized for print, and an atomic save.
 
 Figures are drawn with fonts of at least :data:`MIN_FONT_PT` and saved no larger than the report's text
-width × figure height (:mod:`archlab.report.render`), so the report prints them at their natural size or
+width × figure height (:mod:`archlab.report.page`), so the report prints them at their natural size or
 larger and no text falls below 7 pt on paper. PNGs at 150 dpi keep the demo PDF small.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 from matplotlib.text import Text
 
 from archlab.io import atomic_path
-from archlab.report.render import FIGURE_MAX_HEIGHT_IN, MIN_FONT_PT, TEXT_WIDTH_IN, png_size_in
+from archlab.report.page import FIGURE_MAX_HEIGHT_IN, MIN_FONT_PT, TEXT_WIDTH_IN, png_size_in
 
 DPI = 150
 plt.rcParams.update({

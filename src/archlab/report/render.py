@@ -17,6 +17,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader
 
 from archlab.io import write_text
+from archlab.report.page import FIGURE_MAX_HEIGHT_IN, TEXT_WIDTH_IN, png_size_in
 
 _TEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                 "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
@@ -88,11 +89,6 @@ def data_uri(path: str | Path) -> str:
     return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
-# The LaTeX page (report.tex.j2: a4paper, 2 cm margins): figures and tables are sized for it.
-TEXT_WIDTH_IN = (595.28 - 2 * 56.91) / 72.27   # \linewidth in inches
-TEXT_HEIGHT_IN = (841.89 - 2 * 56.91) / 72.27
-FIGURE_MAX_HEIGHT_IN = 0.6 * TEXT_HEIGHT_IN      # a figure leaves room for its caption and some text
-MIN_FONT_PT = 7.0                                 # no figure text below this at print size
 # table fonts and the mean width of one character in them (pt), from the widest that fits
 TABLE_FONTS = ((r"\small", 5.0), (r"\footnotesize", 4.5), (r"\scriptsize", 3.9))
 TABCOLSEP_PT = 6.0
@@ -140,15 +136,6 @@ def table_layout(block: dict) -> dict:
 
 def column_spec(block: dict) -> str:
     return table_layout(block)["spec"]
-
-
-def png_size_in(path: str | Path) -> tuple[float, float]:
-    """A PNG's size in inches, from its pixels and the dpi matplotlib stored in it."""
-    from PIL import Image
-
-    with Image.open(path) as im:
-        dpi = im.info.get("dpi", (72, 72))
-        return im.width / float(dpi[0]), im.height / float(dpi[1])
 
 
 def figure_width_in(path: str | Path, width: float = 1.0) -> float:
@@ -230,7 +217,7 @@ def compile_pdf(tex_path: str | Path) -> Path | None:
         return None
     for _ in range(2):
         proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", tex_path.name],
-                              cwd=tex_path.parent, capture_output=True, text=True)
+                              cwd=tex_path.parent, capture_output=True, text=True, errors="replace")
         if proc.returncode != 0:
             tail = "\n".join(proc.stdout.splitlines()[-25:])
             raise RuntimeError(f"pdflatex failed on {tex_path}:\n{tail}")
