@@ -20,6 +20,7 @@ from archlab.dvc_stages import PLOT_TEMPLATE, stages
 from archlab.pipeline import Paths, Pipeline
 from archlab.plots import style
 from archlab.plots.curves import plot_histories
+from archlab.report import page as P
 from archlab.report import render as R
 from archlab.report.labels import comparability, dataset_label, model_label
 from archlab.report.published import REPORTS
@@ -124,17 +125,17 @@ def test_pdf_keeps_every_table_row_and_no_table_is_wider_than_the_text(tmp_path)
 def test_figure_fonts_at_least_7pt_at_print_size(tmp_path):
     tex, fig_path, texts = _wide_report(tmp_path)
     width_in = float(re.search(r"\\includegraphics\[width=([\d.]+)in\]\{[^}]*grid\.png\}", tex.read_text()).group(1))
-    natural_w, natural_h = R.png_size_in(fig_path)
-    assert natural_w <= R.TEXT_WIDTH_IN * 1.01 and natural_h <= R.FIGURE_MAX_HEIGHT_IN * 1.01
+    natural_w, natural_h = P.png_size_in(fig_path)
+    assert natural_w <= P.TEXT_WIDTH_IN * 1.01 and natural_h <= P.FIGURE_MAX_HEIGHT_IN * 1.01
     scale = width_in / natural_w
-    assert width_in <= R.TEXT_WIDTH_IN + 1e-3
+    assert width_in <= P.TEXT_WIDTH_IN + 1e-3
     smallest = min(t.get_fontsize() for t in texts)
-    assert smallest * scale >= R.MIN_FONT_PT - 1e-6, f"{smallest} pt × {scale:.2f} at print size"
+    assert smallest * scale >= P.MIN_FONT_PT - 1e-6, f"{smallest} pt × {scale:.2f} at print size"
     # a real plot module's figure (13 in wide as drawn) prints at its natural size or larger
     hist = pd.DataFrame({"epoch": [1, 2], "train_loss": [1, .5], "val_loss": [1, .6], "train_acc": [.1, .2],
                          "val_acc": [.1, .3], "lr": [.1, .1]})
     path = plot_histories({"a": hist}, tmp_path / "curves.png", "title")
-    assert R.figure_width_in(path) >= R.png_size_in(path)[0] - 1e-6
+    assert R.figure_width_in(path) >= P.png_size_in(path)[0] - 1e-6
 
 
 # --- (c) ecosystem views -----------------------------------------------------------------------------
