@@ -97,7 +97,7 @@ def test_every_rule_of_the_full_dag_suits_a_cluster(tmp_path):
     gpu_rules = {rule for rule, res in declared.items() if int(res.get("gpu", 0))}
     assert gpu_rules and not {r for r in gpu_rules if CPU_ONLY.search(r)}, gpu_rules
     assert all("gres" not in res for res in declared.values())
-    local = _local_rules(project / "workflow" / "rules")
+    local = _local_rules(project)
     fetching = {rule for rule in declared if FETCHING.search(rule)}
     assert {"data_prepare", "fetch_weights"} <= fetching <= local, (fetching, local)
 
@@ -130,17 +130,21 @@ def _declared_resources(log: str) -> dict[str, dict[str, str]]:
     return out
 
 
-def _local_rules(rules_dir: Path) -> set[str]:
-    """Rules named in a `localrules:` directive or marked `localrule: True` in the rule files."""
+def _local_rules(project: Path) -> set[str]:
+    """Rules the rule files mark local (`localrules:`, `localrule: True`) plus the plans' local Rules."""
+    from archlab.config import load_params
+    from archlab.pipeline import Paths, Pipeline
+
     names = set()
-    for smk in rules_dir.glob("*.smk"):
+    for smk in [project / "Snakefile", *(project / "workflow" / "rules").glob("*.smk")]:
         text = smk.read_text()
         for listed in re.findall(r"^localrules:(.*\n(?:[ \t]+.*\n)*)", text, re.M):
             names |= set(re.findall(r"\w+", listed))
         for rule, body in re.findall(r"^rule (\w+):\n((?:[ \t]+.*\n|[ \t]*\n)*)", text, re.M):
             if re.search(r"^[ \t]+localrule:\s*True", body, re.M):
                 names.add(rule)
-    return names
+    pipeline = Pipeline(load_params("full", project), Paths("full"))
+    return names | {name for name, rule in pipeline.rules.items() if rule.local}
 
 
 def _minutes(limit: str) -> int:
