@@ -49,7 +49,7 @@ def test_report_is_built_from_artifacts(built):
     assert "Most confused class pairs" in md and "published (source: setting)" in md
     for fig in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md):
         assert (project / "report/test" / fig).resolve().exists(), fig
-    assert (project / "logs/test/resnet/section.log").exists()
+    assert (project / "logs/test/resnet/resnet_section.log").exists()
     assert (project / "results/test/dvc/resnet/metrics.json").exists()
 
 
