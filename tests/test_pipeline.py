@@ -1,5 +1,6 @@
 """The pipeline end to end on the tiny test profile: report built, no-op rerun, targeted reruns, and
 the caching promise: after a complete run, every change to what made a result retrains it for real."""
+import contextlib
 import hashlib
 import json
 import os
@@ -93,9 +94,10 @@ def _pipeline(project: Path):
     from archlab.pipeline import Paths, Pipeline
 
     cfg = load_params("test", project)
-    pipeline = Pipeline(cfg, Paths("test", root=str(project)))
+    with contextlib.chdir(project):  # paths as Snakemake gave them to the jobs: relative to the project
+        pipeline = Pipeline(cfg, Paths("test"))
     unused = {f"results/test/data/{n}" for n in cfg["data"]} - {f"results/test/data/{n}" for n in used_datasets(cfg)}
-    return [j for j in pipeline.jobs if not any(j.run_dir.endswith(u) for u in unused)]
+    return [j for j in pipeline.jobs if j.run_dir not in unused]
 
 
 def _no_resume(project: Path, log: str) -> None:
@@ -107,7 +109,7 @@ def _no_resume(project: Path, log: str) -> None:
 def test_every_run_records_the_params_it_received(built):
     project, _ = built
     for job in _pipeline(project):
-        record = json.loads(Path(job.output["params"]).read_text())
+        record = json.loads((project / job.output["params"]).read_text())
         assert record["params"] == job.params, job.describe()
         assert set(record["inputs"]) == set(job.input) and record["code"]["digest"] == job.rule.code
     head = _record(project / "results/test/resnet/head/resnet10/seed0/metrics.json")["params"]
@@ -120,7 +122,7 @@ def test_a_data_seed_change_retrains_pretraining(built):
     weights = project / "results/test/pretrain/resnet10/weights.pt"
     before = torch.load(weights, weights_only=True)
     _change(project, lambda c: c["data"]["pretrain_shapes"].update(seed=c["data"]["pretrain_shapes"]["seed"] + 1))
-    log = _run(project, str(weights.relative_to(project)))
+    log = _run(project, "--", str(weights.relative_to(project)))
     assert {"data_prepare", "pretrain"} <= _jobs(log)
     _no_resume(project, log)
     after = torch.load(weights, weights_only=True)
@@ -133,7 +135,7 @@ def test_an_image_size_change_retrains_pretraining_and_the_s1_heads(built):
     cache = project / "results/test/resnet/features/resnet10/features.npz"
     before = _sha(cache)
     _change(project, lambda c: c["pretrain"].update(image_size=32))
-    log = _run(project, str(head.relative_to(project)))
+    log = _run(project, "--", str(head.relative_to(project)))
     assert {"pretrain", "resnet_features", "resnet_head"} <= _jobs(log)
     _no_resume(project, log)
     assert _record(project / "results/test/pretrain/resnet10/weights.pt")["params"]["image_size"] == 32
@@ -148,7 +150,7 @@ def test_label_smoothing_and_augment_changes_retrain_an_ood_rung(built):
     def change(cfg):
         cfg["ood"]["ladder"][0].update(label_smoothing=0.2, augment=True)
     _change(project, change)
-    log = _run(project, str(model.relative_to(project)))
+    log = _run(project, "--", str(model.relative_to(project)))
     assert "ood_train" in _jobs(log)
     _no_resume(project, log)
     assert _sha(model) != before
@@ -159,7 +161,7 @@ def test_a_clip_pretrain_change_retrains_and_writes_every_output(built):
     project, _ = built
     _change(project, lambda c: c["clip"]["pretrain"].update(epochs=c["clip"]["pretrain"]["epochs"] + 1))
     epochs = yaml.safe_load((project / "config/test.yaml").read_text())["clip"]["pretrain"]["epochs"]
-    log = _run(project, "results/test/clip/section/section.json")
+    log = _run(project, "--", "results/test/clip/section/section.json")
     assert "clip_pretrain" in _jobs(log)
     _no_resume(project, log)
     history = next((project / "results/test/clip").rglob("history.csv"))
@@ -171,7 +173,7 @@ def test_a_probe_classifier_change_retrains_the_gan_runs(built):
     summary = project / "results/test/gan/runs/baseline/seed0/summary.json"
     before = _record(summary)["identity"]
     _change(project, lambda c: c["gan"]["classifier"].update(epochs=c["gan"]["classifier"]["epochs"] + 1))
-    log = _run(project, "results/test/gan/section/section.json")
+    log = _run(project, "--", "results/test/gan/section/section.json")
     assert {"gan_classifier", "gan_train", "gan_section"} <= _jobs(log)
     _no_resume(project, log)
     assert _record(summary)["identity"] != before
