@@ -154,7 +154,7 @@ def _minutes(limit: str) -> int:
 
 
 def _same_artifact(a: Path, b: Path) -> bool:
-    """Equal content, ignoring wall-clock fields (`*seconds*`) and file-format noise."""
+    """Equal content, ignoring what a run measures about itself (times, memory) and file-format noise."""
     if a.suffix == ".npy":
         np.testing.assert_array_equal(np.load(a), np.load(b), err_msg=str(a))
     elif a.suffix == ".npz":
@@ -176,9 +176,12 @@ def _same_artifact(a: Path, b: Path) -> bool:
     return True
 
 
+MEASURED = {"started", "max_rss_mb"}  # params.json's record of this execution, not of what made the result
+
+
 def _untimed(node):
     if isinstance(node, dict):
-        return {k: _untimed(v) for k, v in node.items() if "seconds" not in k}
+        return {k: _untimed(v) for k, v in node.items() if "seconds" not in k and k not in MEASURED}
     if isinstance(node, list):
         return [_untimed(v) for v in node]
     return node
