@@ -46,8 +46,9 @@ def run_all() -> int:
     attempt(1, "head_cache", lambda: head_cache.main([]))
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         noop = attempt(2, "noop_rerun", lambda: noop_rerun.main(["--workdir", tmp]))
-        demo_logs = ROOT / "logs" / "demo" / "bench"
-        if any(demo_logs.rglob("*.tsv")) or noop is None:
+        demo_run = any((ROOT / "results" / "demo").rglob("params.json")) or any(
+            (ROOT / "logs" / "demo" / "bench").rglob("*.tsv"))
+        if demo_run or noop is None:
             args = ["--root", str(ROOT), "--profile", "demo"]
         else:  # no demo run here yet: the test-profile DAG that benchmark 2 just built from scratch
             args = ["--profile", noop["profile"], "--root", tmp]

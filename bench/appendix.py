@@ -2,7 +2,9 @@
 
 Every job writes ``params.json`` last (``archlab.runner.run_job``), with ``cpu_seconds`` and
 ``max_rss_mb`` from the kernel's accounting of its own process (``getrusage``: every CPU second
-from the interpreter's start, imports included). Snakemake's ``benchmark:`` files
+from the interpreter's start, imports included) and ``startup_cpu_seconds``, the part of it spent
+before the job function ran (interpreter, imports of the runner and the job module, input
+checksums); :func:`startup_share` sums that start-up tax over the DAG. Snakemake's ``benchmark:`` files
 (``logs/<profile>/bench/<study>/…tsv``) give each job's wall time, but their CPU time and memory
 are *sampled* and miss most of a short job (one job: 3.85 s recorded, 9.6 s real), so they count
 only for jobs without such a record (rules that write no ``params.json``, runs from before the
@@ -25,7 +27,7 @@ from bench.common import result
 TITLE = "Appendix — where the time goes"
 PARAMS_FILE = "params.json"  # archlab.plan.PARAMS_FILE (not imported: this module imports no torch)
 OWN, SAMPLED = "getrusage", "benchmark (sampled)"
-COLUMNS = ["study", "job", "s", "cpu_time", "max_rss", "cpu_from"]
+COLUMNS = ["study", "job", "s", "cpu_time", "startup", "max_rss", "cpu_from"]
 
 
 def read_benchmarks(bench_dir: str | Path) -> pd.DataFrame:
@@ -49,7 +51,8 @@ def read_benchmarks(bench_dir: str | Path) -> pd.DataFrame:
 def read_run_records(results_dir: str | Path) -> pd.DataFrame:
     """One row per job's ``params.json`` under ``results_dir`` (``results/<profile>``): ``study`` (first
     folder), ``job`` named as its benchmark file is (``<study>/<rule>_<wildcard values>``), the job
-    function's own wall ``seconds``, ``cpu_time`` and ``max_rss`` (NaN where the record predates them)."""
+    function's own wall ``seconds``, ``cpu_time``, its ``startup`` CPU and ``max_rss`` (NaN where the record
+    predates them)."""
     results_dir = Path(results_dir)
     rows = []
     for path in sorted(results_dir.rglob(PARAMS_FILE)):
@@ -62,15 +65,17 @@ def read_run_records(results_dir: str | Path) -> pd.DataFrame:
         study = path.relative_to(results_dir).parts[0]
         stem = "_".join([record["rule"], *map(str, (record.get("wildcards") or {}).values())])
         rows.append({"study": study, "job": f"{study}/{stem}", "seconds": record.get("seconds", np.nan),
-                     "cpu_time": record.get("cpu_seconds", np.nan), "max_rss": record.get("max_rss_mb", np.nan)})
-    return pd.DataFrame(rows, columns=["study", "job", "seconds", "cpu_time", "max_rss"]).astype(
-        {"seconds": float, "cpu_time": float, "max_rss": float})
+                     "cpu_time": record.get("cpu_seconds", np.nan), "startup": record.get("startup_cpu_seconds", np.nan),
+                     "max_rss": record.get("max_rss_mb", np.nan)})
+    return pd.DataFrame(rows, columns=["study", "job", "seconds", "cpu_time", "startup", "max_rss"]).astype(
+        {"seconds": float, "cpu_time": float, "startup": float, "max_rss": float})
 
 
 def read_jobs(results_dir: str | Path, bench_dir: str | Path) -> pd.DataFrame:
     """Every job of a profile, one row each: wall ``s`` from its benchmark file (the job function's own
     seconds where it has none), ``cpu_time`` and ``max_rss`` from its ``params.json`` and, only where that
-    has none, from the benchmark file; ``cpu_from`` says which."""
+    has none, from the benchmark file; ``cpu_from`` says which. ``startup`` (the CPU spent before the job
+    function ran) comes only from ``params.json``: NaN for the others."""
     own = read_run_records(results_dir).set_index("job")
     sampled = read_benchmarks(bench_dir).set_index("job")
     jobs = own.merge(sampled, how="outer", left_index=True, right_index=True, suffixes=("_own", "_sampled"))
@@ -79,6 +84,7 @@ def read_jobs(results_dir: str | Path, bench_dir: str | Path) -> pd.DataFrame:
         "study": jobs["study_own"].fillna(jobs["study_sampled"]),
         "s": jobs["s"].fillna(jobs["seconds"]),
         "cpu_time": jobs["cpu_time_own"].where(has_own, jobs["cpu_time_sampled"]),
+        "startup": jobs["startup"].where(has_own),
         "max_rss": jobs["max_rss_own"].where(jobs["max_rss_own"].notna(), jobs["max_rss_sampled"]),
         "cpu_from": np.where(has_own, OWN, SAMPLED),
     }, index=jobs.index).reset_index()
@@ -106,6 +112,25 @@ def sources(jobs: pd.DataFrame) -> str:
     return text if own == len(jobs) else f"{text}, {len(jobs) - own} from Snakemake's sampled benchmark file"
 
 
+def startup_share(jobs: pd.DataFrame) -> dict:
+    """The per-job start-up tax over the jobs whose own record has it: ``share`` = sum of start-up CPU / sum
+    of CPU, the ``median_s`` start-up per job, ``heavy`` = how many jobs spent more than half their CPU
+    starting, of ``n`` such jobs (NaN share and median when none has it)."""
+    known = jobs[jobs["startup"].notna() & jobs["cpu_time"].notna()]
+    cpu = known["cpu_time"].sum()
+    return {"n": len(known), "share": known["startup"].sum() / cpu if cpu > 0 else np.nan,
+            "median_s": known["startup"].median() if len(known) else np.nan,
+            "heavy": int((known["startup"] > 0.5 * known["cpu_time"]).sum())}
+
+
+def describe_startup(tax: dict) -> str:
+    if not tax["n"]:
+        return "no job records its start-up CPU (runs from before `startup_cpu_seconds` existed)"
+    return (f"start-up (interpreter, imports, input checksums before the job function runs) is {tax['share']:.0%} of "
+            f"the CPU of the {tax['n']} jobs that record it; median {tax['median_s']:.1f} s per job; "
+            f"{tax['heavy']} of {tax['n']} jobs spend more than half their CPU starting")
+
+
 def build_section(jobs: pd.DataFrame, profile: str, bench_dir: str, results_dir: str):
     from archlab.report.section import Section
 
@@ -120,7 +145,8 @@ def build_section(jobs: pd.DataFrame, profile: str, bench_dir: str, results_dir:
              "does not depend on how busy the machine was: each job records its process's own user + system "
              "seconds (`getrusage`, from the interpreter's start, so start-up and imports count), which "
              "Snakemake's sampled benchmark files under-count for short jobs; they are used only for jobs "
-             "without that record. The report's own rules run after this table and are not in it.")
+             "without that record. The report's own rules run after this table and are not in it. "
+             f"Per-job {describe_startup(startup_share(jobs))}.")
     sec.table(table, caption=f"Time per study, {profile} profile ({total['wall (s)']:.0f} s of job wall time in total).",
               digits=1)
     slowest = jobs.nlargest(10, "s")[["job", "s", "cpu_time", "max_rss"]]
@@ -128,6 +154,11 @@ def build_section(jobs: pd.DataFrame, profile: str, bench_dir: str, results_dir:
               caption="The ten slowest jobs.", digits=1)
     sec.metric("wall_s_total", total["wall (s)"])
     sec.metric("cpu_s_total", total["CPU (s)"])
+    tax = startup_share(jobs)
+    if tax["n"]:
+        sec.metric("startup_cpu_share", tax["share"])
+        sec.metric("startup_cpu_s_median", tax["median_s"])
+        sec.metric("startup_heavy_jobs", tax["heavy"])
     for study, wall in zip(table["study"].iloc[:-1], table["wall (s)"].iloc[:-1]):
         sec.metric(f"wall_s_{study}", wall)
     return sec
@@ -162,9 +193,13 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     with pd.option_context("display.width", 160, "display.max_columns", 10):
         print(table.round(1).to_string(index=False))
     print(sources(jobs))
+    tax = startup_share(jobs)
+    print(f"Per-job {describe_startup(tax)}")
     total = table.iloc[-1]
+    startup = f", start-up {tax['share']:.0%} of the CPU" if tax["n"] else ""
     result(f"{a.profile} DAG: {int(total['jobs'])} jobs, {total['wall (s)']:.0f} s of job wall time "
-           f"({total['CPU (s)']:.0f} s CPU) — {table.iloc[0]['study']} takes {table.iloc[0]['wall (s)'] / total['wall (s)']:.0%}")
+           f"({total['CPU (s)']:.0f} s CPU{startup}) — {table.iloc[0]['study']} takes "
+           f"{table.iloc[0]['wall (s)'] / total['wall (s)']:.0%}")
     return table
 
 

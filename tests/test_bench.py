@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -114,6 +115,44 @@ def test_appendix_takes_cpu_time_from_each_jobs_own_record(tmp_path, capsys):
     assert json.loads((results / "dvc/bench/metrics.json").read_text())["cpu_s_total"] == pytest.approx(51.6)
 
 
+def test_appendix_reports_the_start_up_share_of_the_cpu(tmp_path, capsys):
+    results, bench = tmp_path / "results" / "p", tmp_path / "logs" / "p" / "bench"
+    _write_record(results / "vae/a/params.json", "vae_train", {"run": "a"}, 5.0, cpu_seconds=10.0,
+                  startup_cpu_seconds=6.0, max_rss_mb=1.0)  # more than half its CPU starting
+    _write_record(results / "vae/b/params.json", "vae_train", {"run": "b"}, 30.0, cpu_seconds=40.0,
+                  startup_cpu_seconds=4.0, max_rss_mb=1.0)
+    _write_record(results / "data/x/params.json", "data_prepare", {"name": "x"}, 1.0, cpu_seconds=2.0,
+                  startup_cpu_seconds=1.5, max_rss_mb=1.0)  # more than half
+    # a record from before the field: its CPU is in the table but not in the share
+    _write_record(results / "data/y/params.json", "data_prepare", {"name": "y"}, 9.0, cpu_seconds=20.0)
+    _write_tsv(bench / "pretrain" / "pretrain_index.tsv", [[1.0, "0:00:01", 50, 0, 0, 0, 0, 0, 50, 0.5]])
+
+    jobs = appendix.read_jobs(results, bench)
+    tax = appendix.startup_share(jobs)
+    assert tax["n"] == 3 and tax["heavy"] == 2
+    assert tax["share"] == pytest.approx((6 + 4 + 1.5) / (10 + 40 + 2)) and tax["median_s"] == pytest.approx(4.0)
+    assert jobs.set_index("job")["startup"].isna().sum() == 2  # the old record and the sampled-only job
+
+    table = appendix.main(["--root", str(tmp_path), "--profile", "p", "--write"]).set_index("study")
+    assert table.loc["total", "CPU (s)"] == pytest.approx(72.5)
+    out = capsys.readouterr().out
+    assert "start-up (interpreter, imports, input checksums before the job function runs) is 22% of the CPU of the 3 " \
+           "jobs that record it; median 4.0 s per job; 2 of 3 jobs spend more than half their CPU starting" in out
+    assert "start-up 22% of the CPU" in out.strip().splitlines()[-1]
+    metrics = json.loads((results / "dvc/bench/metrics.json").read_text())
+    assert metrics["startup_cpu_share"] == pytest.approx(11.5 / 52) and metrics["startup_heavy_jobs"] == 2
+    assert "22% of the CPU" in json.loads((results / "bench/section.json").read_text())["blocks"][0]["text"]
+
+
+def test_appendix_without_start_up_records_says_so(tmp_path, capsys):
+    results = tmp_path / "results" / "p"
+    _write_record(results / "data/y/params.json", "data_prepare", {"name": "y"}, 9.0, cpu_seconds=20.0)
+    appendix.main(["--root", str(tmp_path), "--profile", "p"])
+    assert appendix.startup_share(appendix.read_jobs(results, tmp_path / "none"))["n"] == 0
+    out = capsys.readouterr().out
+    assert "no job records its start-up CPU" in out and "start-up" not in out.strip().splitlines()[-1]
+
+
 def _burn(job) -> None:
     """A job that spends 0.3 s of CPU time and writes its output."""
     t0 = time.process_time()
@@ -141,6 +180,72 @@ def test_the_runner_records_each_jobs_cpu_time_and_peak_memory(tmp_path):
     # the second job in one process counts from the end of the first, not from the process's start
     assert records[1]["cpu_seconds"] < 0.5 * process_cpu
     assert records[0]["max_rss_mb"] <= records[1]["max_rss_mb"] <= usage.ru_maxrss / 1024 + 1
+    # start-up: what ran before the job function (the 0.3 s it burns is the job's, not start-up)
+    assert all(0 <= r["startup_cpu_seconds"] <= r["cpu_seconds"] - 0.3 for r in records)
+    assert records[1]["startup_cpu_seconds"] < 0.3  # the job module was imported by the first job already
+
+
+_SLOW_IMPORT = """
+import time
+t0 = time.process_time()
+while time.process_time() - t0 < 0.4:  # a heavy import: 0.4 s of CPU
+    sum(range(10_000))
+
+
+def job(job):
+    open(job.output["done"], "w").write("done")
+"""
+
+
+def test_the_runner_counts_the_job_modules_import_as_start_up(tmp_path, monkeypatch):
+    from archlab import runner
+
+    (tmp_path / "slow_import_job.py").write_text(_SLOW_IMPORT)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(runner, "_cpu_counted", runner._process_cpu())  # as if a job had just ended here
+    out = {"done": str(tmp_path / "done.txt"), "params": str(tmp_path / "params.json")}
+    threads = torch.get_num_threads()
+    try:
+        runner.run_job("slow", "slow_import_job:job", {}, {}, out, {})
+    finally:
+        torch.set_num_threads(threads)
+        sys.modules.pop("slow_import_job", None)
+    record = json.loads(Path(out["params"]).read_text())
+    assert record["startup_cpu_seconds"] >= 0.4  # the import ran before the job function
+    assert record["cpu_seconds"] >= record["startup_cpu_seconds"]
+
+
+def _imported_after(code: str, modules: list[str]) -> set[str]:
+    """Which of the heavy modules a fresh interpreter holds after importing ``modules`` and running ``code``."""
+    heavy = ("torch", "torchvision", "torch._dynamo", "sklearn", "umap", "numba", "snakemake")
+    script = ("import importlib, sys\nfor m in sys.argv[1:]:\n    importlib.import_module(m)\n" + code +
+              f"\nprint(' '.join(m for m in {heavy!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", script, *modules], cwd=ROOT, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return set(out.stdout.split())
+
+
+def test_no_job_starts_by_importing_torchvision_sklearn_or_umap():
+    """Start-up tax: a job module imports at its top only what all its jobs use; torchvision (it pulls in
+    torch._dynamo: seconds of CPU), scikit-learn and UMAP are imported by the functions that use them."""
+    from archlab.config import load_params
+    from archlab.pipeline import Paths, Pipeline
+
+    rules = Pipeline(load_params("test", ROOT), Paths("test")).rules.values()
+    modules = sorted({"archlab.runner", *(rule.func.split(":")[0] for rule in rules)})
+    heavy = _imported_after("", modules) - {"torch"}
+    assert not heavy, (f"importing the job modules {modules} imports {sorted(heavy)}; find which with "
+                       "`python -X importtime -c 'import <module>'` and import it inside the function that uses it")
+
+
+def test_runner_and_numpy_only_jobs_start_without_torch():
+    from archlab.commands import __path__ as commands
+
+    light = ["archlab.runner", "archlab.studies.resnet.jobs",  # resnet's hierarchy and confusion read numpy arrays
+             *(f"archlab.commands.{p.stem}" for p in Path(commands[0]).glob("[a-z]*.py"))]
+    pinned = "import os\nfrom archlab.runner import pin_threads\npin_threads(3)\nassert os.environ['OMP_NUM_THREADS'] == '3'"
+    assert _imported_after(pinned, light) == set(), f"{light}: one of them imports torch at its top"
 
 
 def test_appendix_without_benchmark_files_says_what_to_run(tmp_path):

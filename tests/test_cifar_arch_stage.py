@@ -65,7 +65,7 @@ def test_a_run_resumed_after_its_last_epoch_writes_every_output(tiny_cifar, tmp_
     """Killed after the last checkpoint, before its outputs: the rerun trains nothing and writes them all."""
     params = {"model": "mlp", "model_args": {"hidden": [16, 8], "activation": "relu"}, "batch_size": 16, "epochs": 2,
               "optimizer": {"name": "adamw", "lr": 1e-3, "weight_decay": 0.0}, "seed": 0, "train_size": 48,
-              "device": "cpu"}
+              "device": "cpu", "compile": False}
     names = {"metrics": "metrics.json", "history": "history.csv", "gradflow": "gradflow.npz", "drawn": "weights_drawn.npz",
              "params": "params.json"}
     output = {k: str(tmp_path / v) for k, v in names.items()}

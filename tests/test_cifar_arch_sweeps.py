@@ -143,7 +143,8 @@ def test_each_run_job_receives_exactly_its_setting():
     assert len(runs) == len(unique_runs(expand_sweeps(cfg["cifar_arch"]))) == 5
     job = pipeline.job("cifar_arch_run", {"model": "mixer", "setting": "dropout=0.1", "seed": "0"})
     assert job.run_dir == "results/test/cifar_arch/runs/mixer/dropout=0.1/seed0"
-    assert set(job.params) == {"model", "model_args", "optimizer", "batch_size", "epochs", "seed", "train_size", "device"}
+    assert set(job.params) == {"model", "model_args", "optimizer", "batch_size", "epochs", "seed", "train_size", "device",
+                               "compile"}
     assert job.params["model_args"]["dropout"] == 0.1 and job.params["train_size"] == cfg["cifar_arch"]["train_size"]
     section = pipeline.jobs_of("cifar_arch_section")[0]
     assert {"optim_kernels", "mixer_tokens", "gradflow_mlp", "width_curves"} <= set(section.output)

@@ -2,6 +2,7 @@
 consistency of claims.yaml with published.yaml and with the plans of every profile."""
 import json
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -143,6 +144,41 @@ def test_every_published_key_a_claim_names_exists():
         if isinstance(t, dict):
             assert t["published"] in c.get("published", []), f"claim {c['id']} uses {t['published']} without listing it"
             step._threshold(c)
+
+
+def _statement_numbers(statement: str):
+    """(source, number, approximate) for each number a statement attributes to a report: "A 81.8", "B ≈85"."""
+    for src, approx, num in re.findall(r"\b([ABCDM])\s+(≈?)(\d+(?:\.\d+)?)\b", statement):
+        yield src, num, bool(approx)
+
+
+def test_every_number_a_claim_attributes_to_a_report_is_in_the_published_file():
+    """A claim's statement ("A 81.8 → 16.2") and published.yaml never disagree: each number the statement gives
+    a report (the first after its key) is one of that report's values among the claim's published keys."""
+    checked = 0
+    for c in claims_ledger():
+        values = [(v["source"], float(v["value"])) for k in c.get("published", []) for v in lookup(k)["values"]]
+        for src, num, approx in _statement_numbers(c["statement"]):
+            decimals = len(num.partition(".")[2])
+            tol = 1.0 if approx else 0.5 * 10 ** -decimals
+            assert any(s == src and abs(v - float(num)) <= tol + 1e-9 for s, v in values), (
+                f"claims.yaml {c['id']}: the statement gives {src} {num}, but its published keys "
+                f"{c.get('published', [])} hold {[v for s, v in values if s == src]} from {src}; "
+                f"fix the statement or add the value to published.yaml")
+            checked += 1
+    assert checked >= 20
+
+
+def test_published_file_names_known_reports_and_studies():
+    from archlab.report.published import REPORTS
+    from archlab.studies import STUDIES
+
+    assert set(published()) <= set(STUDIES)
+    for study, block in published().items():
+        for metric, entry in block.items():
+            assert entry.get("label") and entry["values"], f"published.yaml {study}.{metric}"
+            for v in entry["values"]:
+                assert v["source"] in REPORTS and v.get("setting"), f"published.yaml {study}.{metric}: {v}"
 
 
 def test_literature_values_carry_their_citation_and_claims_use_them():

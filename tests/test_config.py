@@ -1,5 +1,6 @@
 """Params are validated against the schema before any work, with messages naming key and fix."""
 import copy
+import re
 
 import pytest
 import yaml
@@ -81,10 +82,14 @@ def test_exponent_floats_read_as_numbers(tmp_path):
     assert load_params("test", root)["pretrain"]["optimizer"]["lr"] == pytest.approx(0.002)
 
 
-def test_seeds_must_be_unique(full):
+@pytest.mark.parametrize("path", [("resnet", "seeds"), ("resnet", "head", "seeds")])
+def test_seeds_must_be_unique(full, path):
     bad = copy.deepcopy(full)
-    bad["resnet"]["seeds"] = [0, 0]
-    with pytest.raises(ParamsError, match=r"resnet.seeds: \[0, 0\] lists an entry twice"):
+    parent = bad
+    for key in path[:-1]:
+        parent = parent[key]
+    parent[path[-1]] = [0, 0]
+    with pytest.raises(ParamsError, match=re.escape(f"{'.'.join(path)}: [0, 0] lists an entry twice")):
         validate_params(bad)
 
 

@@ -208,3 +208,54 @@ def test_a_checkpoint_of_another_run_is_not_resumed(tmp_path):
 def test_a_training_set_smaller_than_one_batch_is_rejected(tmp_path):
     with pytest.raises(ValueError, match="cannot fill one batch"):
         run_tiny(tmp_path, epochs=1, train_size=8)
+
+
+def test_steps_per_epoch_repeats_passes_over_few_images(tmp_path, monkeypatch):
+    """A run on 32 of the 64 images with steps_per_epoch = 4 trains as many G steps as the full-data run."""
+    import archlab.train.gan as T
+
+    calls = []
+    real_step = T.generator_step
+    monkeypatch.setattr(T, "generator_step", lambda *a, **k: calls.append(1) or real_step(*a, **k))
+    run_tiny(tmp_path, epochs=2)
+    full = len(calls)
+    calls.clear()
+    run_tiny(tmp_path, epochs=2, train_size=32)
+    assert len(calls) == full // 2
+    calls.clear()
+    run_tiny(tmp_path, epochs=2, train_size=32, steps_per_epoch=64 // 16)
+    assert len(calls) == full == 2 * (64 // 16)
+
+
+@pytest.mark.parametrize("profile", ["full", "demo", "test"])
+def test_the_overfit_pair_keeps_the_baselines_generator_steps(profile):
+    """Derived in the plan from the data spec: runs on fewer images get the baseline's G steps per epoch."""
+    from archlab.config import load_params
+    from archlab.pipeline import Paths, Pipeline
+    from archlab.studies.gan.plan import train_images
+
+    cfg = load_params(profile)
+    spec = cfg["data"][cfg["gan"]["data"]]
+    n_train = train_images(spec, spec.get("kind", cfg["gan"]["data"]))
+    runs = {j.params["run"]: j.params["config"] for j in Pipeline({**cfg, "studies": ["gan"]}, Paths(profile)).jobs
+            if j.rule.name == "gan_train"}
+    base = runs["baseline"]
+    assert "steps_per_epoch" not in base
+    for name in ("overfit", "overfit_mitigated"):
+        r = runs[name]
+        assert r["train_size"] < n_train and r["steps_per_epoch"] == n_train // base["batch_size"]
+        assert r["steps_per_epoch"] * r["epochs"] == n_train // base["batch_size"] * base["epochs"]
+    assert all("steps_per_epoch" not in r for n, r in runs.items() if not n.startswith("overfit"))
+    off = {**cfg, "gan": {**cfg["gan"], "keep_generator_steps": False}, "studies": ["gan"]}
+    assert all("steps_per_epoch" not in j.params["config"] for j in Pipeline(off, Paths(profile)).jobs
+               if j.rule.name == "gan_train")
+
+
+def test_train_images_follows_prepare_dataset():
+    from archlab.studies.gan.plan import train_images
+
+    assert train_images({"source": "torchvision", "val_size": 5000}, "mnist") == 55000
+    assert train_images({"source": "digits", "val_size": 150}, "mnist") == 1287
+    assert train_images({"source": "synthetic", "train_size": 360, "val_size": 60}, "fashionmnist") == 300
+    assert train_images({"source": "torchvision", "train_size": 1200, "val_size": 200}, "mnist") == 1000
+    assert train_images({"source": "local"}, "mnist") is None

@@ -139,6 +139,18 @@ def test_cifar100_c_adds_the_local_fetch_rule(cfg):
     assert "ood_fetch" not in _pipeline(cfg).rules
 
 
+def test_a_cheap_rung_can_run_more_seeds(cfg):
+    c = copy.deepcopy(cfg)
+    c["ood"]["seeds"] = [0]
+    c["ood"]["ladder"][0]["seeds"] = [0, 1, 2]
+    pipeline = _pipeline(c)
+    first, others = c["ood"]["ladder"][0]["name"], [r["name"] for r in c["ood"]["ladder"][1:]]
+    trained = sorted((j.wildcards["model"], j.wildcards["seed"]) for j in pipeline.jobs_of("ood_train"))
+    assert trained == sorted([(first, str(s)) for s in (0, 1, 2)] + [(n, "0") for n in others])
+    section = pipeline.jobs_of("ood_section")[0]
+    assert len(section.input["metrics"]) == len(trained) and section.params["seeds"][first] == [0, 1, 2]
+
+
 def test_wandb_gets_one_step_per_epoch_only_when_enabled(monkeypatch):
     calls = []
 

@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 
 from archlab.io import read_json
-from archlab.report.published import lookup
+from archlab.report.published import lookup, published
 from archlab.report.render import compile_pdf, render, tex_escape
-from archlab.report.section import Section, mean_std
+from archlab.report.section import NOT_RUN, Section, mean_std
 
 from conftest import ROOT
 
@@ -42,6 +42,40 @@ def test_compare_reads_published_numbers_with_their_source(tmp_path):
     assert "16.2 (A:" in row[2] and row[3] == "55.50"
     with pytest.raises(KeyError, match="no published number"):
         Section("resnet", "t", "demo", "s").compare([("resnet.nope", 1, "x")], "cmp")
+
+
+def _rows_by_label(section: dict) -> dict[str, list[list[str]]]:
+    out: dict[str, list[list[str]]] = {}
+    for block in section["blocks"]:
+        if block["kind"] == "table" and block["columns"][:4] == ["quantity", "unit", "published (source: setting)", "archlab"]:
+            for row in block["rows"]:
+                out.setdefault(row[0], []).append(row)
+    return out
+
+
+def test_a_published_value_whose_setting_a_profile_does_not_run_still_appears_marked(tmp_path):
+    """A planted S7 section that compares only its 4-conv CNN (no ResNet-50 rung, as in the demo): D's ResNet-50
+    OOD 44 still appears, marked as not run; a setting shown as "–" is marked the same way; nothing twice."""
+    sec = Section("ood", "S7 — planted", "demo", "tiny")
+    sec.compare([("ood.deeper_cnn_ood_acc", 30.0, "demo deeper"), ("ood.resnet18_ood_acc", None, "demo")], "cmp")
+    sec.write(tmp_path / "section.json", tmp_path / "metrics.json")
+    rows = _rows_by_label(read_json(tmp_path / "section.json"))
+    resnet50 = rows[lookup("ood.resnet50_ood_acc")["label"]]
+    assert len(resnet50) == 1 and resnet50[0][3] == NOT_RUN and "44 (D:" in resnet50[0][2]
+    assert rows[lookup("ood.resnet18_ood_acc")["label"]][0][3] == NOT_RUN
+    assert rows[lookup("ood.deeper_cnn_ood_acc")["label"]][0][3] == "30.00"
+    # every published S7 value appears exactly once
+    assert sorted(rows) == sorted(e["label"] for e in published()["ood"].values())
+    assert all(len(r) == 1 for r in rows.values())
+
+
+def test_a_section_that_compares_everything_adds_no_not_run_table(tmp_path):
+    sec = Section("vae", "S4 — planted", "demo", "tiny")
+    sec.compare([(f"vae.{k}", 1.0, "demo") for k in published()["vae"]], "cmp")
+    sec.write(tmp_path / "section.json", tmp_path / "metrics.json")
+    section = read_json(tmp_path / "section.json")
+    assert [b["caption"] for b in section["blocks"]] == ["cmp"]
+    assert NOT_RUN not in str(section)
 
 
 def test_tex_escape_handles_specials_and_unicode():

@@ -150,3 +150,49 @@ def test_checkpoint_resumes_only_into_the_identical_run(tiny_data, tmp_path, cap
     caplog.clear()
     assert list(run(2, "b")[0]["epoch"]) == [1, 2]
     assert "cannot be read" in caplog.text and str(tmp_path / "checkpoint.pt") in caplog.text
+
+
+# ---------------------------------------------------------------- plan: seeds and weight recipes
+def _s1_jobs(cfg):
+    from archlab.pipeline import Paths, Pipeline
+
+    return [j for j in Pipeline({**cfg, "studies": ["resnet"]}, Paths(cfg["profile"])).jobs if j.rule.study == "resnet"]
+
+
+def _seeds(jobs, rule: str, key: str) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {}
+    for j in jobs:
+        if j.rule.name == rule:
+            out.setdefault(j.wildcards[key], []).append(int(j.wildcards["seed"]))
+    return out
+
+
+@pytest.mark.parametrize("head_seeds,seeds", [([0, 1, 2], [0]), ([3, 5], [1, 2])])
+def test_heads_and_strategies_take_their_own_seeds(head_seeds, seeds):
+    """Heads on cached features (baseline, no-skip, depth) run resnet.head.seeds; fine-tuning runs resnet.seeds."""
+    import copy
+
+    from archlab.config import load_params
+    from archlab.studies.resnet.plan import variants
+
+    cfg = copy.deepcopy(load_params("full"))
+    cfg["resnet"]["head"]["seeds"], cfg["resnet"]["seeds"] = head_seeds, seeds
+    jobs = _s1_jobs(cfg)
+    assert _seeds(jobs, "resnet_head", "variant") == {v: head_seeds for v in variants(cfg["resnet"])}
+    assert set(map(tuple, _seeds(jobs, "resnet_strategy", "strategy").values())) == {tuple(seeds)}
+    confusion = next(j for j in jobs if j.rule.name == "resnet_confusion")
+    assert f"/seed{head_seeds[0]}/" in confusion.input["pred"]
+    assert "seeds" not in next(j for j in jobs if j.rule.name == "resnet_head").params["head"]  # a new seed reruns no head
+
+
+def test_full_profile_runs_at_least_three_head_seeds_and_one_weight_recipe():
+    """Issue 14: ≥ 3 seeds where a run costs seconds; S1 depth compares backbones of one recipe (A: pretrained=True)."""
+    from archlab.config import load_params
+    from archlab.studies.resnet.section import _recipe
+
+    s1 = load_params("full")["resnet"]
+    assert len(s1["head"]["seeds"]) >= 3
+    recipes = {_recipe(m["arch"], m["weights"]) for m in s1["depth"]["models"]}
+    assert recipes == {"IMAGENET1K_V1"}, f"params.yaml resnet.depth.models mixes weight recipes {recipes}"
+    assert _recipe("resnet18", "file:results/demo/pretrain/resnet18/weights.pt") == \
+        _recipe("resnet10", "file:results/demo/pretrain/resnet10/weights.pt")

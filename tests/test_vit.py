@@ -23,7 +23,7 @@ GRID = (4, 4)
 def tiny_vit():
     torch.manual_seed(0)
     model, processor = V.build_demo_vit(["a", "b", "c"], image_size=16, patch_size=4, hidden_size=32,
-                                        num_layers=2, num_heads=2)
+                                        num_layers=2, num_heads=2, attentions=True)
     return model.eval(), processor
 
 
@@ -46,9 +46,45 @@ def test_attention_rows_sum_to_one_and_cls_map_has_grid_shape(tiny_vit, pixels):
 
 def test_sdpa_vit_is_refused_because_it_returns_no_attentions():
     model, _ = V.build_demo_vit(["a", "b"], image_size=8, patch_size=4, hidden_size=16, num_layers=1, num_heads=2)
-    model.config._attn_implementation = "sdpa"
-    with pytest.raises(RuntimeError, match="eager"):
+    assert model.config._attn_implementation == "sdpa"  # the default: runs that read no maps
+    with pytest.raises(RuntimeError, match="attentions=True"):
         V.attentions(model.eval(), torch.zeros(1, 3, 8, 8))
+
+
+@pytest.fixture(scope="module")
+def sdpa_twin(tiny_vit, tmp_path_factory):
+    """The fixture ViT's weights, saved and loaded back with SDPA (load_vit's default) and with eager attention."""
+    model, processor = tiny_vit
+    directory = tmp_path_factory.mktemp("vit") / "vit"
+    V.save_vit(model, processor, directory)
+    spec = f"file:{directory / 'config.json'}"
+    return V.load_vit(spec)[0], V.load_vit(spec, attentions=True)[0]
+
+
+def test_sdpa_and_eager_give_the_same_logits_and_only_eager_returns_maps(tiny_vit, sdpa_twin, pixels):
+    model, _ = tiny_vit
+    sdpa, eager = sdpa_twin
+    assert sdpa.config._attn_implementation == "sdpa" and eager.config._attn_implementation == "eager"
+    with torch.no_grad():
+        reference = model(pixel_values=pixels).logits
+        torch.testing.assert_close(sdpa(pixel_values=pixels).logits, reference, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(eager(pixel_values=pixels).logits, reference, atol=0, rtol=0)
+    for pooling, f in V.token_features(sdpa, pixels).items():
+        torch.testing.assert_close(f, V.token_features(model, pixels)[pooling], atol=1e-5, rtol=1e-5)
+    logits, attn = V.attentions(eager, pixels)
+    assert attn.shape == (2, 3, 2, 17, 17)
+    torch.testing.assert_close(logits, reference)
+    with pytest.raises(RuntimeError, match="attentions=True"):
+        V.attentions(sdpa, pixels)
+
+
+@pytest.mark.parametrize("method", ["fill", "drop"])
+def test_masking_gives_the_same_logits_with_sdpa_as_with_eager_attention(sdpa_twin, pixels, method):
+    sdpa, eager = sdpa_twin
+    masks = torch.from_numpy(PM.make_masks("random", GRID, 0.5, len(pixels), 0))
+    assert masks.any() and not masks.all()
+    torch.testing.assert_close(PM.masked_logits(sdpa, pixels, masks, method),
+                               PM.masked_logits(eager, pixels, masks, method), atol=1e-5, rtol=1e-5)
 
 
 def test_preprocess_matches_the_checkpoint_processor_with_half_mean_and_std(tiny_vit):
@@ -63,7 +99,7 @@ def test_preprocess_matches_the_checkpoint_processor_with_half_mean_and_std(tiny
 def test_save_and_load_through_a_file_spec_keeps_logits_and_eager_attention(tiny_vit, pixels, tmp_path):
     model, processor = tiny_vit
     V.save_vit(model, processor, tmp_path / "vit")
-    loaded, preprocess = V.load_vit(f"file:{tmp_path / 'vit' / 'config.json'}")
+    loaded, preprocess = V.load_vit(f"file:{tmp_path / 'vit' / 'config.json'}", attentions=True)
     assert loaded.config._attn_implementation == "eager"
     assert preprocess.size == 16 and preprocess.mean == (0.5, 0.5, 0.5)
     torch.testing.assert_close(V.attentions(loaded, pixels)[0], V.attentions(model, pixels)[0])
@@ -217,8 +253,44 @@ def test_masking_curves_score_agreement_accuracy_and_confidence(tiny_vit, pixels
 
 
 def test_label_mapping_by_name_or_explicit_map():
-    to_model = PM.map_labels(["cat", "ship", "frog"], ["ship", "tabby cat"], {"cat": "tabby cat"})
-    assert to_model(np.array([0, 1, 2])).tolist() == [1, 0, -1]
+    accept = PM.accepted_classes(["cat", "ship", "frog"], ["ship", "tabby cat"], {"cat": "tabby cat"})
+    assert accept.tolist() == [[False, True], [True, False], [False, False]]
+
+
+def test_class_map_accepts_several_model_classes_and_scores_accuracy_through_them(tiny_vit, pixels):
+    """CIFAR-10 → ImageNet-1k: a dog image is right when the model says any dog breed; deer has no ImageNet class."""
+    cmap = PM.load_class_map("cifar10_imagenet1k")
+    imagenet = [f"n{i}" for i in range(1000)]
+    cifar = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    accept = PM.accepted_classes(cifar, imagenet, class_map=cmap)
+    assert accept[cifar.index("dog")].sum() == 118 and accept[cifar.index("dog"), 207]  # 207: golden retriever
+    assert not accept[cifar.index("deer")].any() and accept[cifar.index("horse")].tolist().index(True) == 339
+    assert not (accept.sum(axis=0) > 1).any()  # no ImageNet class counts for two CIFAR classes
+    with pytest.raises(ValueError, match="1000-class model"):
+        PM.accepted_classes(cifar, ["a", "b"], class_map=cmap)
+    shapes = PM.accepted_classes(["circle", "square"], ["square", "circle"], class_map=cmap)  # classes it does not list
+    assert shapes.tolist() == [[False, True], [True, False]]
+    # accuracy through the map: the tiny model's prediction counts when it is in the image's accepted set
+    model = tiny_vit[0]
+    with torch.no_grad():
+        pred = model(pixel_values=pixels).logits.argmax(-1)
+    n_cls = model.config.num_labels
+    rows = torch.zeros(len(pred), n_cls, dtype=torch.bool)
+    rows[0, pred[0]] = True                     # accepted set holds the prediction
+    rows[1, (pred[1] + 1) % n_cls] = True       # does not
+    # row 2 accepts nothing: agreement only
+    curves = PM.masking_curves(model, [(pixels[:3], rows)], 3, GRID, [0.0], ["centre"], [0], ["fill"])
+    assert curves.accuracy.iloc[0] == 0.5 and curves.agreement.iloc[0] == 1.0
+
+
+def test_cifar10_imagenet_class_map_names_the_right_imagenet_classes():
+    import archlab  # noqa: F401
+    from torchvision.models._meta import _IMAGENET_CATEGORIES
+
+    cmap = PM.load_class_map("cifar10_imagenet1k")
+    for index, name in cmap["names"].items():
+        assert _IMAGENET_CATEGORIES[index] == name, f"cifar10_imagenet1k.yaml: index {index} is {_IMAGENET_CATEGORIES[index]!r}"
+    assert all(i in sum(cmap["classes"].values(), []) for i in cmap["names"])
 
 
 # --- linear probe ----------------------------------------------------------------------------------

@@ -88,10 +88,10 @@ def test_grad_cam_reads_the_s1_baseline_head_and_only_the_resnet_keys_it_uses(te
     pipe = _pipeline(test_cfg)
     cnn = pipe.job("vit_cnn", {})
     s1 = test_cfg["resnet"]
-    head_dir = f"results/test/resnet/head/{s1['arch']}/seed{s1['seeds'][0]}"
+    head_dir = f"results/test/resnet/head/{s1['arch']}/seed{s1['head']['seeds'][0]}"  # heads have their own seeds
     assert cnn.input["resnet_head"] == f"{head_dir}/head.pt"
     assert cnn.input["resnet_head_params"] == f"{head_dir}/params.json"
-    assert pipe.job("resnet_head", {"variant": s1["arch"], "seed": s1["seeds"][0]}).output["head"] == cnn.input["resnet_head"]
+    assert pipe.job("resnet_head", {"variant": s1["arch"], "seed": s1["head"]["seeds"][0]}).output["head"] == cnn.input["resnet_head"]
     assert set(cnn.params["resnet"]) == {"arch", "weights", "image_size"}
     cfg = copy.deepcopy(test_cfg)
     cfg["resnet"]["hierarchy"]["n_images"] = 50  # an S1 key Grad-CAM does not read

@@ -4,7 +4,7 @@
   archlab run resnet_head variant=resnet18 seed=0 --profile demo  one job, exactly as Snakemake runs it
   archlab validate --profile demo                                 check params and every study's plan, then exit
   archlab dvc-yaml --write                                        regenerate dvc.yaml from the plans
-  archlab fetch-weights torchvision:resnet152:IMAGENET1K_V2       download weights (where there is internet)
+  archlab fetch-weights torchvision:resnet152:IMAGENET1K_V1       download weights (where there is internet)
 
 "run" looks the job up in the same plan Snakemake's rules come from (src/archlab/studies/<study>/plan.py),
 so it gets the same inputs, outputs and params; its outputs, log lines and params.json are the same.
@@ -118,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     dvc.add_argument("--write", action="store_true", help="overwrite <root>/dvc.yaml instead of printing it")
     dvc.set_defaults(func=_dvc_yaml)
     fetch = command("fetch-weights", "download a weights spec into resources/weights (needs internet)")
-    fetch.add_argument("spec", help="a weights spec, e.g. torchvision:resnet152:IMAGENET1K_V2 or "
+    fetch.add_argument("spec", help="a weights spec, e.g. torchvision:resnet152:IMAGENET1K_V1 or "
                                     "hf:google/vit-base-patch16-224")
     fetch.add_argument("--resources", default="resources", help="where downloads go (default: resources)")
     fetch.set_defaults(func=_fetch)

@@ -25,8 +25,12 @@ _FLOAT = re.compile(r"^[-+]?([0-9]+\.[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$|^[-+]?[
                     r"|^[-+]?\.(inf|Inf|INF)$|^\.(nan|NaN|NAN)$")
 
 
-class StrictLoader(yaml.SafeLoader):
-    """SafeLoader that rejects duplicate keys and reads YAML 1.2 floats."""
+_FAST_SAFE = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
+
+
+class StrictLoader(_FAST_SAFE):
+    """SafeLoader (libyaml's parser where installed: the DAG is built on every run) that rejects
+    duplicate keys and reads YAML 1.2 floats."""
 
     def construct_mapping(self, node, deep=False):
         seen: dict = {}
@@ -70,7 +74,7 @@ def deep_merge(base: dict, override: dict) -> dict:
 @lru_cache(maxsize=1)
 def params_schema() -> dict:
     """The full JSON schema: one property per ``schemas/*.yaml`` file, nothing else allowed."""
-    properties = {p.stem: yaml.safe_load(p.read_text()) for p in sorted(SCHEMA_DIR.glob("*.yaml"))}
+    properties = {p.stem: yaml.load(p.read_text(), Loader=_FAST_SAFE) for p in sorted(SCHEMA_DIR.glob("*.yaml"))}
     top = properties.pop("top")
     top["properties"].update(properties)
     top["properties"]["studies"]["items"] = {"enum": list(STUDIES)}

@@ -25,6 +25,7 @@ PACKAGES = ("archlab", "torch", "torchvision", "numpy", "scikit-learn", "transfo
 _CHUNK = 1 << 20
 
 
+@lru_cache(maxsize=None)
 def _module_file(name: str) -> Path | None:
     """``archlab.x.y`` → its source file (module or package ``__init__``), or None if not archlab's."""
     if name != "archlab" and not name.startswith("archlab."):
@@ -56,10 +57,11 @@ def _with_parents(name: str) -> Iterable[str]:
     return (".".join(parts[:i]) for i in range(1, len(parts) + 1))
 
 
-def _data_files(path: Path) -> set[Path]:
+@lru_cache(maxsize=None)
+def _data_files(path: Path) -> frozenset[Path]:
     """Data files beside a module that it names literally (``published.yaml`` in ``published.py``)."""
     text = path.read_text()
-    return {p for p in path.parent.glob("*.yaml") if f'"{p.name}"' in text}
+    return frozenset(p for p in path.parent.glob("*.yaml") if f'"{p.name}"' in text)
 
 
 @lru_cache(maxsize=None)
@@ -84,8 +86,14 @@ def code_digest(module: str) -> str:
     """sha256 over the relative path and content of every file in ``module``'s import closure."""
     h = hashlib.sha256()
     for path in code_files(module):
-        h.update(str(path.relative_to(SRC)).encode() + b"\0" + path.read_bytes() + b"\0")
+        h.update(str(path.relative_to(SRC)).encode() + b"\0" + _file_bytes(path) + b"\0")
     return h.hexdigest()[:16]
+
+
+@lru_cache(maxsize=None)
+def _file_bytes(path: Path) -> bytes:
+    """Each source file read once per process: the rules' digests share most of their files."""
+    return path.read_bytes()
 
 
 def file_sha256(path: str | Path) -> str:

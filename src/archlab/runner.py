@@ -63,12 +63,27 @@ def resolve(func: str):
     return getattr(importlib.import_module(module), name)
 
 
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def pin_threads(n: int) -> None:
+    """Respect the scheduler's thread budget instead of grabbing every core, without importing torch:
+    a job that never uses torch should not pay its import (seconds of CPU). Torch sizes its thread pool
+    from ``OMP_NUM_THREADS`` when the job imports it; one already imported (``archlab run``, tests) is
+    told directly."""
+    if n <= 0:
+        return
+    for name in THREAD_VARIABLES:
+        os.environ[name] = str(n)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(n)
+
+
 def run_job(rule: str, func: str, wildcards: dict, input: dict, output: dict, params: dict,
             threads: int = 1) -> None:
     """Run ``func`` for this job and record what made its outputs."""
-    from archlab.runtime import set_threads
-
-    set_threads(threads)
+    pin_threads(threads)
     module = func.split(":")[0]
     code = code_digest(module)
     log.info("job %s %s", rule, " ".join(f"{k}={v}" for k, v in wildcards.items()))
@@ -89,8 +104,10 @@ def run_job(rule: str, func: str, wildcards: dict, input: dict, output: dict, pa
     ctx = JobContext(rule, dict(wildcards), dict(input), dict(output), params, threads,
                      identity(rule, wildcards, params, checksums, code))
     _clean_temporaries(output)
+    job_function = resolve(func)  # imported first: the job module's imports are start-up, not the job's work
+    startup_cpu = _process_cpu()
     t0 = time.time()
-    resolve(func)(ctx)
+    job_function(ctx)
     missing = [p for k, p in output.items() if k != "params" and not Path(p).exists()]
     if missing:
         raise ArchlabError(f"job {rule} finished without writing {missing}: a bug in {func}")
@@ -100,7 +117,7 @@ def run_job(rule: str, func: str, wildcards: dict, input: dict, output: dict, pa
         "code": {"module": module, "digest": code, **git_state()}, "packages": package_versions(),
         "device": device_name(ctx.device) if "device" in params else device_name(None), "host": os.uname().nodename,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(t0)), "seconds": round(time.time() - t0, 3),
-        **own_usage()})
+        **own_usage(startup_cpu)})
     for stale in ctx.run_dir.glob(CHECKPOINT_GLOB):
         stale.unlink()
     for name, path in output.items():
@@ -112,17 +129,30 @@ def run_job(rule: str, func: str, wildcards: dict, input: dict, output: dict, pa
 _cpu_counted = 0.0  # CPU seconds of this process already recorded for an earlier job (archlab run, tests)
 
 
-def own_usage() -> dict:
+def _process_cpu() -> float:
+    """CPU seconds (user + system, all threads, plus every child waited for) this process has used so far."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def own_usage(startup_cpu: float | None = None) -> dict:
     """The job's CPU seconds (user + system, all threads, plus any child it waited for) and the peak
     resident memory of its process, from the kernel's own accounting (``getrusage``): exact, where
     Snakemake's benchmark samples and misses the start of short jobs (bench/appendix.py). CPU counts from
     the process's start (interpreter and imports included) or, in a process that ran jobs before, from
-    the end of the last one; the peak memory is the process's so far."""
+    the end of the last one; the peak memory is the process's so far.
+
+    ``startup_cpu``, the process's CPU (:func:`_process_cpu`) when the job function was called, gives
+    ``startup_cpu_seconds``: what the job spent before its own code ran (interpreter, imports of the
+    runner and the job module, input checksums), counted from the same point as ``cpu_seconds``."""
     global _cpu_counted
-    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    total = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
-    cpu, _cpu_counted = total - _cpu_counted, total
-    return {"cpu_seconds": round(cpu, 3), "max_rss_mb": round(max(me.ru_maxrss, kids.ru_maxrss) / 1024, 1)}  # KiB on Linux
+    total = _process_cpu()
+    usage = {"cpu_seconds": round(total - _cpu_counted, 3)}
+    if startup_cpu is not None:
+        usage["startup_cpu_seconds"] = round(startup_cpu - _cpu_counted, 3)
+    _cpu_counted = total
+    peak = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return usage | {"max_rss_mb": round(peak / 1024, 1)}  # KiB on Linux
 
 
 def _clean_temporaries(output: dict) -> None:

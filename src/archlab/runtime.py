@@ -41,13 +41,6 @@ def configure_cuda() -> None:
     torch.backends.cudnn.benchmark = os.environ.get("ARCHLAB_CUDNN_BENCHMARK", "1") != "0"
 
 
-def set_threads(n: int | None = None) -> None:
-    """Respect the scheduler's thread budget (Snakemake exports it) instead of grabbing every core."""
-    n = n or int(os.environ.get("ARCHLAB_THREADS", os.environ.get("OMP_NUM_THREADS", "0")) or 0)
-    if n > 0:
-        torch.set_num_threads(n)
-
-
 def autocast(device: torch.device, enabled: bool = True):
     """bf16 autocast on CUDA (AMP); a no-op context elsewhere, where it rarely pays off."""
     if enabled and device.type == "cuda":

@@ -10,11 +10,14 @@ masked. Two ways to hide a patch:
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from typing import Iterable
 
 import numpy as np
 import pandas as pd
 import torch
+import yaml
+
+from archlab.features import CLASS_MAPS
 
 STRATEGIES = ("random", "centre")
 METHODS = ("fill", "drop")
@@ -96,7 +99,9 @@ def masking_curves(
 
     ``batches`` yields (pixels, labels) in a fixed order; labels are model class indices, or -1
     where an image's label has no counterpart among the model's classes (then only agreement
-    counts). One row per (method, strategy, fraction, seed); the centre mask ignores the seed.
+    counts), or a boolean (images, model classes) matrix of the classes that count as correct for
+    each image (a class map: several ImageNet classes per CIFAR class; a row of False = agreement
+    only). One row per (method, strategy, fraction, seed); the centre mask ignores the seed.
     """
     conditions = [
         (method, strategy, float(f), seed)
@@ -116,9 +121,9 @@ def masking_curves(
             m = torch.from_numpy(masks[c][offset : offset + n]).to(pixels.device)
             probs = masked_logits(model, pixels, m, c[0], fill).softmax(dim=-1)
             confidence, pred = probs.max(dim=-1)
-            labelled = labels >= 0
+            correct, labelled = _scored(pred, labels)
             totals[c] += [
-                float((pred[labelled] == labels[labelled]).sum()),
+                float(correct.sum()),
                 float(labelled.sum()),
                 float((pred == reference).sum()),
                 float(confidence.sum()),
@@ -137,6 +142,15 @@ def masking_curves(
     return pd.DataFrame(rows)
 
 
+def _scored(pred: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(correct, labelled) per image, for index labels (-1 = none) or a boolean matrix of accepted classes."""
+    if labels.ndim == 2:
+        labelled = labels.any(dim=1)
+        return labels.gather(1, pred[:, None]).squeeze(1) & labelled, labelled
+    labelled = labels >= 0
+    return (pred == labels) & labelled, labelled
+
+
 def summarise_curves(curves: pd.DataFrame) -> pd.DataFrame:
     """Mean and std over seeds per (method, strategy, fraction)."""
     keys = ["method", "strategy", "fraction", "masked_patches"]
@@ -145,10 +159,33 @@ def summarise_curves(curves: pd.DataFrame) -> pd.DataFrame:
     return stats.reset_index()
 
 
-def map_labels(dataset_classes: list[str], model_classes: list[str], label_map: dict[str, str] | None = None
-               ) -> Callable[[np.ndarray], np.ndarray]:
-    """Dataset label → model class index (or -1): by ``label_map`` (dataset name → model name) when
-    given, else by identical class names (the demo model is trained on the dataset's classes)."""
+def load_class_map(name: str) -> dict:
+    """A class map file ``class_maps/<name>.yaml``: ``{num_classes, classes: {dataset class: [model indices]}}``."""
+    path = CLASS_MAPS / f"{name}.yaml"
+    if not path.exists():
+        known = sorted(p.stem for p in CLASS_MAPS.glob("*.yaml"))
+        raise ValueError(f"no class map {name!r} ({path}); known: {known}")
+    return yaml.safe_load(path.read_text())
+
+
+def accepted_classes(dataset_classes: list[str], model_classes: list[str], label_map: dict[str, str] | None = None,
+                     class_map: dict | None = None) -> np.ndarray:
+    """Boolean (dataset classes, model classes): which model predictions count as correct for each dataset class.
+
+    A dataset class the ``class_map`` lists accepts the model indices listed for it (e.g. every ImageNet dog
+    breed for CIFAR-10's dog; none for deer); any other class accepts the model class of the same name, or
+    of its ``label_map`` name; a class with no counterpart accepts none (its images count for agreement only).
+    """
+    accept = np.zeros((len(dataset_classes), len(model_classes)), dtype=bool)
+    listed = (class_map or {}).get("classes", {})
+    if any(name in listed for name in dataset_classes) and class_map["num_classes"] != len(model_classes):
+        raise ValueError(f"the class map is for a {class_map['num_classes']}-class model, but this model has "
+                         f"{len(model_classes)} classes; remove vit.masking.class_map or use a matching model")
     index = {name: i for i, name in enumerate(model_classes)}
-    lookup = np.array([index.get((label_map or {}).get(name, name), -1) for name in dataset_classes])
-    return lambda y: lookup[np.asarray(y)]
+    for row, name in enumerate(dataset_classes):
+        if name in listed:
+            accept[row, listed[name]] = True
+        elif (i := index.get((label_map or {}).get(name, name))) is not None:
+            accept[row, i] = True
+    return accept
+

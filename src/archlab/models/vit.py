@@ -1,7 +1,10 @@
-"""ViT classifiers for S2: the HuggingFace checkpoint or a small demo ViT, both with eager attention.
+"""ViT classifiers for S2: the HuggingFace checkpoint or a small demo ViT.
 
-transformers 5 defaults to SDPA attention, which returns no attention weights; every ViT here is
-built with ``attn_implementation="eager"`` so the attention experiments see real probabilities.
+Two attention implementations, chosen per run: SDPA (``torch.nn.functional.scaled_dot_product_attention``,
+fused kernels on a GPU) returns no attention weights, so it serves every run that does not read the
+maps (training, prediction, probe features, patch masking); ``attentions=True`` builds or loads the
+model with ``attn_implementation="eager"``, the only one that returns the probabilities the attention
+experiments read. Both compute the same logits (to float rounding; tested).
 Input normalisation always comes from the checkpoint's own image processor (for
 google/vit-base-patch16-224 that is mean = std = 0.5, not the ImageNet statistics).
 """
@@ -23,6 +26,12 @@ if TYPE_CHECKING:  # transformers is imported where a model is built: the CLI im
     from transformers import ViTForImageClassification, ViTImageProcessor
 
 EAGER = "eager"
+SDPA = "sdpa"
+
+
+def attn_implementation(attentions: bool) -> str:
+    """``eager`` where the attention probabilities are read (:func:`attentions`), SDPA everywhere else."""
+    return EAGER if attentions else SDPA
 
 
 def preprocess_of(processor: ViTImageProcessor) -> Preprocess:
@@ -41,8 +50,10 @@ def build_demo_vit(
     num_layers: int = 4,
     num_heads: int = 4,
     mlp_ratio: int = 2,
+    attentions: bool = False,
 ) -> tuple[ViTForImageClassification, ViTImageProcessor]:
-    """A small randomly initialised ViT and a processor with the checkpoint's normalisation."""
+    """A small randomly initialised ViT and a processor with the checkpoint's normalisation;
+    ``attentions=True`` for a model whose attention maps are read (eager attention)."""
     from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
 
     config = ViTConfig(
@@ -55,7 +66,7 @@ def build_demo_vit(
         num_labels=len(class_names),
         id2label=dict(enumerate(class_names)),
         label2id={name: i for i, name in enumerate(class_names)},
-        attn_implementation=EAGER,
+        attn_implementation=attn_implementation(attentions),
     )
     processor = ViTImageProcessor(
         size={"height": image_size, "width": image_size}, image_mean=[0.5] * 3, image_std=[0.5] * 3
@@ -86,9 +97,10 @@ def save_vit(model: ViTForImageClassification, processor: ViTImageProcessor, dir
     os.replace(tmp, directory)
 
 
-def load_vit(spec: str, resources: str | Path = "resources") -> tuple[ViTForImageClassification, Preprocess]:
+def load_vit(spec: str, resources: str | Path = "resources",
+             attentions: bool = False) -> tuple[ViTForImageClassification, Preprocess]:
     """A ViT classifier and its input transform from an ``hf:`` or ``file:<dir>`` spec, offline,
-    in eval mode, with eager attention."""
+    in eval mode; with eager attention where ``attentions`` (the maps are read), SDPA otherwise."""
     from transformers import ViTForImageClassification, ViTImageProcessor
 
     ws = W.parse(spec)
@@ -101,7 +113,7 @@ def load_vit(spec: str, resources: str | Path = "resources") -> tuple[ViTForImag
         source = {"pretrained_model_name_or_path": str(directory), "local_files_only": True}
     else:
         raise ValueError(f"a ViT loads from hf:<repo id> or file:<save_pretrained dir>, not {spec!r}")
-    model = ViTForImageClassification.from_pretrained(**source, attn_implementation=EAGER)
+    model = ViTForImageClassification.from_pretrained(**source, attn_implementation=attn_implementation(attentions))
     return model.eval(), preprocess_of(ViTImageProcessor.from_pretrained(**source))
 
 
@@ -121,7 +133,9 @@ def attentions(model: ViTForImageClassification, pixels: torch.Tensor) -> tuple[
     """Logits and all layers' attention, stacked as (layers, batch, heads, tokens, tokens)."""
     out = model(pixel_values=pixels, output_attentions=True)
     if not out.attentions:
-        raise RuntimeError("the ViT returned no attentions: build it with attn_implementation='eager'")
+        raise RuntimeError(f"the ViT ({model.config._attn_implementation} attention) returned no attention maps: "
+                           "load it with load_vit(..., attentions=True) or build_demo_vit(..., attentions=True), "
+                           "which use eager attention")
     return out.logits.float(), torch.stack([a.float() for a in out.attentions])
 
 

@@ -44,7 +44,7 @@ def parse(spec: str) -> WeightSpec:
     expected = {"torchvision": 2, "hf": 1, "open_clip": 2, "file": 1, "none": 0}
     if kind not in expected:
         raise ParamsError(f"unknown weights spec {spec!r}: the kind must be one of {list(KINDS)} "
-                          f"(e.g. torchvision:resnet152:IMAGENET1K_V2, hf:google/vit-base-patch16-224, "
+                          f"(e.g. torchvision:resnet152:IMAGENET1K_V1, hf:google/vit-base-patch16-224, "
                           f"open_clip:ViT-B-32:openai, file:path/to/weights.pt, none)")
     parts = tuple(rest.split(":", expected[kind] - 1)) if expected[kind] else ()
     if len(parts) != expected[kind] or not all(parts):

@@ -14,11 +14,13 @@ import pandas as pd
 
 from archlab.io import atomic_path, write_json
 from archlab.report.labels import comparability
-from archlab.report.published import lookup
+from archlab.report.published import lookup, published
 
 from archlab.studies import STUDIES  # noqa: E402  (a constant; imports nothing else)
 
 ORDER = ("claims", *STUDIES, "bench")
+NOT_RUN = "not run in this profile"  # the archlab cell of a published value whose setting this profile does not run
+COMPARE_COLUMNS = ["quantity", "unit", "published (source: setting)", "archlab", "archlab setting", "comparability"]
 
 
 def fmt(value, digits: int = 2) -> str:
@@ -48,6 +50,7 @@ class Section:
                      "order": ORDER.index(study) if study in ORDER else len(ORDER), "blocks": []}
         self.metrics: dict[str, float] = {}
         self._curves: dict[str, pd.DataFrame] = {}
+        self._compared: set[str] = set()  # published keys shown beside an archlab number
 
     def heading(self, text: str) -> "Section":
         self.data["blocks"].append({"kind": "heading", "text": text})
@@ -72,18 +75,35 @@ class Section:
     def compare(self, rows: Iterable[tuple[str, object, str]], caption: str) -> "Section":
         """``(published key, our value as shown, our setting)`` → a published-vs-ours table, with a column saying
         how comparable the two are (from the dataset's source and the profile; see :mod:`archlab.report.labels`).
-        The source keys (A, B, …) are listed once, in the report's references."""
-        out = []
-        for key, ours, our_setting in rows:
-            entry = lookup(key)
-            published = "; ".join(f"{v['value']:g} ({v['source']}: {v['setting']})" for v in entry["values"])
-            literature = bool(entry.get("literature")) or all(v["source"] == "lit" for v in entry["values"])
-            out.append([entry["label"], entry.get("unit", ""), published, ours if isinstance(ours, str) else fmt(ours),
-                        our_setting, comparability(self.meta, self.data["profile"], literature)])
-        self.data["blocks"].append({
-            "kind": "table", "caption": caption,
-            "columns": ["quantity", "unit", "published (source: setting)", "archlab", "archlab setting", "comparability"],
-            "rows": out})
+        The source keys (A, B, …) are listed once, in the report's references. ``ours`` None (or "–") means the
+        profile did not run that setting: the row says so (see :data:`NOT_RUN`)."""
+        out = [self._published_row(key, ours, our_setting) for key, ours, our_setting in rows]
+        self.data["blocks"].append({"kind": "table", "caption": caption, "columns": COMPARE_COLUMNS, "rows": out})
+        return self
+
+    def _published_row(self, key: str, ours, our_setting: str) -> list[str]:
+        entry = lookup(key)
+        self._compared.add(key)
+        shown = ours if isinstance(ours, str) else fmt(ours)
+        published_values = "; ".join(f"{v['value']:g} ({v['source']}: {v['setting']})" for v in entry["values"])
+        if shown == fmt(None):
+            return [entry["label"], entry.get("unit", ""), published_values, NOT_RUN, our_setting or "–", "–"]
+        literature = bool(entry.get("literature")) or all(v["source"] == "lit" for v in entry["values"])
+        return [entry["label"], entry.get("unit", ""), published_values, shown, our_setting,
+                comparability(self.meta, self.data["profile"], literature)]
+
+    def published_not_run(self) -> "Section":
+        """Every published value of this study (``published.yaml``) that no :meth:`compare` showed, as a row marked
+        :data:`NOT_RUN`: the report lists every published number, also where the profile does not run its setting.
+        :meth:`write` calls it, so no section can leave one out."""
+        study = self.data["study"]
+        keys = [f"{study}.{metric}" for metric in published().get(study, {})]
+        rows = [self._published_row(key, None, "") for key in keys if key not in self._compared]
+        if rows:
+            self.data["blocks"].append({
+                "kind": "table", "columns": COMPARE_COLUMNS, "rows": rows,
+                "caption": f"Published values for settings this profile ({self.data['profile']}) does not run: "
+                           "listed so that every published number appears in the report."})
         return self
 
     def metric(self, name: str, value: float) -> "Section":
@@ -113,6 +133,7 @@ class Section:
         for name, path in curves.items():
             if Path(path).stem != name:  # dvc.yaml reads the value column's name from the file name
                 raise ValueError(f"curve {name!r} is written to {path}: its file must be named {name}.csv")
+        self.published_not_run()
         write_json(metrics, self.metrics)
         for name, df in self._curves.items():
             with atomic_path(curves[name]) as tmp:

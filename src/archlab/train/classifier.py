@@ -10,7 +10,8 @@ BatchNorm statistics must not drift).
 On a GPU the loop never waits for the device inside an epoch: the data sit on the device when they
 fit (:func:`~archlab.data.loaders.to_device`), loss and accuracy are summed there and read once
 per epoch, and evaluation runs under ``torch.inference_mode``. On the CPU the sums are the same
-float64/int64 additions as before, in the same order, so results do not change.
+float64/int64 additions as before, in the same order, so results do not change. ``FitConfig.compile``
+(``auto``: CUDA only) compiles the model in place (:mod:`archlab.train.compile`).
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from archlab.data.loaders import iterate_batches, n_batches, to_device
 from archlab.io import atomic_path
 from archlab.runtime import autocast, to_channels_last
 from archlab.train.checkpoint import Checkpoint, restore_rng, rng_state
+from archlab.train.compile import CompileSetting, maybe_compile
 from archlab.train.epoch_log import log_epoch
 
 Arrays = tuple[np.ndarray, np.ndarray]
@@ -58,6 +60,7 @@ class FitConfig:
     amp: bool = True
     live: bool = True
     desc: str = "train"
+    compile: CompileSetting = False  # True / False / "auto" (CUDA only): see archlab.train.compile
 
 
 def evaluate(model: nn.Module, data: Arrays, batch_size: int, device: torch.device,
@@ -110,7 +113,7 @@ def fit(model: nn.Module, train: Arrays, val: Arrays, optimizer: torch.optim.Opt
                 cb.load_state_dict(state)
     live = _live(out_dir, resume=start > 0) if cfg.live else None
     steps = n_batches(len(train[1]), cfg.batch_size)
-    model = to_channels_last(model, device)
+    model = maybe_compile(to_channels_last(model, device), cfg.compile, device)  # in place: state_dict keys unchanged
     train, val = to_device(*train, device), to_device(*val, device)  # uploaded once where they fit (CUDA only)
     for epoch in range(start, cfg.epochs):
         t0 = time.perf_counter()

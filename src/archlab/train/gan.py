@@ -7,6 +7,12 @@ images plus its train/held-out gap (overfitting), and the diversity of fresh sam
 
 Training stays in fp32 on every device: the vanishing-gradient signal is a gradient of order
 D(G(z)) ≈ 1e-6, which reduced precision would blur.
+
+On a GPU a step never waits for the host: the noise is drawn on the device from a device generator
+seeded from the run seed (:func:`noise_generator`), the per-step losses, D outputs and gradient norms
+stay on the device and are read once per epoch, the optimisers are fused, and ``compile`` (see
+:mod:`archlab.train.compile`) compiles G and D. On the CPU the noise comes from the run's own CPU
+generator exactly as before, so CPU runs are unchanged.
 """
 from __future__ import annotations
 
@@ -23,8 +29,10 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from archlab.models.gan import Discriminator, Generator, init_normal_
-from archlab.train.epoch_log import log_epoch
 from archlab.train.checkpoint import Checkpoint
+from archlab.train.compile import CompileSetting, maybe_compile
+from archlab.train.epoch_log import log_epoch
+from archlab.train.optim import make_optimizer
 
 G_LOSSES = ("non_saturating", "saturating")
 
@@ -47,6 +55,8 @@ class GanConfig:
     real_label: float = 1.0     # 0.9 = one-sided label smoothing
     d_dropout: float = 0.0
     train_size: int | None = None  # None: every training image
+    steps_per_epoch: int | None = None  # G steps per epoch; None: one pass (images // batch). Set: passes over the
+    #                                      (few) images repeat, reshuffled, until the epoch has that many G steps
 
     def __post_init__(self):
         if self.g_loss not in G_LOSSES:
@@ -154,6 +164,15 @@ def build_models(cfg: GanConfig, image_side: int, device: torch.device) -> tuple
     return G.to(device), D.to(device)
 
 
+def noise_generator(seed_generator: torch.Generator, seed: int, device: torch.device) -> torch.Generator:
+    """Where G's input noise is drawn from: on the CPU the run's own generator (the stream CPU runs
+    always used), elsewhere a generator on ``device`` seeded from the run seed, so no step copies
+    noise from the host (a blocking copy per step, a million in the full profile)."""
+    if device.type == "cpu":
+        return seed_generator
+    return torch.Generator(device=device).manual_seed(seed)
+
+
 def to_uint8(images: torch.Tensor) -> np.ndarray:
     """[-1, 1] images (N, 1, H, W) → uint8 (N, H, W) for grids on disk."""
     return ((images.squeeze(1).clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu().numpy()
@@ -163,7 +182,8 @@ def train_gan(cfg: GanConfig, train_images: torch.Tensor, heldout_images: torch.
               probe: Callable[[torch.Tensor], dict], *, seed: int, device: torch.device,
               n_eval: int = 1000, sample_every: int = 5, n_grid: int = 64,
               checkpoint: Checkpoint | None = None,
-              on_epoch: Callable[[GanRun], None] | None = None, progress: bool = True) -> GanRun:
+              on_epoch: Callable[[GanRun], None] | None = None, progress: bool = True,
+              compile: CompileSetting = False) -> GanRun:
     """Train one scenario; images are float tensors (N, 1, H, W) scaled to [-1, 1].
 
     ``probe`` scores ``n_eval`` fresh samples every epoch (see ``metrics.diversity.DiversityProbe``).
@@ -171,6 +191,7 @@ def train_gan(cfg: GanConfig, train_images: torch.Tensor, heldout_images: torch.
     only) the state is saved every epoch and a rerun resumes from it. The returned run always holds
     the whole history and every grid, also when it was resumed after its last epoch, so the caller
     writes every output from it. ``on_epoch(run)`` is called after every epoch trained here.
+    ``compile`` (``auto``: on CUDA only) compiles G and D in place (:func:`~archlab.train.compile.maybe_compile`).
     """
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
@@ -180,29 +201,36 @@ def train_gan(cfg: GanConfig, train_images: torch.Tensor, heldout_images: torch.
         train_images = train_images[subset[:cfg.train_size]]
     train_images, heldout_images = train_images.to(device), heldout_images[:n_eval].to(device)
     G, D = build_models(cfg, side, device)
-    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=cfg.betas)
-    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=cfg.betas)
-    fixed_noise = torch.randn(n_grid, cfg.latent_dim, generator=gen).to(device)
+    for net in (G, D):
+        maybe_compile(net, compile, device)
+    opt_g = make_optimizer(G.parameters(), {"name": "adam", "lr": cfg.lr_g, "betas": cfg.betas})  # fused on CUDA
+    opt_d = make_optimizer(D.parameters(), {"name": "adam", "lr": cfg.lr_d, "betas": cfg.betas})
+    fixed_noise = torch.randn(n_grid, cfg.latent_dim, generator=gen).to(device)  # once: the grids' shared noise
+    noise_gen = noise_generator(gen, seed, device)
     run = GanRun(G, D)
     start = 0
     state = checkpoint.load() if checkpoint is not None else None
     if state is not None:
-        start = _restore(state, run, opt_g, opt_d, gen, device)
+        start = _restore(state, run, opt_g, opt_d, gen, noise_gen, device)
     if start == 0:
         run.grids[0] = _samples(G, fixed_noise)
 
     def noise(n: int) -> torch.Tensor:
-        return torch.randn(n, cfg.latent_dim, generator=gen).to(device)
+        return torch.randn(n, cfg.latent_dim, generator=noise_gen, device=device)
 
-    n_batches = len(train_images) // cfg.batch_size
-    if n_batches == 0:
+    per_pass = len(train_images) // cfg.batch_size
+    if per_pass == 0:
         raise ValueError(f"{len(train_images)} training images cannot fill one batch of {cfg.batch_size}")
+    n_batches = cfg.steps_per_epoch or per_pass
+    passes = -(-n_batches // per_pass)
     for epoch in tqdm(range(start + 1, cfg.epochs + 1), initial=start, total=cfg.epochs,
                       desc="gan", disable=not progress):
         tic = time.perf_counter()
         G.train(), D.train()
         steps: list[dict] = []
-        order = torch.randperm(len(train_images), generator=gen).to(device)
+        # one reshuffled pass after another; each pass's last incomplete batch is dropped
+        order = torch.cat([torch.randperm(len(train_images), generator=gen)[:per_pass * cfg.batch_size]
+                           for _ in range(passes)]).to(device)
         for b in range(n_batches):
             real = train_images[order[b * cfg.batch_size:(b + 1) * cfg.batch_size]]
             for _ in range(cfg.d_steps):
@@ -216,28 +244,32 @@ def train_gan(cfg: GanConfig, train_images: torch.Tensor, heldout_images: torch.
         if epoch % sample_every == 0 or epoch == cfg.epochs:
             run.grids[epoch] = _samples(G, fixed_noise)
         if checkpoint is not None:
-            _save(checkpoint, run, opt_g, opt_d, gen, epoch, device)
+            _save(checkpoint, run, opt_g, opt_d, gen, noise_gen, epoch, device)
         if on_epoch is not None:
             on_epoch(run)
     return run
 
 
-def _save(checkpoint: Checkpoint, run: GanRun, opt_g, opt_d, gen: torch.Generator, epoch: int,
-          device: torch.device) -> None:
+def _save(checkpoint: Checkpoint, run: GanRun, opt_g, opt_d, gen: torch.Generator, noise_gen: torch.Generator,
+          epoch: int, device: torch.device) -> None:
     """Everything needed to continue bit-for-bit: weights, optimisers, all RNG streams, history, grids."""
     checkpoint.save(
         epoch - 1,  # Checkpoint counts epochs from 0, the GAN history from 1
         G=run.G.state_dict(), D=run.D.state_dict(), opt_g=opt_g.state_dict(), opt_d=opt_d.state_dict(),
         rng=gen.get_state(), torch_rng=torch.random.get_rng_state(),  # dropout uses the global RNG
+        noise_rng=noise_gen.get_state() if noise_gen is not gen else None,
         cuda_rng=torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
         history=run.history, grids=run.grids)
 
 
-def _restore(state: dict, run: GanRun, opt_g, opt_d, gen: torch.Generator, device: torch.device) -> int:
+def _restore(state: dict, run: GanRun, opt_g, opt_d, gen: torch.Generator, noise_gen: torch.Generator,
+             device: torch.device) -> int:
     """Load a state saved by :func:`_save` into ``run``; returns the last completed epoch (1-based)."""
     for obj, key in ((run.G, "G"), (run.D, "D"), (opt_g, "opt_g"), (opt_d, "opt_d")):
         obj.load_state_dict(state[key])  # tensors follow the parameters' device
     gen.set_state(state["rng"])
+    if noise_gen is not gen and state.get("noise_rng") is not None:
+        noise_gen.set_state(state["noise_rng"])
     torch.random.set_rng_state(state["torch_rng"])
     if device.type == "cuda" and state.get("cuda_rng") is not None:
         torch.cuda.set_rng_state(state["cuda_rng"], device)

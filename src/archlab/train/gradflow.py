@@ -31,8 +31,9 @@ class GradientRecorder:
 
     It follows :class:`archlab.train.classifier.Callback`, so it hooks into ``fit`` or any loop:
     :meth:`after_backward` once per optimisation step (after ``loss.backward()``, before the
-    gradients are zeroed), :meth:`epoch_end` once per epoch. Norms stay on the model's device
-    until the epoch ends, so recording adds no host synchronisation per step.
+    gradients are zeroed), :meth:`epoch_end` once per epoch. Norms, their sums and sums of squares
+    stay on the model's device until the epoch ends (one read per epoch), so recording adds no host
+    synchronisation per step.
     """
 
     def __init__(self, model: nn.Module):
@@ -51,10 +52,9 @@ class GradientRecorder:
         self._n = 0
 
     def after_backward(self, *_args, **_kwargs) -> None:
-        norms = torch.stack([
-            p.grad.detach().float().norm() if p.grad is not None else p.new_zeros((), dtype=torch.float32)
-            for p in self._params
-        ]).double()
+        grads = [p.grad.detach().float() if p.grad is not None else p.new_zeros((), dtype=torch.float32)
+                 for p in self._params]
+        norms = torch.stack(torch._foreach_norm(grads)).double()  # one multi-tensor kernel on CUDA, not one per layer
         self._sum = norms if self._sum is None else self._sum + norms
         self._sumsq = norms**2 if self._sumsq is None else self._sumsq + norms**2
         self._n += 1

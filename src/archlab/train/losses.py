@@ -8,11 +8,15 @@ and the report can say how far above the floor each model stopped.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-from torch import nn
+if TYPE_CHECKING:
+    from torch import nn
 
 
 def classification_loss(label_smoothing: float = 0.0) -> nn.Module:
+    from torch import nn  # here: the floor below is plain math, and S7's section reads it without torch
+
     if not 0.0 <= label_smoothing < 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
     return nn.CrossEntropyLoss(label_smoothing=label_smoothing)

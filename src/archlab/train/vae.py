@@ -3,6 +3,7 @@
 Losses are *per-image sums*: reconstruction = Σ_pixels (x − x̂)², KL = Σ_dims KL_d. Epoch numbers are
 the total over images divided by the number of images, exactly once (never a mean of batch means
 divided again by the number of batches), so they read in the same units as the published reports.
+``fit(compile=…)`` (``auto``: CUDA only) compiles the encoder and decoder (:mod:`archlab.train.compile`).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from archlab.metrics.latent import gaussian_kl_per_dim
 from archlab.runtime import autocast
 from archlab.train.epoch_log import log_epoch
 from archlab.train.checkpoint import Checkpoint
+from archlab.train.compile import CompileSetting, resolve
 from archlab.train.kl_schedules import Schedule, progress
 
 Batches = Iterable[torch.Tensor]
@@ -66,7 +68,8 @@ def posterior_params(model, batches: Batches) -> tuple[np.ndarray, np.ndarray]:
 
 def fit(model, train_batches: Callable[[int], Batches], val_batches: Callable[[], Batches], *,
         epochs: int, steps_per_epoch: int, optimizer: torch.optim.Optimizer, schedule: Schedule,
-        free_bits: float = 0.0, checkpoint: Checkpoint | None = None, desc: str = "vae") -> list[dict]:
+        free_bits: float = 0.0, checkpoint: Checkpoint | None = None, desc: str = "vae",
+        compile: CompileSetting = False) -> list[dict]:
     """Train; β follows ``schedule`` over optimisation steps. Returns one row per epoch.
 
     ``train_batches(epoch)`` yields the epoch's (shuffled) image batches on the model's device; its
@@ -74,7 +77,12 @@ def fit(model, train_batches: Callable[[int], Batches], val_batches: Callable[[]
     valid only for this exact run), model, optimizer, RNG state and history are saved after every epoch,
     and a rerun of the same run resumes from it and ends identical to an uninterrupted run. The full
     history is returned even when the checkpoint was saved after the last epoch (nothing left to train).
+    ``compile`` compiles ``model.encoder`` and ``model.decoder`` in place; the reparameterisation noise
+    stays outside the compiled code, so it is drawn from the same stream as without compiling.
     """
+    if resolve(compile, next(model.parameters()).device):
+        for part in (model.encoder, model.decoder):
+            part.compile()
     history: list[dict] = []
     state = checkpoint.load() if checkpoint is not None else None
     if state is not None:

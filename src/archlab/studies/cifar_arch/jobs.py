@@ -40,7 +40,8 @@ def train_run(job) -> None:
     recorder = GradientRecorder(model)
     prep = Preprocess(mean=CIFAR10_MEAN, std=CIFAR10_STD)
     fit_cfg = FitConfig(epochs=p["epochs"], batch_size=p["batch_size"], seed=p["seed"], train_transform=prep,
-                        eval_transform=prep, callbacks=(recorder,), desc=f"{p['model']} {job.wildcards['setting']}")
+                        eval_transform=prep, callbacks=(recorder,), desc=f"{p['model']} {job.wildcards['setting']}",
+                        compile=p["compile"])
     history = fit(model, train, val, make_optimizer(model.parameters(), p["optimizer"]), fit_cfg, device, job.run_dir,
                   checkpoint=job.checkpoint())
     test_eval = evaluate(model, test, p["batch_size"], device, prep)

@@ -248,7 +248,8 @@ def jobs(cfg: dict, paths) -> list:
     out_jobs = []
     for point in runs.values():
         params = {k: v for k, v in point.setting.items() if k != "name"}
-        out_jobs.append(run.job(data, {**params, "device": cfg["device"]}, **point.wildcards))
+        out_jobs.append(run.job(data, {**params, "device": cfg["device"], "compile": cfg.get("compile", "auto")},
+                                **point.wildcards))
 
     sec_dir = f"{out}/section"
     figures = {f"{name}_curves": f"{name}_curves.png" for name in expanded}

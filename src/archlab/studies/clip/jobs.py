@@ -147,7 +147,8 @@ def projections(job) -> None:
     views = {"before": {"raw": (img, txt), "L2-normalised": (al.l2_normalize(img), al.l2_normalize(txt))},
              "after": {name.replace("_", " "): (a.apply(img), al.l2_normalize(txt)) for name, a in aligners.items()}}
     titles = {"before": "Image and text embeddings, projected jointly (before alignment)",
-              "after": f"After alignment fitted on {max(pp['n_fit'])} {pp['fit_split']} pairs (held-out test sample)"}
+              "after": f"After a supervised alignment (fitted on {max(pp['n_fit'])} {pp['fit_split']} images with "
+                       f"class-template captions; held-out test sample)"}
     for view, variants in views.items():
         panels = [(f"{variant} · {method}", *project_2d(pair, method, seed))
                   for variant, pair in variants.items() for method in methods]

@@ -51,13 +51,17 @@ def train(job) -> None:
     if gan_cfg.train_size is not None and gan_cfg.train_size > len(train_x):
         raise ParamsError(f"gan run {p['run']}: train_size {gan_cfg.train_size} > the {len(train_x)} training "
                           f"images of {data.meta['name']}; lower it")
+    if gan_cfg.steps_per_epoch is not None and gan_cfg.steps_per_epoch != len(train_x) // gan_cfg.batch_size:
+        raise ParamsError(f"gan run {p['run']}: the plan gave {gan_cfg.steps_per_epoch} G steps per epoch, but the "
+                          f"{len(train_x)} training images of {data.meta['name']} make "
+                          f"{len(train_x) // gan_cfg.batch_size}; fix SOURCE_TRAIN_IMAGES in studies/gan/plan.py")
     probe = DiversityProbe(load_digit_classifier(job.input["classifier"], device), heldout, len(data.classes),
                            ev["min_class_share"])
     seed_everything(p["seed"])
     t0 = time.perf_counter()
     result = train_gan(gan_cfg, train_x, heldout, probe, seed=p["seed"], device=device, n_eval=ev["n_samples"],
                        sample_every=ev["sample_every"], n_grid=ev["grid_size"], checkpoint=job.checkpoint(),
-                       on_epoch=lambda r: _write_history(job.output["history"], r.history))
+                       on_epoch=lambda r: _write_history(job.output["history"], r.history), compile=p["compile"])
     # written after the loop too: a run resumed after its last epoch trains nothing but writes everything
     _write_history(job.output["history"], result.history)
     write_npz(job.output["grids"], **{f"epoch{e}": g for e, g in result.grids.items()})

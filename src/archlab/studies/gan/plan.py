@@ -12,6 +12,8 @@ from archlab.errors import ParamsError
 from archlab.plan import Rule, require_unique, run_files
 
 JOBS = "archlab.studies.gan.jobs"
+# training images each real source has before validation is carved (digits: sklearn's 1797, 80 % stratified)
+SOURCE_TRAIN_IMAGES = {("torchvision", "mnist"): 60000, ("torchvision", "fashionmnist"): 60000, ("digits", "mnist"): 1437}
 FIGURES = ("losses", "d_outputs", "g_grad_norm", "diversity", "heldout", "samples", "class_histograms")
 
 
@@ -27,6 +29,40 @@ def scenario_runs(baseline: dict, scenarios: dict) -> dict[str, dict]:
         runs[name] = pathology
         runs[f"{name}_mitigated"] = {**pathology, **scenario["mitigation"]}
     return runs
+
+
+def train_images(spec: dict, kind: str) -> int | None:
+    """The training images a dataset spec yields once validation is carved (``prepare_dataset``'s arithmetic);
+    None where the plan cannot know (a local source)."""
+    n = spec["train_size"] if spec.get("source") == "synthetic" else SOURCE_TRAIN_IMAGES.get((spec.get("source"), kind))
+    if n is None:
+        return None
+    n = min(n, spec.get("train_size", n))
+    left = n - (spec.get("val_size") or int(round(n * spec.get("val_fraction", 0.1))))
+    return min(left, spec["train_size_cap"]) if spec.get("train_size_cap") else left
+
+
+def keep_generator_steps(runs: dict[str, dict], n_train: int | None) -> dict[str, dict]:
+    """Runs on fewer images than the baseline (the overfit pair) keep the baseline's generator steps: each epoch
+    has the baseline's ``n_train // batch_size`` G steps, i.e. several passes over the few images, so a pair
+    differs from the baseline by its data, not by training ``n_train / train_size`` times shorter."""
+    base = runs["baseline"]
+    if n_train is None:
+        return runs
+    steps = n_train // base["batch_size"]
+    return {name: ({**r, "steps_per_epoch": steps} if r.get("train_size") and r["train_size"] < n_train
+                   and r["batch_size"] == base["batch_size"] and r["epochs"] == base["epochs"] else r)
+            for name, r in runs.items()}
+
+
+def planned_runs(cfg: dict) -> dict[str, dict]:
+    """Every run's resolved settings, as its job receives them."""
+    s3 = cfg["gan"]
+    runs = scenario_runs(s3["baseline"], s3["scenarios"])
+    if not s3.get("keep_generator_steps", True):
+        return runs
+    spec = cfg["data"][s3["data"]]
+    return keep_generator_steps(runs, train_images(spec, spec.get("kind", s3["data"])))
 
 
 def _key(run: str, field: str, scenarios: dict) -> str:
@@ -67,7 +103,7 @@ def check(cfg: dict) -> None:
 def jobs(cfg: dict, paths) -> list:
     s3, out, device = cfg["gan"], paths.study("gan"), cfg["device"]
     data = {"data": paths.dataset(s3["data"])}
-    runs = scenario_runs(s3["baseline"], s3["scenarios"])
+    runs = planned_runs(cfg)
     seeds = s3["seeds"]
 
     clf_dir = f"{out}/classifier"
@@ -92,7 +128,7 @@ def jobs(cfg: dict, paths) -> list:
         for seed in seeds:
             out_jobs.append(train.job({**data, "classifier": f"{clf_dir}/model.pt"},
                                       {"run": name, "seed": seed, "config": settings, "eval": s3["eval"],
-                                       "device": device}, run=name, seed=seed))
+                                       "device": device, "compile": cfg.get("compile", "auto")}, run=name, seed=seed))
     dirs = [f"{out}/runs/{name}/seed{seed}" for name in runs for seed in seeds]
     out_jobs.append(section.job(
         {**data, "summaries": [f"{d}/summary.json" for d in dirs], "histories": [f"{d}/history.csv" for d in dirs],

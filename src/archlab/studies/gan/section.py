@@ -64,6 +64,24 @@ def _overrides(configs: dict[str, dict], run: str) -> dict:
     return {"changed vs. the baseline": _changes(configs[run], configs["baseline"]), "fix vs. the pathology run": fix}
 
 
+def _steps_note(configs: dict[str, dict], n_train: int) -> str:
+    """The setting line's account of generator steps: runs on fewer images keep the baseline's steps per epoch."""
+    base = configs["baseline"]
+    per_epoch = n_train // base["batch_size"]
+    kept = {r: c for r, c in configs.items() if c.get("steps_per_epoch")}
+    if not kept:
+        short = {r: c for r, c in configs.items() if c.get("train_size")}
+        return "".join(f"; run {r} trains on {c['train_size']} images, one pass per epoch "
+                       f"({c['train_size'] // c['batch_size'] * c['epochs']} G steps vs the baseline's {per_epoch * base['epochs']})"
+                       for r, c in short.items())
+    runs = ", ".join(kept)
+    c = next(iter(kept.values()))
+    passes = c["steps_per_epoch"] / (c["train_size"] // c["batch_size"])
+    return (f"; every run trains {per_epoch} G steps per epoch ({per_epoch * base['epochs']} in all): the baseline's "
+            f"{n_train} training images // batch {base['batch_size']}; {runs} train on {c['train_size']} images, "
+            f"so each of their epochs is {passes:.1f} passes over them")
+
+
 def build(job) -> None:
     p, inp, out = job.params, job.input, job.output
     runs, seeds, n = p["runs"], p["seeds"], len(p["seeds"])
@@ -85,7 +103,7 @@ def build(job) -> None:
                f"D {side * side}→{'→'.join(map(str, base['d_hidden']))}→1, N(0, {base['init_std']}) init; Adam lr G "
                f"{base['lr_g']} / D {base['lr_d']}, betas {tuple(base['betas'])}, batch {base['batch_size']}, "
                f"{base['epochs']} epochs, {base['d_steps']} D-step per G-step, {base['g_loss'].replace('_', '-')} G loss; "
-               f"seeds {seeds} (n = {n})")
+               f"seeds {seeds} (n = {n})" + _steps_note(configs, sizes["train"]))
     short = (f"{p['profile']}, {dataset_label(data.meta)}, {base['epochs']} ep, "
              f"batch {base['batch_size']}, {last}")
     sec = Section("gan", f"S3 — GAN training dynamics on {dataset_label(data.meta)}", p["profile"], setting, data=data.meta)

@@ -20,7 +20,6 @@ from archlab.data.prepared import PreparedDataset
 from archlab.errors import CorruptResourceError
 from archlab.io import read_json, save_torch, write_json, write_text
 from archlab.metrics.ood import accuracy_grid, mean_corruption_accuracy, submission_frame
-from archlab.models.resnet import build_resnet
 from archlab.models.small_cnns import DeeperCNN, SimpleCNN
 from archlab.provenance import read_run_params
 from archlab.runtime import seed_everything, to_channels_last
@@ -38,6 +37,8 @@ def build_model(p: dict, num_classes: int, weights: str | None = None) -> nn.Mod
     if p["arch"] in SMALL_CNNS:
         cnn = SMALL_CNNS[p["arch"]]
         return cnn(num_classes, input_size=p["input_size"], channels=p.get("channels", cnn.DEFAULT_CHANNELS))
+    from archlab.models.resnet import build_resnet  # here: torchvision costs seconds to import, the CNN rungs skip it
+
     return build_resnet(p["arch"], num_classes, weights, p.get("resources", "resources"))
 
 

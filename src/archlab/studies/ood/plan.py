@@ -80,11 +80,16 @@ def train_params(cfg: dict, rung: dict, seed: int, resources: str) -> dict:
     return params
 
 
+def rung_seeds(s7: dict) -> dict[str, list[int]]:
+    """Each rung's seeds: its own ``seeds`` (cheap rungs can afford more) or the study's."""
+    return {r["name"]: r.get("seeds", s7["seeds"]) for r in s7["ladder"]}
+
+
 def jobs(cfg: dict, paths) -> list:
     s7, out = cfg["ood"], paths.study("ood")
     data = {"data": paths.dataset(s7["data"])}
-    corrupted, seeds = s7["corrupted"], s7["seeds"]
-    names = [r["name"] for r in s7["ladder"]]
+    corrupted, seeds = s7["corrupted"], rung_seeds(s7)
+    names = list(seeds)
     out_jobs = []
 
     corr_dir = f"{out}/corrupted"
@@ -117,7 +122,7 @@ def jobs(cfg: dict, paths) -> list:
     if s7["wandb"]["enabled"]:
         eval_params["wandb"] = s7["wandb"]
     for rung in s7["ladder"]:
-        for seed in seeds:
+        for seed in seeds[rung["name"]]:
             run = f"{out}/models/{rung['name']}/seed{seed}"
             out_jobs.append(train.job({**data, **paths.weights(rung["weights"])},
                                       train_params(cfg, rung, seed, paths.resources), model=rung["name"], seed=seed))
@@ -133,13 +138,13 @@ def jobs(cfg: dict, paths) -> list:
                                 training="training.png"),
                     "metrics": f"{paths.dvc('ood')}/metrics.json", "curves": f"{paths.dvc('ood')}/val_acc.csv"},
                    description="the S7 report section")
-    runs = [(name, seed) for name in names for seed in seeds]
+    runs = [(name, seed) for name in names for seed in seeds[name]]
     out_jobs.append(section.job(
         {**data, "corrupted": f"{corr_dir}/meta.json", "examples": f"{corr_dir}/corruption_examples.png",
          "metrics": [f"{out}/evaluate/{n}/seed{s}/metrics.json" for n, s in runs],
          "grids": [f"{out}/evaluate/{n}/seed{s}/grid.csv" for n, s in runs],
-         "train_params": [f"{out}/models/{n}/seed{seeds[0]}/params.json" for n in names],
-         "histories": [f"{out}/models/{n}/seed{seeds[0]}/history.csv" for n in names]},
+         "train_params": [f"{out}/models/{n}/seed{seeds[n][0]}/params.json" for n in names],
+         "histories": [f"{out}/models/{n}/seed{seeds[n][0]}/history.csv" for n in names]},
         {"profile": cfg["profile"], "models": names, "seeds": seeds,
          "published": {r["name"]: r["published"] for r in s7["ladder"] if "published" in r}}))
     return out_jobs

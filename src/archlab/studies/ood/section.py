@@ -51,7 +51,8 @@ def build(job) -> None:
     native = data.meta["image_shape"][0]
     setting = (f"profile {profile}; {dataset_label(data.meta)}: {data.describe(f'{native} px')}; OOD: {ood_what}, "
                f"{len(corrupted['corruptions'])} corruptions × severities {corrupted['severities']}, "
-               f"{corrupted['n_clean']} images each ({corrupted['n_images']} in all); seeds {seeds} (n = {len(seeds)})")
+               f"{corrupted['n_clean']} images each ({corrupted['n_images']} in all); seeds "
+               + ", ".join(f"{n} {seeds[n]}" for n in names))
     sec = Section("ood", f"S7 — model ladder and robustness to corruptions on {dataset_label(data.meta)}", profile, setting,
                   data=data.meta)
     sec.text("Validation is carved from the training set (never from test). Clean and corrupted test images go "
@@ -80,11 +81,11 @@ def build(job) -> None:
               f"images are resized on the device when it differs. Weights: "
               + "; ".join(f"{n} `{train[n]['weights']}`" for n in names) + "." + aug_text)
     sec.table(pd.DataFrame(results), caption=f"Accuracy on the whole clean test set and averaged over every corruption "
-              f"and severity (mean ± std over n = {len(seeds)} seeds). Drop = clean accuracy on the "
+              f"and severity (mean ± std over the n seeds of each row). Drop = clean accuracy on the "
               f"{corrupted['n_clean']} test images the corrupted set was made from − mean corruption accuracy.")
     sec.figure(accuracy_heatmaps(mean_grid, job.output["heatmaps"]),
                f"Accuracy (%) per corruption (rows) and severity (columns), one panel per model, one colour scale "
-               f"(mean over n = {len(seeds)} seeds).")
+               f"(mean over each model's seeds: " + ", ".join(f"{n} n = {len(seeds[n])}" for n in names) + ").")
     clean_mean = {n: float(np.mean([m["clean_acc_same_images"] for m in r])) for n, r in runs.items()}
     sec.figure(accuracy_vs_severity(mean_grid, clean_mean, job.output["severity"]),
                "Mean accuracy over corruptions against severity; severity 0 is the same test images, clean.", 0.6)
@@ -97,7 +98,7 @@ def build(job) -> None:
     sec.text("Per-epoch metrics are in each run's history.csv and dvclive folder. "
              + (f"With label smoothing the training loss cannot fall below the entropy of the smoothed target "
                 f"({'; '.join(floors)})." if floors else ""))
-    sec.figure(plot_histories(histories, job.output["training"], f"ladder training, seed {seeds[0]}"),
+    sec.figure(plot_histories(histories, job.output["training"], "ladder training, each model's first seed"),
                "Training curves of the ladder (loss includes label smoothing where used).")
     sec.curves("val_acc", histories)
 

@@ -6,24 +6,23 @@ import time
 
 import numpy as np
 import pandas as pd
-from torch import nn
 
-from archlab.data.loaders import Preprocess
 from archlab.data.prepared import PreparedDataset
-from archlab.features.extract import extract_to_cache, load_cache
 from archlab.io import save_torch, write_json
-from archlab.models.resnet import STAGES, build_resnet, remove_skips
-from archlab.runtime import seed_everything
-from archlab.train.classifier import FitConfig, evaluate, fit, trainable_parameters
-from archlab.train.optim import make_optimizer
-from archlab.train.transfer import apply_strategy
 
+# Each job imports what it uses, inside its function: torch costs seconds of CPU per process and
+# torchvision (models.resnet) seconds more, which the numpy-only jobs (hierarchy, confusion) and the
+# heads on cached features (no torchvision) would otherwise pay at start-up.
 log = logging.getLogger(__name__)
 POOLED = "avgpool"
 
 
 def features(job) -> None:
     """Frozen-backbone features, extracted once: pooled for train/val, every block for test."""
+    from archlab.data.loaders import Preprocess
+    from archlab.features.extract import extract_to_cache
+    from archlab.models.resnet import STAGES, build_resnet, remove_skips
+
     p = job.params
     data = PreparedDataset(job.input["data"])
     model = build_resnet(p["arch"], len(data.classes), p["weights"], p["resources"])
@@ -39,6 +38,13 @@ def features(job) -> None:
 
 def head(job) -> None:
     """A linear head on the cached pooled features."""
+    from torch import nn
+
+    from archlab.features.extract import load_cache
+    from archlab.runtime import seed_everything
+    from archlab.train.classifier import FitConfig, evaluate, fit
+    from archlab.train.optim import make_optimizer
+
     p = job.params
     data = PreparedDataset(job.input["data"])
     feats = load_cache(job.input["features"])
@@ -60,6 +66,13 @@ def head(job) -> None:
 
 def strategy(job) -> None:
     """last_block / full / random_init: fine-tuning on images."""
+    from archlab.data.loaders import Preprocess
+    from archlab.models.resnet import build_resnet
+    from archlab.runtime import seed_everything
+    from archlab.train.classifier import FitConfig, evaluate, fit, trainable_parameters
+    from archlab.train.optim import make_optimizer
+    from archlab.train.transfer import apply_strategy
+
     p = job.params
     data = PreparedDataset(job.input["data"])
     seed_everything(p["seed"])
@@ -87,10 +100,11 @@ def hierarchy(job) -> None:
     p = job.params
     data = PreparedDataset(job.input["data"])
     y = data.split("test")[1][: p["n_images"]]
-    feats = load_cache(job.input["features"])
+    with np.load(job.input["features"]) as cache:  # plain numpy: this job needs no torch
+        # every block the features job cached for the test split, in network order (layer1 … layer4, avgpool)
+        feats = {k.removeprefix("test/"): cache[k][: p["n_images"]] for k in cache.files if k.startswith("test/")}
     rows, panels, subtitles = [], {}, {}
-    for layer in [*STAGES, POOLED]:
-        x = feats[f"test/{layer}"][: p["n_images"]]
+    for layer, x in feats.items():
         knn, sil = knn_accuracy(x, y, p["knn_k"]), silhouette(x, y)
         rows.append({"layer": layer, "channels": x.shape[1], "knn_acc": knn, "silhouette": sil})
         for method in p["methods"]:

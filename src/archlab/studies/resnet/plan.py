@@ -20,6 +20,12 @@ def variants(s1: dict) -> dict[str, str]:
     return out
 
 
+def baseline_head_dir(cfg: dict, paths) -> str:
+    """The baseline head of the first head seed (the confusion matrix and S2's Grad-CAM read it)."""
+    s1 = cfg["resnet"]
+    return f"{paths.study('resnet')}/head/{s1['arch']}/seed{s1['head']['seeds'][0]}"
+
+
 def image_strategies(s1: dict) -> list[str]:
     """Strategies trained on images (``head`` reuses the cached features)."""
     return [s for s in s1["strategies"]["names"] if s != "head"]
@@ -43,7 +49,7 @@ def check(cfg: dict) -> None:
 def jobs(cfg: dict, paths) -> list:
     s1, out, device = cfg["resnet"], paths.study("resnet"), cfg["device"]
     data = {"data": paths.dataset(s1["data"])}
-    seeds, arch = s1["seeds"], s1["arch"]
+    seeds, head_seeds, arch = s1["seeds"], s1["head"]["seeds"], s1["arch"]  # costly strategies / heads (seconds)
     common = {"device": device, "batch_size": s1["batch_size"]}
 
     feat_dir = f"{out}/features/{{variant}}"
@@ -76,9 +82,10 @@ def jobs(cfg: dict, paths) -> list:
             {**common, "arch": variant.removesuffix("-noskip"), "weights": spec, "image_size": s1["image_size"],
              "skips_removed_blocks": s1["no_skip"]["blocks"] if noskip else [], "resources": paths.resources},
             variant=variant))
-        for seed in seeds:
+        for seed in head_seeds:
             out_jobs.append(head.job({"features": f"{out}/features/{variant}/features.npz", **data},
-                                     {**common, "head": s1["head"], "seed": seed, "variant": variant},
+                                     {**common, "head": pick(s1["head"], "optimizer", "epochs"), "seed": seed,
+                                      "variant": variant},
                                      variant=variant, seed=seed))
     for name in image_strategies(s1):
         for seed in seeds:
@@ -89,10 +96,10 @@ def jobs(cfg: dict, paths) -> list:
                  "strategy": name, "arch": arch, "weights": weights, "image_size": s1["image_size"], "seed": seed,
                  "resources": paths.resources}, strategy=name, seed=seed))
     out_jobs.append(hierarchy.job({"features": f"{out}/features/{arch}/features.npz", **data},
-                                  {**s1["hierarchy"], "seed": seeds[0]}))
-    out_jobs.append(confusion.job({"pred": f"{out}/head/{arch}/seed{seeds[0]}/test_pred.npy", **data},
-                                  {**s1["confusion"], "title": f"{arch} head only, seed {seeds[0]}, test set"}))
-    heads = {v: [f"{out}/head/{v}/seed{s}" for s in seeds] for v in variants(s1)}
+                                  {**s1["hierarchy"], "seed": head_seeds[0]}))
+    out_jobs.append(confusion.job({"pred": f"{baseline_head_dir(cfg, paths)}/test_pred.npy", **data},
+                                  {**s1["confusion"], "title": f"{arch} head only, seed {head_seeds[0]}, test set"}))
+    heads = {v: [f"{out}/head/{v}/seed{s}" for s in head_seeds] for v in variants(s1)}
     strategies = {n: [f"{out}/strategies/{n}/seed{s}" for s in seeds] for n in image_strategies(s1)}
     runs = [d for dirs in [*heads.values(), *strategies.values()] for d in dirs]
     out_jobs.append(section.job(
@@ -101,6 +108,6 @@ def jobs(cfg: dict, paths) -> list:
          "feature_params": [f"{out}/features/{v}/params.json" for v in variants(s1)],
          "separability": f"{hier_dir}/separability.csv", "hierarchy_params": f"{hier_dir}/params.json", "projections": f"{hier_dir}/projections.png",
          "confusion": f"{conf_dir}/confusion.png", "pairs": f"{conf_dir}/pairs.csv", **data},
-        {"profile": cfg["profile"], "arch": arch, "seeds": seeds, "strategies": s1["strategies"]["names"],
+        {"profile": cfg["profile"], "arch": arch, "seeds": seeds, "head_seeds": head_seeds, "strategies": s1["strategies"]["names"],
          "depth": [m["arch"] for m in s1["depth"]["models"]], "device": device}))
     return out_jobs

@@ -57,7 +57,7 @@ def train(job) -> None:
     history = fit(model, lambda epoch: _images(train_split, bs, device, shuffle=True, seed=seed, epoch=epoch),
                   lambda: _images(val, bs, device), epochs=p["epochs"], steps_per_epoch=n_batches(len(train_split[1]), bs),
                   optimizer=make_optimizer(model.parameters(), p["optimizer"]), schedule=make_schedule(**p["schedule"]),
-                  free_bits=p["free_bits"], checkpoint=job.checkpoint(), desc=f"vae {p['run']}")
+                  free_bits=p["free_bits"], checkpoint=job.checkpoint(), desc=f"vae {p['run']}", compile=p["compile"])
     # written after the loop, so a run resumed after its last epoch writes it too
     with atomic_path(job.output["history"]) as tmp:
         pd.DataFrame(history).to_csv(tmp, index=False)

@@ -68,6 +68,7 @@ def jobs(cfg: dict, paths) -> list:
         for seed in seeds:
             out_jobs.append(train.job(
                 data, {**pick(s4, "epochs", "batch_size", "optimizer", "active_threshold"), "device": device,
+                       "compile": cfg.get("compile", "auto"),
                        "run": run["name"], "seed": seed, "schedule": run["schedule"],
                        "free_bits": run.get("free_bits", 0.0), "model": model},
                 run=run["name"], seed=seed))

@@ -36,8 +36,8 @@ def published_masking_points() -> list[dict]:
 
 
 # ---------------------------------------------------------------- helpers
-def _load(job):
-    model, prep = V.load_vit(job.params["weights"], job.params["resources"])
+def _load(job, attentions: bool = False):  # eager attention only where the maps are read, SDPA elsewhere
+    model, prep = V.load_vit(job.params["weights"], job.params["resources"], attentions)
     return model.to(job.device), prep
 
 
@@ -116,7 +116,7 @@ def attention(job) -> None:
     from archlab.plots import vit as P
 
     p, device = job.params, job.device
-    model, prep = _load(job)
+    model, prep = _load(job, attentions=True)
     grid, patch = V.patch_grid(model), model.config.patch_size
     names, x = _photos(job.input["photos"])
     logits, cls, roll = _logits_and_attention(model, prep, x, p["batch_size"], device, p["rollout_residual"])
@@ -155,7 +155,9 @@ def masking(job) -> None:
     model, prep = _load(job)
     data = PreparedDataset(job.input["data"])
     x, y = data.split("test", p["n_images"])
-    y_model = PM.map_labels(data.classes, V.label_names(model), p["label_map"])(y)
+    class_map = PM.load_class_map(p["class_map"]) if p.get("class_map") else None
+    accept = PM.accepted_classes(data.classes, V.label_names(model), p["label_map"], class_map)
+    y_model = accept[np.asarray(y)]  # per image: the model classes that count as correct
     batches = iterate_batches(x, y_model, p["batch_size"], job.device, prep)
     with autocast(job.device):
         curves = PM.masking_curves(model, batches, len(y), V.patch_grid(model), p["fractions"], p["strategies"],
@@ -164,7 +166,9 @@ def masking(job) -> None:
     summary = PM.summarise_curves(curves)
     summary.to_csv(job.output["summary"], index=False)
     write_json(job.output["meta"], {
-        "images": len(y), "labelled_images": int((y_model >= 0).sum()), "grid": V.patch_grid(model),
+        "images": len(y), "labelled_images": int(y_model.any(axis=1).sum()), "grid": V.patch_grid(model),
+        "class_map": p.get("class_map") if class_map and any(c in class_map["classes"] for c in data.classes) else None,
+        "accepted_per_class": {c: int(row.sum()) for c, row in zip(data.classes, accept)},
         "patch_size": model.config.patch_size, "normalisation": {"mean": list(prep.mean), "std": list(prep.std)},
         "fill_pixel_rgb": [m + p["fill"] * s for m, s in zip(prep.mean, prep.std)]})
     P.masking_curves(summary, job.output["png"], published_masking_points())

@@ -13,7 +13,9 @@ from os.path import normpath
 from pathlib import PurePath
 
 from archlab.errors import ParamsError
+from archlab.features import CLASS_MAPS
 from archlab.plan import Rule, pick, run_files
+from archlab.studies.resnet.plan import baseline_head_dir
 
 JOBS = "archlab.studies.vit.jobs"
 MODEL_FILES = {"model": "config.json", "model_weights": "model.safetensors", "processor": "preprocessor_config.json"}
@@ -68,13 +70,15 @@ def check(cfg: dict) -> None:
     ac, mc, pc = s2["attention"], s2["masking"], s2["probe"]
     _check_size(cfg, "vit.attention.stats_images", ac["data"], "test", ac["stats_images"])
     _check_size(cfg, "vit.masking.n_images", mc["data"], "test", mc["n_images"])
+    if mc.get("class_map") and not (CLASS_MAPS / f"{mc['class_map']}.yaml").exists():
+        raise ParamsError(f"vit.masking.class_map={mc['class_map']!r}: no file {CLASS_MAPS}/{mc['class_map']}.yaml; "
+                          f"known: {sorted(p.stem for p in CLASS_MAPS.glob('*.yaml'))}")
     for split in ("train", "val", "test"):
         _check_size(cfg, f"vit.probe.{split}_size", pc["data"], split, pc[f"{split}_size"])
 
 
 def jobs(cfg: dict, paths) -> list:
     s2, s1, out, device = cfg["vit"], cfg["resnet"], paths.study("vit"), cfg["device"]
-    s1_out = paths.study("resnet")
     vit_in = dict(paths.weights(s2["weights"]))
     if trained_here(s2["weights"], out):  # the weights themselves, not only config.json
         vit_in["model_weights"] = f"{out}/pretrain/model/{MODEL_FILES['model_weights']}"
@@ -101,14 +105,15 @@ def jobs(cfg: dict, paths) -> list:
                    mem_mb=8000, runtime=120, gpu=True)
     out_jobs.append(masking.job({"data": paths.dataset(mc["data"]), **vit_in},
                                 {**model, **pick(mc, "n_images", "fractions", "strategies", "methods", "fill"),
-                                 "label_map": mc.get("label_map") or {}, "seeds": s2["seeds"]}))
+                                 "label_map": mc.get("label_map") or {}, "class_map": mc.get("class_map"),
+                                 "seeds": s2["seeds"]}))
     feats = rule("probe_features", {"features": "features.npz"}, mem_mb=8000, runtime=60, gpu=True)
     out_jobs.append(feats.job({"data": paths.dataset(pc["data"]), **vit_in},
                               {**model, **pick(pc, "train_size", "val_size", "test_size")}))
     probe = rule("probe", {"results": "results.json"}, mem_mb=4000, runtime=30)
     out_jobs.append(probe.job({"features": f"{out}/probe_features/features.npz"}, pick(pc, "cs", "max_iter")))
 
-    head_dir = f"{s1_out}/head/{s1['arch']}/seed{s1['seeds'][0]}"  # S1's baseline head (resnet_head)
+    head_dir = baseline_head_dir(cfg, paths)  # S1's baseline head (resnet_head)
     head = {"resnet_head": f"{head_dir}/head.pt", "resnet_head_params": f"{head_dir}/params.json"}
     cnn = rule("cnn", {"png": "gradcam_vs_attention.png", "csv": "comparison.csv"}, mem_mb=4000, runtime=20, gpu=True)
     out_jobs.append(cnn.job(

@@ -25,12 +25,28 @@ def _confidence(curves: pd.DataFrame, strategy: str, method: str, fraction: floa
 
 
 def _pretrain_note(metrics: dict, params: dict, source: PreparedDataset) -> str:
-    return (f"Demo model: a {metrics['parameters']:,}-parameter ViT built from `ViTConfig` (eager attention; "
+    return (f"Demo model: a {metrics['parameters']:,}-parameter ViT built from `ViTConfig` (SDPA attention; eager where attention maps are drawn; "
             f"{params['layers']} layers, {params['heads']} heads, hidden size {params['hidden_size']}, "
             f"{params['patch_size']} px patches of {params['image_size']} px images), pretrained for "
             f"{params['epochs']} epochs on the synthetic source task {source.describe()} (classes: "
             f"{', '.join(metrics['classes'])}); its source-task test accuracy is {fmt(100 * metrics['test_acc'])}%. "
             "Its labels are those shapes, so its predictions on photos only exercise the pipeline.")
+
+
+def _accuracy_note(meta: dict) -> str:
+    """How masking accuracy is defined: the model's own classes, or a class map (several model classes per class)."""
+    labelled, per_class = meta["labelled_images"], meta.get("accepted_per_class", {})
+    if not labelled:
+        return "No dataset label maps to a model class, so accuracy is not defined; "
+    if not meta.get("class_map"):
+        return f"Accuracy counts the {labelled} images whose label maps to a model class; "
+    none = [c for c, k in per_class.items() if not k]
+    listed = ", ".join(f"{c} {k}" for c, k in per_class.items() if k)
+    return (f"Accuracy counts the {labelled} images whose class maps to model classes through the class map "
+            f"`{meta['class_map']}` (a prediction is correct when it is any of the model classes listed for the "
+            f"image's class; classes per dataset class: {listed})"
+            + (f"; {', '.join(none)} ha{'s' if len(none) == 1 else 've'} no counterpart and count{'s' if len(none) == 1 else ''} "
+               "for agreement only" if none else "") + "; ")
 
 
 def build(job) -> None:
@@ -44,7 +60,7 @@ def build(job) -> None:
     photos = data["photos"]
     masking_meta = read_json(inp["masking_meta"])
     grid = masking_meta["grid"]
-    setting = (f"profile {profile}; weights `{run['predict']['weights']}` (eager attention, the checkpoint's own "
+    setting = (f"profile {profile}; weights `{run['predict']['weights']}` (SDPA attention, eager for the attention maps; the checkpoint's own "
                f"image processor); {grid[0]}×{grid[1]} patches of {masking_meta['patch_size']} px; images: "
                f"{photos.meta['sizes']['test']} from `{photos.meta['name']}` ({dataset_label(photos.meta)})")
     sec = Section("vit", f"S2 — Vision Transformer attention, masking and linear probes: "
@@ -105,8 +121,7 @@ def build(job) -> None:
              f"fraction masks a superset for the same seed). **centre**: the round(fraction × patches) patches closest "
              f"to the image centre, a centred square that grows with the fraction. How a patch is masked: "
              + "; ".join(how[m] for m in mc["methods"]) + ". "
-             + (f"Accuracy counts the {labelled} images whose label maps to a model class; " if labelled else
-                "No dataset label maps to a model class, so accuracy is not defined; ")
+             + _accuracy_note(masking_meta)
              + "agreement compares with the unmasked top-1; confidence is the mean top-1 probability.")
     sec.figure(inp["masking_png"], f"Agreement / accuracy and mean confidence vs fraction masked (± std over n = "
                f"{len(seeds)} seeds for random masks); black markers: published single-image points (report B, one car).")
@@ -114,6 +129,12 @@ def build(job) -> None:
     wide.columns = [f"agreement {s} ({m})" for s, m in wide.columns]
     sec.table(wide.reset_index(), caption=f"Agreement with the unmasked top-1 (mean over n = {len(seeds)} seeds "
               "for random masks).", digits=3)
+    if labelled:
+        acc = summary.pivot_table(index="fraction", columns=["strategy", "method"], values="accuracy_mean")
+        acc.columns = [f"accuracy {s} ({m})" for s, m in acc.columns]
+        sec.table(acc.reset_index(), caption=f"Accuracy on the {labelled} images whose class maps to model classes "
+                  f"(mean over n = {len(seeds)} seeds for random masks)" + (f", through the class map "
+                  f"`{masking_meta['class_map']}`" if masking_meta.get("class_map") else "") + ".", digits=3)
     f0, f3 = _nearest(summary, 0.0), _nearest(summary, 0.3)
     method = mc["methods"][0]
     ours = f"{profile}, {masking_meta['images']} images of {dataset_label(data['masking'].meta)}, {method}"
