@@ -114,8 +114,9 @@ def _pick(jobs: list, **wanted):
 # ----------------------------------------------------------------------------------------- the steps
 
 def _fit_step(model, train_transform, eval_transform, optimizer_spec, batch_size, x, y, device, tmp,
-              loss_fn=None, scheduler_spec=None, frozen=(), callbacks=()):
-    """``run(n)``: one epoch of ``archlab.train.classifier.fit`` on the first n images, validating on the next n/10."""
+              loss_fn=None, scheduler_spec=None, frozen=(), callbacks=(), compile=False):
+    """``run(n)``: one epoch of ``archlab.train.classifier.fit`` on the first n images, validating on the next n/10.
+    ``compile`` as the job gets it (``auto`` for S6's small models: compiled on CUDA, the first call warms up)."""
     from archlab.data.loaders import n_batches
     from archlab.train.classifier import FitConfig, fit, trainable_parameters
     from archlab.train.optim import make_optimizer, make_scheduler
@@ -127,7 +128,7 @@ def _fit_step(model, train_transform, eval_transform, optimizer_spec, batch_size
         opt = make_optimizer(trainable_parameters(model), optimizer_spec)
         sched = make_scheduler(opt, scheduler_spec, 1, n_batches(n, batch_size)) if scheduler_spec else None
         cfg = FitConfig(epochs=1, batch_size=batch_size, train_transform=train_transform, eval_transform=eval_transform,
-                        frozen=frozen, callbacks=callbacks, live=False, desc="bench",
+                        frozen=frozen, callbacks=callbacks, live=False, desc="bench", compile=compile,
                         **({"loss_fn": loss_fn} if loss_fn is not None else {}))
         fit(model, (x[:n], y[:n]), (x[n:n + n_val], y[n:n + n_val]), opt, cfg, device, tmp, scheduler=sched)
         return len(y[:n])
@@ -247,7 +248,8 @@ def s3_steps(cfg, pipe, device, tiny, tmp) -> list[Step]:
 
         def run(n: int) -> int:
             train_gan(gan_cfg, images[:n], heldout, probe, seed=0, device=device, n_eval=ev["n_samples"],
-                      sample_every=ev["sample_every"], n_grid=ev["grid_size"], progress=False)
+                      sample_every=ev["sample_every"], n_grid=ev["grid_size"], progress=False,
+                      compile=job.params.get("compile", False))
             return len(images[:n])
         return run
 
@@ -283,7 +285,8 @@ def s4_steps(cfg, pipe, device, tiny, tmp) -> list[Step]:
             n_val = max(n // 10, 1)
             fit(model, lambda epoch: batches(x[:n], y[:n], True), lambda: batches(x[n:n + n_val], y[n:n + n_val], False),
                 epochs=1, steps_per_epoch=n_batches(n, bs), optimizer=make_optimizer(model.parameters(), p["optimizer"]),
-                schedule=make_schedule(**p["schedule"]), free_bits=p["free_bits"], desc="bench")
+                schedule=make_schedule(**p["schedule"]), free_bits=p["free_bits"], desc="bench",
+                compile=p.get("compile", False))
             return len(y[:n])
         return run
 
@@ -338,7 +341,8 @@ def s6_steps(cfg, pipe, device, tiny, tmp) -> list[Step]:
         def epoch(n_max: int, model=model, args=args, p=p, bs=bs):
             x, y = random_images(with_val(n_max), kind)
             net = build_model(model, kind.n_classes, **args)
-            return _fit_step(net, prep, prep, p["optimizer"], bs, x, y, device, tmp, callbacks=(GradientRecorder(net),))
+            return _fit_step(net, prep, prep, p["optimizer"], bs, x, y, device, tmp, callbacks=(GradientRecorder(net),),
+                             compile=p.get("compile", False))
 
         steps.append(Step("S6 cifar_arch", f"{model} epoch (default setting, gradient recorder)", epoch,
                           20000 if model == "resnet18" else sizes["train"], 2048, work,

@@ -179,7 +179,9 @@ def test_the_runner_records_each_jobs_cpu_time_and_peak_memory(tmp_path):
     assert all(r["cpu_seconds"] >= 0.3 and r["max_rss_mb"] > 50 for r in records)
     # the second job in one process counts from the end of the first, not from the process's start
     assert records[1]["cpu_seconds"] < 0.5 * process_cpu
-    assert records[0]["max_rss_mb"] <= records[1]["max_rss_mb"] <= usage.ru_maxrss / 1024 + 1
+    # the peak of the process or of a child it waited for (earlier tests in this session may have run big ones)
+    peak = max(usage.ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    assert records[0]["max_rss_mb"] <= records[1]["max_rss_mb"] <= peak / 1024 + 1
     # start-up: what ran before the job function (the 0.3 s it burns is the job's, not start-up)
     assert all(0 <= r["startup_cpu_seconds"] <= r["cpu_seconds"] - 0.3 for r in records)
     assert records[1]["startup_cpu_seconds"] < 0.3  # the job module was imported by the first job already

@@ -16,7 +16,6 @@ from archlab.report.published import lookup
 from archlab.report.labels import dataset_label
 from archlab.report.section import Section, fmt, mean_std
 from archlab.studies.cifar_arch.plan import setting_changes
-from archlab.train.gradflow import pooled_over_training
 
 MODEL_NAMES = {"mlp": "MLP", "resnet18": "ResNet-18", "mixer": "MLP-Mixer"}
 SWEEP_TEXT = {
@@ -179,6 +178,8 @@ def _models_table(sec: Section, labels: dict[str, list[str]], runs: Runs) -> Non
 
 
 def _gradflow(sec: Section, first: dict[str, str], runs: Runs, out: dict) -> None:
+    from archlab.train.gradflow import pooled_over_training  # here: train.gradflow imports torch
+
     rows = []
     for label, run in first.items():
         g = runs.npz(run, "gradflow.npz")

@@ -17,11 +17,10 @@ from archlab.io import read_json, write_json, write_npz
 from archlab.models import vit as V
 from archlab.report.published import lookup
 from archlab.runtime import autocast, seed_everything
+from archlab.studies.vit.plan import MASKING_KEYS
 
 log = logging.getLogger(__name__)
 POOLINGS = ("cls", "mean")
-MASKING_KEYS = {"unmasked": "vit.masking_unmasked_conf", "random": "vit.masking_random_conf",
-                "centre": "vit.masking_centre_conf"}
 WARMUP = {"name": "onecycle", "pct_start": 0.15}  # ViTs need a learning-rate warm-up
 
 

@@ -18,6 +18,9 @@ from archlab.plan import Rule, pick, run_files
 from archlab.studies.resnet.plan import baseline_head_dir
 
 JOBS = "archlab.studies.vit.jobs"
+# published confidence of each masking strategy (report/published.yaml), read by the jobs and the section
+MASKING_KEYS = {"unmasked": "vit.masking_unmasked_conf", "random": "vit.masking_random_conf",
+                "centre": "vit.masking_centre_conf"}
 MODEL_FILES = {"model": "config.json", "model_weights": "model.safetensors", "processor": "preprocessor_config.json"}
 
 

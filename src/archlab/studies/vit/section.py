@@ -9,7 +9,7 @@ from archlab.io import read_json
 from archlab.provenance import read_run_params
 from archlab.report.labels import dataset_label, model_label
 from archlab.report.section import Section, fmt, mean_std
-from archlab.studies.vit.jobs import MASKING_KEYS
+from archlab.studies.vit.plan import MASKING_KEYS
 
 
 def _nearest(summary: pd.DataFrame, fraction: float) -> float:
