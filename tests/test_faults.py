@@ -162,7 +162,7 @@ CASES = [
          ("cifar10 is missing or corrupt under nowhere", "source: local")),
     # weights: unknown spec, missing file, not fetched, damaged
     Case("unknown_weights_kind", ["fetch-weights", "timm:resnet50"], lambda root: None,
-         ("unknown weights spec 'timm:resnet50'", "torchvision:resnet152:IMAGENET1K_V2")),
+         ("unknown weights spec 'timm:resnet50'", "torchvision:resnet152:IMAGENET1K_V1")),
     Case("malformed_weights_spec", ["fetch-weights", "torchvision:resnet18"], lambda root: None,
          ("malformed weights spec", "needs 2")),
     Case("unknown_torchvision_weights", ["fetch-weights", "torchvision:resnet18:IMAGENET9K"], lambda root: None,
