@@ -20,3 +20,9 @@ KINDS = {
     "stl10": Kind(96, 3, 10, "STL10"),
     "imagefolder": Kind(224, 3, 0, None),
 }
+
+
+def validation_size(spec: dict, n_train: int) -> int:
+    """Images carved from a dataset's train split for validation: ``val_size``, else ``val_fraction`` (10 %).
+    Here (no numpy) so plans can predict split sizes before any data exists."""
+    return spec.get("val_size") or int(round(n_train * spec.get("val_fraction", 0.1)))

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from archlab.data.kinds import validation_size
 from archlab.data.sources import load_raw
 from archlab.errors import CorruptResourceError, MissingResourceError, ParamsError
 from archlab.io import atomic_path, read_json, write_json
@@ -71,8 +72,8 @@ def prepare_dataset(name: str, spec: dict, out_dir: str | Path, raw_root: str | 
     raw = select_sizes(name, {**spec, "kind": kind}, raw)
     x_train, y_train = raw["train"]
     if len(x_train):
-        val_size = spec.get("val_size") or int(round(len(x_train) * spec.get("val_fraction", 0.1)))
-        tr, va = carve_validation(len(x_train), val_size, spec.get("seed", 0), spec.get("train_size_cap"))
+        tr, va = carve_validation(len(x_train), validation_size(spec, len(x_train)), spec.get("seed", 0),
+                                  spec.get("train_size_cap"))
     else:
         tr = va = np.zeros(0, np.int64)
     x_test, y_test = raw["test"]

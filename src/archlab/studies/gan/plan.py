@@ -8,6 +8,7 @@ that scenario's runs. ``gan_section`` builds the report section.
 """
 from __future__ import annotations
 
+from archlab.data.kinds import validation_size
 from archlab.errors import ParamsError
 from archlab.plan import Rule, require_unique, run_files
 
@@ -38,7 +39,7 @@ def train_images(spec: dict, kind: str) -> int | None:
     if n is None:
         return None
     n = min(n, spec.get("train_size", n))
-    left = n - (spec.get("val_size") or int(round(n * spec.get("val_fraction", 0.1))))
+    left = n - validation_size(spec, n)
     return min(left, spec["train_size_cap"]) if spec.get("train_size_cap") else left
 
 
