@@ -115,7 +115,8 @@ def build(job) -> None:
     for name, labels in sweeps.items():
         for label, group in labels.items():
             sec.metric(re.sub(r"\W+", "_", f"{name}_{label}_test_acc"), float(np.mean([runs.metrics[r]["test_acc"] for r in group])))
-    sec.curves("gradflow_val_acc", {label: runs.history(group) for label, group in sweeps["gradflow"].items()})
+    sec.curves("gradflow_val_acc", {f"{label} seed {runs.params[r]['seed']}": runs.history([r])
+                                    for label, group in sweeps["gradflow"].items() for r in group})
     sec.write(out["section"], out["metrics"], {"gradflow_val_acc": out["curves"]})
 
 

@@ -162,8 +162,9 @@ def build(job) -> None:
     class_histograms({r: summaries[r][0]["final_class_histogram"] for r in runs}, data.classes, out["class_histograms"])
     sec.figure(out["class_histograms"], f"Classes of {ev['n_samples']} generated samples after the last epoch, "
                f"as the digit classifier sees them, seed {seeds[0]}.")
-    sec.curves("g_grad_norm", hist, column="g_grad_norm")
-    sec.curves("class_coverage", hist, column="class_coverage")
+    every_run = {f"{r} seed {s}": pd.read_csv(by_dir[(r, s)]["history"]) for r in runs for s in seeds}
+    sec.curves("g_grad_norm", every_run, column="g_grad_norm")
+    sec.curves("class_coverage", every_run, column="class_coverage")
 
     # published vs ours
     def ours(run: str, key: str) -> str:

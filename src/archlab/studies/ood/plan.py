@@ -144,7 +144,7 @@ def jobs(cfg: dict, paths) -> list:
          "metrics": [f"{out}/evaluate/{n}/seed{s}/metrics.json" for n, s in runs],
          "grids": [f"{out}/evaluate/{n}/seed{s}/grid.csv" for n, s in runs],
          "train_params": [f"{out}/models/{n}/seed{seeds[n][0]}/params.json" for n in names],
-         "histories": [f"{out}/models/{n}/seed{seeds[n][0]}/history.csv" for n in names]},
+         "histories": [f"{out}/models/{n}/seed{s}/history.csv" for n, s in runs]},
         {"profile": cfg["profile"], "models": names, "seeds": seeds,
          "published": {r["name"]: r["published"] for r in s7["ladder"] if "published" in r}}))
     return out_jobs

@@ -91,7 +91,9 @@ def build(job) -> None:
                "Mean accuracy over corruptions against severity; severity 0 is the same test images, clean.", 0.6)
     sec.figure(inp["examples"], "The first test image under every corruption and severity of the OOD set.", 0.7)
 
-    histories = {n: pd.read_csv(h) for n, h in zip(names, inp["histories"])}
+    # the plan lists every run's history, models in order, seeds in order within each
+    every_run = dict(zip([(n, s) for n in names for s in seeds[n]], map(pd.read_csv, inp["histories"])))
+    histories = {n: every_run[(n, seeds[n][0])] for n in names}
     sec.heading("Training")
     floors = [f"{n}: {smoothed_loss_floor(len(data.classes), train[n]['label_smoothing']):.2f}"
               for n in names if train[n]["label_smoothing"]]
@@ -100,7 +102,7 @@ def build(job) -> None:
                 f"({'; '.join(floors)})." if floors else ""))
     sec.figure(plot_histories(histories, job.output["training"], "ladder training, each model's first seed"),
                "Training curves of the ladder (loss includes label smoothing where used).")
-    sec.curves("val_acc", histories)
+    sec.curves("val_acc", {f"{n} seed {s}": h for (n, s), h in every_run.items()})
 
     sec.heading("Submission files")
     sec.table(pd.DataFrame([{"model": n, "seed": m["seed"], "file": m["submission"], "rows": m["ood_images"]}

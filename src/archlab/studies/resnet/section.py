@@ -77,7 +77,8 @@ def build(job) -> None:
     head_hist = {"baseline": pd.read_csv(base[0]["history"]), "skips removed": pd.read_csv(noskip[0]["history"])}
     sec.figure(plot_histories(head_hist, job.output["curves_fig"], f"{arch}: head training, seed {head_seeds[0]}"),
                "Head training curves: baseline vs. skip connections removed.")
-    sec.curves("head_val_acc", head_hist)
+    sec.curves("head_val_acc", {f"{label} seed {r['params']['seed']}": pd.read_csv(r["history"])
+                                for label, group in (("baseline", base), ("skips removed", noskip)) for r in group})
 
     sep = pd.read_csv(inp["separability"])
     hier = read_run_params(inp["hierarchy_params"])

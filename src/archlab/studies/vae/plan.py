@@ -79,7 +79,7 @@ def jobs(cfg: dict, paths) -> list:
     runs = [run_dir(out, n, s) for n in names for s in seeds]
     out_jobs.append(section.job(
         {**data, "metrics": [f"{d}/metrics.json" for d in runs], "run_params": [f"{d}/params.json" for d in runs],
-         "histories": [f"{d}/history.csv" for d in first],
+         "histories": [f"{d}/history.csv" for d in runs],
          **{k: v for k, v in draw.output.items() if k != "params"}, "samples_params": draw.output["params"]},
         {"profile": cfg["profile"], "seeds": seeds, "runs": names, "roles": s4["roles"]}))
     return out_jobs

@@ -75,7 +75,8 @@ def build(job) -> None:
              f"baseline `{roles['baseline']}` {active['baseline']}, the annealed `{roles['annealed']}` {active['annealed']} "
              f"(of {base[0]['diagnostics']['latent_dim']}).")
 
-    histories = {name: pd.read_csv(h) for name, h in zip(names, inp["histories"])}
+    every_run = {(q["run"], q["seed"]): pd.read_csv(h) for (_, q), h in zip(loaded, inp["histories"])}
+    histories = {name: every_run[(name, seeds[0])] for name in names}
     betas = {}
     for name in names:
         rp = params[name]
@@ -86,7 +87,7 @@ def build(job) -> None:
     sec.figure(elbo_curves({k: h.to_dict("records") for k, h in histories.items()}, betas, job.output["elbo_fig"]),
                f"Both ELBO terms per epoch, train (solid, running average over the epoch) and validation (dashed), and β "
                f"per step, seed {seeds[0]}.")
-    sec.curves("val_loss", histories, column="val_loss")
+    sec.curves("val_loss", {f"{r} seed {s}": h for (r, s), h in every_run.items()}, column="val_loss")
     first = {name: next(m for m in metrics[name] if m["seed"] == seeds[0]) for name in names}
     sec.figure(kl_per_dim({name: first[name]["diagnostics"] for name in names}, job.output["kl_fig"]),
                f"KL per latent dimension on the test set; dark bars are active units (seed {seeds[0]}).")
