@@ -41,6 +41,17 @@ def test_every_input_is_some_jobs_output_or_a_resource(demo):
                 assert path in outputs or path.startswith(("resources/", "report/templates/")), (job.describe(), path)
 
 
+@pytest.mark.parametrize("section, train", [("gan_section", "gan_train"), ("vae_section", "vae_train"),
+                                            ("ood_section", "ood_train"), ("resnet_section", "resnet_head"),
+                                            ("cifar_arch_section", "cifar_arch_run")])
+def test_sections_read_every_seeds_history_so_dvc_plots_draw_every_run(demo, section, train):
+    """The per-epoch CSVs that ``dvc plots show`` draws hold one line per run and seed, not the first seed's."""
+    histories = {h for job in demo.jobs_of(section) for h in job.input["histories"]}
+    trained = {job.output["history"] for job in demo.jobs_of(train)}
+    assert len({job.wildcards.get("seed") for job in demo.jobs_of(train)}) >= (1 if train == "cifar_arch_run" else 3)
+    assert trained <= histories, sorted(trained - histories)[:3]
+
+
 def test_code_version_follows_the_import_closure():
     gan = {p.name for p in code_files("archlab.studies.gan.jobs")}
     resnet = {p.name for p in code_files("archlab.studies.resnet.jobs")}
