@@ -3,10 +3,12 @@ across pages without running off the text, figures readable at print size, and t
 (snakemake --report tags, dvc plots with a y column)."""
 from __future__ import annotations
 
+import html
 import json
 import re
 import shutil
 import subprocess
+import unicodedata
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -64,8 +66,43 @@ def test_comparability_column_from_source_and_profile(tmp_path):
 
 
 # --- (b) PDF -----------------------------------------------------------------------------------------
+def _strip(path: Path, height: float) -> Path:
+    fig, axes = plt.subplots(1, 4, figsize=(13, height))
+    for i, ax in enumerate(axes):
+        ax.plot(np.arange(10), np.arange(10) ** 0.5 * (i + 1))
+        ax.set_title(f"panel {i}")
+    return style.save(fig, path)
+
+
+def _narrow_section(tmp_path: Path) -> dict:
+    """Short tables of narrow number columns ('n (seeds)', ± cells, headers longer than their numbers, run ids),
+    each followed by a figure: the pattern whose figures ran off the page bottom (a longtable forgot the
+    figures already at the top of its page), then a table of 13 narrow columns."""
+    rng = np.random.default_rng(1)
+    sec = Section("gan", "Narrow columns", "test", "setting", data=_meta("mnist", "digits"))
+    strips = {h: _strip(tmp_path / "sec2" / f"strip{h}.png", h) for h in (1.6, 2.4)}
+    for k, (height, n_rows) in enumerate([(1.6, 2), (2.4, 5), (1.6, 4)] * 3):
+        sec.heading(f"Part {k}")
+        sec.text("A paragraph of text between the figures and the tables, long enough to wrap over two lines "
+                 "of the page.")
+        rows = [{"variant": f"cifar_arch_run_mixer_embed_dim={64 * k},num_blocks={j}_0",
+                 "val acc (%)": f"{rng.random() * 100:.2f} ± {rng.random():.2f}", "n (seeds)": j + 1}
+                for j in range(n_rows)]
+        sec.table(pd.DataFrame(rows), caption=f"Short table {k}.")
+        sec.figure(strips[height], f"A strip of panels {k}.")
+    cols = ["run", "D loss", "G loss", "D(x)", "D(G(z))", "G grad norm", "D acc held-out (real+fake)",
+            "D(x) gap train−held-out", "classes covered", "entropy (bits)", "pixel var", "pairwise dist",
+            "Fréchet dist"]
+    rows = [[f"overfit_mitigated_{i}", *(f"{rng.random():.2f} ± {rng.random():.2f}" for _ in cols[1:5]),
+             f"{rng.random():.2e}", *(f"{rng.random():.4f}" for _ in cols[6:])] for i in range(8)]
+    sec.table(pd.DataFrame(rows, columns=cols), caption="Thirteen narrow columns.")
+    sec.write(tmp_path / "sec2" / "section.json", tmp_path / "sec2" / "metrics.json")
+    return json.loads((tmp_path / "sec2" / "section.json").read_text())
+
+
 def _wide_report(tmp_path: Path) -> tuple[Path, Path, list]:
-    """A section with a wide, many-row table, a published comparison and an oversized small-font figure."""
+    """A section with a wide, many-row table, a published comparison and an oversized small-font figure,
+    then a section of narrow-column tables each followed by a figure (:func:`_narrow_section`)."""
     fig, axes = plt.subplots(2, 3, figsize=(14, 12))
     texts = []
     for i, ax in enumerate(axes.flat):
@@ -84,9 +121,28 @@ def _wide_report(tmp_path: Path) -> tuple[Path, Path, list]:
     sec.figure(fig_path, "An oversized figure drawn with small fonts.")
     sec.write(tmp_path / "sec" / "section.json", tmp_path / "sec" / "metrics.json")
     out = tmp_path / "report"
-    paths = R.render([json.loads((tmp_path / "sec" / "section.json").read_text())], "Test report", "test", out,
-                     ROOT / "report" / "templates")
+    paths = R.render([json.loads((tmp_path / "sec" / "section.json").read_text()), _narrow_section(tmp_path)],
+                     "Test report", "test", out, ROOT / "report" / "templates")
     return paths["tex"], fig_path, texts
+
+
+def _page_fill(bbox: str) -> list[float]:
+    """How far down each page its text reaches (0 = top margin, 1 = bottom margin), from pdftotext -bbox;
+    the page number below the text area does not count. Figures end with their caption, so they count."""
+    fills = []
+    for height, page in re.findall(r'<page width="[\d.]+" height="([\d.]+)">(.*?)</page>', bbox, re.S):
+        bottom = float(height) - MARGIN_PT
+        ys = [float(y) for y in re.findall(r'yMax="([\d.]+)"', page) if float(y) <= bottom + 2]
+        fills.append((max(ys, default=MARGIN_PT) - MARGIN_PT) / (bottom - MARGIN_PT))
+    return fills
+
+
+def _half_empty_pages(bbox: str, toc: str) -> list[tuple[int, float]]:
+    """Pages (number, fill) that end more than half empty although more of the same section follows: every
+    page but the last and those right before a page where a section starts (numbers from report.toc)."""
+    starts = {int(p) for p in re.findall(r"^\\contentsline \{section\}.*\}\{(\d+)\}\{section\.\d+\}", toc, re.M)}
+    fills = _page_fill(bbox)
+    return [(i, round(f, 2)) for i, f in enumerate(fills[:-1], 1) if f < 0.5 and i + 1 not in starts]
 
 
 def _md_rows(md: str) -> list[list[str]]:
@@ -97,6 +153,29 @@ def _md_rows(md: str) -> list[list[str]]:
     return rows
 
 
+def test_table_columns_are_at_least_their_widest_unbreakable_piece():
+    """Every wrapped column holds its widest number / header word / id piece, and the columns with their
+    gaps add up to at most the text width (a p column's width excludes its 2 \\tabcolsep)."""
+    cols = ["run", "D(G(z))", "D acc held-out (real+fake)", "n (seeds)", "pairwise dist", "Fréchet dist"] * 2
+    block = {"columns": cols, "rows": [["cifar_arch_run_mixer_embed_dim=64,num_blocks=8_0", "0.94 ± 0.02",
+                                        "2.11e+00", "3", "**0.0359**", "`code_path`"] * 2] * 3}
+    lay = R.table_layout(block)
+    assert lay["wrap"] and lay["font"] in [f for f, _, _ in R.TABLE_FONTS]
+    size_pt, widen = next((s, w) for f, s, w in R.TABLE_FONTS if f == lay["font"])
+    sep = float(lay["tabcolsep"].removesuffix("pt"))
+    n = len(cols)
+    room = P.TEXT_WIDTH_IN * 72.27 - 2 * n * sep
+    parts = [int(k) for k in re.findall(rf"p\{{\\dimexpr\(\\linewidth-{2 * n}\\tabcolsep\)\*(\d+)/10000", lay["spec"])]
+    assert len(parts) == n and sum(parts) <= 10000, lay["spec"]
+    for i, k in enumerate(parts):
+        widest = max(R.text_width_em(t) for r in [cols, *block["rows"]] for t in R._tokens(r[i])) * size_pt * widen
+        assert room * k / 10000 >= widest, f"column {cols[i]!r}: {room * k / 10000:.1f} pt < {widest:.1f} pt"
+    assert R._tokens("cifar_arch_run_mixer_embed_dim=64,num_blocks=8_0")[:2] == ["cifar_", "arch_"]
+    assert R._tokens("0.0359 -0.018 held-out") == ["0.0359", "-0.018", "held-", "out"]  # numbers never break
+    small = R.table_layout({"columns": ["a", "b"], "rows": [["1", "2"]]})
+    assert small == {"font": R.TABLE_FONTS[0][0], "spec": "ll", "wrap": False, "tabcolsep": "6pt"}
+
+
 @needs_tex
 def test_pdf_keeps_every_table_row_and_no_table_is_wider_than_the_text(tmp_path):
     tex, _, _ = _wide_report(tmp_path)
@@ -104,18 +183,25 @@ def test_pdf_keeps_every_table_row_and_no_table_is_wider_than_the_text(tmp_path)
     log = tex.with_suffix(".log").read_text(errors="replace")
     overfull = [float(m) for m in re.findall(r"Overfull \\hbox \(([\d.]+)pt too wide\)", log)]
     assert all(w < 1.0 for w in overfull), f"overfull boxes in {tex.with_suffix('.log')}: {overfull}"
+    too_high = re.findall(r"Overfull \\vbox \(([\d.]+)pt too high\)", log)
+    assert not too_high, f"pages run off the bottom (Overfull \\vbox, pt) in {tex.with_suffix('.log')}: {too_high}"
     bbox = subprocess.run(["pdftotext", "-bbox", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    half_empty = _half_empty_pages(bbox, tex.with_suffix(".toc").read_text())
+    assert not half_empty, f"pages (number, fill) of {pdf} end more than half empty mid-section: {half_empty}"
     page_w = float(re.search(r'<page width="([\d.]+)"', bbox).group(1))
     words = re.findall(r'xMin="([\d.]+)" yMin="[\d.]+" xMax="([\d.]+)" yMax="[\d.]+">([^<]*)</word>', bbox)
     too_wide = [w for x0, x1, w in words if float(x1) > page_w - MARGIN_PT + 1 or float(x0) < MARGIN_PT - 1]
     assert not too_wide, f"text outside the margins: {too_wide[:10]}"
-    blob = "".join(re.sub(r"-$", "", w) for _, _, w in words).replace("&amp;", "&")
+    # TeX prints ' " as curly quotes and `code` without its backticks, and may hyphenate: compare without them
+    plain = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "`": "", "-": ""})
+    blob = html.unescape("".join(re.sub(r"-$", "", w) for _, _, w in words)).translate(plain)
     rows = _md_rows(tex.with_suffix(".md").read_text())
-    assert sum(r[0].startswith("row0") for r in rows) == 70
+    assert sum(r[0].startswith("row0") for r in rows) == 70 and sum(r[0].startswith("overfit_") for r in rows) == 8
     for row in rows:
         for cell in row:
-            for token in cell.replace("±", " ").split():
-                assert token.replace("-", "") in blob.replace("-", ""), f"{token!r} of row {row[0]!r} is not in {pdf}"
+            # tex prints − as -; pdftotext reads a superscript ² as 2
+            for token in unicodedata.normalize("NFKC", cell.replace("±", " ").replace("−", "-")).split():
+                assert token.translate(plain) in blob, f"{token!r} of row {row[0]!r} is not in {pdf}"
     text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
     assert "(continued)" in text  # the long table broke across pages with its header repeated
     assert text.count("Published sources") == 0 and "References" in text

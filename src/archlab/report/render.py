@@ -52,13 +52,20 @@ def tex_escape(text: str) -> str:
 
 
 _BREAK = "\x00"  # where a long token may break; passes tex_escape unchanged, then becomes \allowbreak
-_LONG_TOKEN = re.compile(r"[^\s]{25,}")
+_LONG_TOKEN = re.compile(r"[^\s]{12,}")
+_IDENT_BREAK = re.compile(r"[_=,]|\.(?=[A-Za-z])")  # inside identifiers such as run ids and ledger keys
+_HYPHEN = re.compile(r"(?<=[A-Za-z])[-−](?=[A-Za-z])")  # TeX itself may break after a hyphen between letters
 
 
 def _breakable(token: re.Match) -> str:
-    """Break points after each / and every 8 characters of a hex run, so paths and hashes wrap."""
+    """Break points in a long token (12+ characters): after each /; in tokens of 25+ characters (hashes)
+    every 8 characters of a hex run; in any part of 12+ characters between slashes (an identifier such as
+    ``cifar_arch_run_mixer_dropout=0.1_0``) after each _, =, comma and dot before a letter."""
     text = token.group(0).replace("/", "/" + _BREAK)
-    return re.sub(r"[0-9a-f]{8}(?=[0-9a-f])", lambda m: m.group(0) + _BREAK, text)
+    if len(token.group(0)) >= 25:
+        text = re.sub(r"[0-9a-f]{8}(?=[0-9a-f])", lambda m: m.group(0) + _BREAK, text)
+    return "/".join(_IDENT_BREAK.sub(lambda m: m.group(0) + _BREAK, part) if len(part) >= 12 else part
+                    for part in text.split("/"))
 
 
 def tex_inline(text: str) -> str:
@@ -89,49 +96,74 @@ def data_uri(path: str | Path) -> str:
     return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
-# table fonts and the mean width of one character in them (pt), from the widest that fits
-TABLE_FONTS = ((r"\small", 5.0), (r"\footnotesize", 4.5), (r"\scriptsize", 3.9))
-TABCOLSEP_PT = 6.0
+# character widths (em) of Latin Modern Roman 10 (ec-lmr10.tfm), grouped by width; others: _EM_OTHER
+_EM_GROUPS = {0.278: "il!',.:;[]`|", 0.306: "fj", 0.333: "- ", 0.361: "I", 0.374: '"', 0.389: "t()", 0.392: "r",
+              0.394: "s", 0.444: "cez", 0.472: "?", 0.5: "ago0123456789$*/\\{}", 0.514: "J", 0.528: "kqvxy",
+              0.556: "bdhnpuS^~", 0.611: "Z", 0.625: "L", 0.653: "F", 0.681: "EP", 0.708: "B", 0.722: "wCT",
+              0.736: "R", 0.75: "AHNUVXY_", 0.764: "D", 0.778: "KOQ&+<=>@", 0.785: "G", 0.833: "m#%", 0.917: "M",
+              1.028: "W"}
+_EM = {ch: em for em, chars in _EM_GROUPS.items() for ch in chars}
+_EM_OTHER = 1.0      # a symbol set in math (±, ×, →) or an unmapped character: as wide as an M, rounded up
+_BOLD, _TT_EM = 1.15, 0.525  # **bold** is at most 15 % wider; `code` is monospaced, 0.525 em a character
+# the table fonts, widest first: (command, size in pt, how much wider its design is than 10 pt's, per em)
+TABLE_FONTS = ((r"\small", 9.0, 1.04), (r"\footnotesize", 8.0, 1.08), (r"\scriptsize", 7.0, 1.17))
+TABCOLSEP_PT = (6.0, 3.0)  # space each side of a column: LaTeX's default, else (smallest font) half of it
+CELL_SLACK_PT = 1.5  # kept free in every column, for rounding and kerning
 
 
-def _words(text: str) -> int:
-    """The longest piece a cell cannot break: a word; words of 25+ characters break after '/' and every
-    8 hex digits (:func:`tex_inline`)."""
-    def longest(word: str) -> int:
-        if len(word) < 25:
-            return len(word)
-        return max(min(len(w), 9) if re.fullmatch(r"[0-9a-f]{9,}", w) else len(w) for w in word.split("/"))
-    return max((longest(w) for w in str(text).split()), default=1)
+def text_width_em(text: str) -> float:
+    """Printed width (em of the 10 pt font) of a cell's text after :func:`tex_inline`: bold is wider, code is
+    monospaced, math symbols are wide."""
+    text = str(text)
+    scale = _BOLD if "**" in text else 1.0
+    code = "`" in text
+    plain = text.replace("**", "").replace("`", "")
+    em = sum(max(_EM.get(ch, _EM_OTHER), _TT_EM if code else 0.0) for ch in plain)
+    return em * scale
+
+
+def _tokens(text: str) -> list[str]:
+    """The pieces of a cell that cannot break: its words, split where :func:`tex_inline` lets long tokens
+    break and after hyphens between letters. A bold cell's pieces stay marked bold, so they measure as bold."""
+    out = []
+    bold = "**" in str(text)
+    for word in str(text).split():
+        pieces = _HYPHEN.sub(lambda m: m.group(0) + _BREAK, _LONG_TOKEN.sub(_breakable, word)).split(_BREAK)
+        out += [f"**{p}**" if bold else p for p in (p.replace("**", "") for p in pieces) if p]
+    return out or [""]
 
 
 def table_layout(block: dict) -> dict:
-    r"""Font and column spec of a LaTeX table that never runs wider than the text.
+    r"""Font, column spec and ``\tabcolsep`` of a LaTeX table that never runs wider than the text.
 
-    A table whose columns fit side by side keeps ``l`` columns; otherwise every column becomes a
-    ragged-right ``p`` column whose widths add up to ``\linewidth``: each at least its longest word,
-    the rest shared in proportion to how much longer its typical cell is, in the largest font where
-    the longest words fit. Rows break across pages (longtable)."""
+    Widths are measured with the font's character widths (:func:`text_width_em`). A table whose cells fit
+    side by side unbroken keeps ``l`` columns; otherwise every column becomes a ragged-right ``p`` column:
+    each at least as wide as its widest unbreakable piece (a number, a header word such as ``(seeds)``,
+    :func:`_tokens`), the spare width shared in proportion to how much longer its typical cell is, all
+    adding up to ``\linewidth``, in the largest font (then the narrower column gap) where the widest pieces
+    fit. Rows break across pages (longtable)."""
     cells = [block["columns"], *block["rows"]]
     n = len(block["columns"])
-    natural = [max(len(str(r[i])) for r in cells) + 1 for i in range(n)]
-    words = [max(_words(r[i]) for r in cells) + 1 for i in range(n)]
-    width_pt = TEXT_WIDTH_IN * 72.27
-    for font, char_pt in TABLE_FONTS:
-        budget = (width_pt - 2 * TABCOLSEP_PT * n) / char_pt  # characters across the text width
-        if sum(natural) <= 0.9 * budget:
-            return {"font": font, "spec": "l" * n, "wrap": False}
-        if sum(words) <= budget:
+    natural_em = [max(text_width_em(r[i]) for r in cells) for i in range(n)]
+    words_em = [max(text_width_em(t) for r in cells for t in _tokens(r[i])) for i in range(n)]
+    typical_em = [sum(text_width_em(r[i]) for r in block["rows"]) / max(len(block["rows"]), 1) for i in range(n)]
+    tries = [(f, TABCOLSEP_PT[0]) for f in TABLE_FONTS] + [(TABLE_FONTS[-1], sep) for sep in TABCOLSEP_PT[1:]]
+    for (font, size_pt, widen), sep in tries:
+        pt = size_pt * widen  # pt per em of the 10 pt widths in this font
+        room_pt = TEXT_WIDTH_IN * 72.27 - 2 * sep * n  # the text width less the gaps between columns
+        if sum(e * pt + CELL_SLACK_PT for e in natural_em) <= room_pt:
+            return {"font": font, "spec": "l" * n, "wrap": False, "tabcolsep": f"{sep:g}pt"}
+        words = [e * pt + CELL_SLACK_PT for e in words_em]
+        if sum(words) <= room_pt:
             break
-    share = [w for w in words]
-    spare = max(budget - sum(share), 0)
-    typical = [sum(len(str(r[i])) for r in block["rows"]) / max(len(block["rows"]), 1) for i in range(n)]
-    extra = [max(t - w, 0) + 1 for t, w in zip(typical, words)]  # long-text columns get the spare width
-    total_extra = sum(extra) or 1
-    share = [w + spare * e / total_extra for w, e in zip(share, extra)]
-    total = sum(share)
-    spec = "".join(f">{{\\raggedright\\arraybackslash}}p{{\\dimexpr {w / total:.4f}\\linewidth-2\\tabcolsep\\relax}}"
-                   for w in share)
-    return {"font": font, "spec": spec, "wrap": True}
+    spare = max(room_pt - sum(words), 0.0)
+    extra = [max(t * pt + CELL_SLACK_PT - w, 0.0) + 1.0 for t, w in zip(typical_em, words)]  # long text gets more
+    share = [w + spare * e / sum(extra) for w, e in zip(words, extra)]
+    # in 1/10000 of the room (\linewidth less 2n \tabcolsep), rounded down so they add up to at most it
+    parts = [int(10000 * w / sum(share)) for w in share]
+    room = f"(\\linewidth-{2 * n}\\tabcolsep)"
+    spec = "".join(f">{{\\raggedright\\arraybackslash}}p{{\\dimexpr{room}*{k}/10000\\relax}}" for k in parts)
+    return {"font": font, "spec": spec, "wrap": True, "tabcolsep": f"{sep:g}pt"}
 
 
 def column_spec(block: dict) -> str:
