@@ -308,6 +308,47 @@ def test_probe_separates_blobs_and_is_at_chance_on_noise():
     assert noise["test_accuracy"] < 0.5
 
 
+def test_probe_subsets_are_drawn_per_seed_without_replacement_and_reproduce():
+    from archlab.studies.vit.jobs import probe_subset
+
+    subsets = {seed: probe_subset(200, 0.8, seed) for seed in (0, 1, 2)}
+    for rows in subsets.values():
+        assert len(rows) == 160 and len(set(rows.tolist())) == 160 and rows.min() >= 0 and rows.max() < 200
+    assert len({tuple(rows) for rows in subsets.values()}) == 3  # every seed its own subset
+    np.testing.assert_array_equal(probe_subset(200, 0.8, 1), subsets[1])
+    np.testing.assert_array_equal(probe_subset(200, 1.0, 5), np.arange(200))  # subsample 1: every image
+
+
+def test_probe_job_fits_each_seed_on_its_subsample_and_the_same_seed_reproduces(tmp_path):
+    """vit_probe: train rows subsampled per seed (n_train recorded), val/test whole, same seed → same results."""
+    import json
+    from types import SimpleNamespace
+
+    from archlab.studies.vit.jobs import POOLINGS, probe
+
+    arrays = {}
+    for split, (n, seed) in {"train": (200, 0), "val": (60, 1), "test": (90, 2)}.items():
+        x, y = _blobs(n, seed, shift=1.0)  # overlapping classes: the fitted subset shows in the numbers
+        arrays |= {f"{split}/{pooling}": x + i for i, pooling in enumerate(POOLINGS)} | {f"{split}/y": y}
+    np.savez(tmp_path / "features.npz", **arrays)
+
+    def run(seed: int, name: str) -> dict:
+        out = tmp_path / name / "results.json"
+        out.parent.mkdir()
+        probe(SimpleNamespace(input={"features": str(tmp_path / "features.npz")}, output={"results": str(out)},
+                              params={"cs": [1.0], "max_iter": 500, "subsample": 0.5, "seed": seed}))
+        return json.loads(out.read_text())
+
+    first, again, other = run(0, "a"), run(0, "b"), run(1, "c")
+    assert first == again
+    assert set(first) == set(POOLINGS)
+    for result in (first, other):
+        assert all(r["n_train"] == 100 and r["n_val"] == 60 and r["n_test"] == 90 for r in result.values())
+    scores = {name: [(r["train_accuracy"], r["test_accuracy"]) for r in res.values()] for name, res in
+              (("seed 0", first), ("seed 1", other))}
+    assert scores["seed 0"] != scores["seed 1"]  # fitted on different images
+
+
 # --- Grad-CAM ---------------------------------------------------------------------------------------
 
 def test_gradcam_highlights_where_the_evidence_is():

@@ -30,6 +30,20 @@ def test_schema_rejects_typos_naming_the_key(key, value, message):
     assert "vit." in str(err.value)
 
 
+@pytest.mark.parametrize("key, value, message", [
+    ("seeds", [0, 1, 1], "lists an entry twice"),
+    ("seeds", [], "should be non-empty"),
+    ("subsample", 0, "less than or equal to the minimum of 0"),
+    ("subsample", 1.5, "greater than the maximum of 1"),
+])
+def test_schema_rejects_bad_probe_seeds_and_subsample_naming_the_key(key, value, message):
+    params = copy.deepcopy(load_params("demo"))
+    params["vit"]["probe"][key] = value
+    with pytest.raises(ParamsError, match=message) as err:
+        validate_params(params)
+    assert f"vit.probe.{key}:" in str(err.value)
+
+
 # --- plan.check: cross-key mistakes are caught before any job ---------------------------------------
 
 @pytest.fixture(scope="module")
@@ -59,6 +73,7 @@ def test_the_test_and_demo_profiles_pass_the_checks(test_cfg):
     (lambda c: c["vit"]["probe"].update(train_size=301), "vit.probe.train_size"),     # cifar10: 360 - 60 val
     (lambda c: c["vit"]["probe"].update(val_size=61), "vit.probe.val_size"),
     (lambda c: c["vit"]["probe"].update(test_size=121), "vit.probe.test_size"),
+    (lambda c: c["vit"]["probe"].update(subsample=0.005), "vit.probe.subsample"),  # 1 of 200 train images
 ])
 def test_check_rejects_cross_key_mistakes_naming_the_key(test_cfg, edit, key):
     cfg = copy.deepcopy(test_cfg)
@@ -75,13 +90,56 @@ def test_split_bounds_follow_the_data_spec():
     assert split_bounds({"source": "torchvision", "val_size": 5000}) == {"val": 5000}
 
 
-def test_a_probe_change_reruns_the_probe_but_never_re_extracts_features(test_cfg):
+@pytest.mark.parametrize("change", [{"cs": [0.1, 1.0], "max_iter": 100}, {"subsample": 0.5}])
+def test_a_probe_change_reruns_the_probe_but_never_re_extracts_features(test_cfg, change):
     """The features are extracted once (vit_probe_features); the probe's own params are not theirs."""
     cfg = copy.deepcopy(test_cfg)
-    before = {j.rule.name: j.params_json for j in _pipeline(cfg).jobs if j.rule.study == "vit"}
-    cfg["vit"]["probe"].update(cs=[0.1, 1.0], max_iter=100)
-    after = {j.rule.name: j.params_json for j in _pipeline(cfg).jobs if j.rule.study == "vit"}
-    assert {name for name in before if before[name] != after[name]} == {"vit_probe"}
+    before = {j.describe(): j for j in _pipeline(cfg).jobs if j.rule.study == "vit"}
+    cfg["vit"]["probe"].update(change)
+    after = {j.describe(): j for j in _pipeline(cfg).jobs if j.rule.study == "vit"}
+    assert before.keys() == after.keys()
+    changed = {name for name in before if before[name].params_json != after[name].params_json}
+    assert {before[name].rule.name for name in changed} == {"vit_probe"}
+    assert len(changed) == len(test_cfg["vit"]["probe"]["seeds"])
+
+
+def test_one_probe_job_per_seed_on_one_feature_cache(test_cfg):
+    pipe = _pipeline(test_cfg)
+    pc = test_cfg["vit"]["probe"]
+    assert pc["seeds"] == [0, 1, 2] and pc["subsample"] == 0.8  # the default reaches the test profile
+    probes = pipe.jobs_of("vit_probe")
+    assert sorted(j.wildcards["seed"] for j in probes) == ["0", "1", "2"]
+    assert len({j.output["results"] for j in probes}) == len({j.run_dir for j in probes}) == 3
+    features = pipe.job("vit_probe_features", {}).output["features"]
+    for job in probes:
+        seed = int(job.wildcards["seed"])
+        assert job.output["results"] == f"results/test/vit/probe/seed{seed}/results.json"
+        assert job.input == {"features": features}
+        assert job.params == {"cs": pc["cs"], "max_iter": pc["max_iter"], "subsample": 0.8, "seed": seed}
+    section = pipe.job("vit_section", {}).input
+    assert section["probe_results"] == [j.output["results"] for j in probes]
+    assert section["probe_params"] == [j.output["params"] for j in probes]
+    cfg = copy.deepcopy(test_cfg)
+    cfg["vit"]["probe"]["seeds"] = [4]
+    assert [j.output["results"] for j in _pipeline(cfg).jobs_of("vit_probe")] == \
+        ["results/test/vit/probe/seed4/results.json"]
+
+
+def test_both_probe_claims_see_every_probe_seed(test_cfg):
+    from archlab.commands.claims import resolve
+    from archlab.report.published import claims_ledger
+
+    pipe = _pipeline(test_cfg)
+    plan = {"vit": [j for j in pipe.jobs if j.rule.study == "vit"]}
+    results = {j.wildcards["seed"]: j.output["results"] for j in pipe.jobs_of("vit_probe")}
+    claims = {c["id"]: c for c in claims_ledger() if c["id"] in ("S2-probe-mean", "S2-probe-below-finetune")}
+    assert len(claims) == 2
+    for claim in claims.values():
+        resolved = resolve(claim, test_cfg, plan)
+        assert resolved["missing"] is None and resolved["seeds"] == len(results)
+        for side in ("a", "b"):
+            if side in claim:
+                assert resolved[side]["files"] == results, (claim["id"], side)
 
 
 def test_grad_cam_reads_the_s1_baseline_head_and_only_the_resnet_keys_it_uses(test_cfg):
@@ -105,8 +163,11 @@ def test_every_vit_job_reads_the_model_weights_and_the_section_every_run(test_cf
         job = pipe.job(rule, {})
         assert job.input["weights"] == model["model"] and job.input["model_weights"] == model["model_weights"]
     section = pipe.job("vit_section", {})
-    for rule in ("vit_predict", "vit_attention", "vit_masking", "vit_probe_features", "vit_probe", "vit_cnn", "vit_pretrain"):
-        assert pipe.job(rule, {}).output["params"] in section.input.values(), rule
+    read = {path for v in section.input.values() for path in (v if isinstance(v, list) else [v])}
+    for rule in ("vit_predict", "vit_attention", "vit_masking", "vit_probe_features", "vit_cnn", "vit_pretrain"):
+        assert pipe.job(rule, {}).output["params"] in read, rule
+    for job in pipe.jobs_of("vit_probe"):
+        assert job.output["params"] in read and job.output["results"] in read, job.describe()
 
 
 # --- helpers --------------------------------------------------------------------------------------
@@ -139,13 +200,19 @@ def test_pretrain_features_and_probe_run_by_hand_and_record_their_params(tmp_pat
     run = ["--profile", "test", "--root", str(root)]
     for name in ("pretrain_shapes", "cifar10"):
         assert main(["run", "data_prepare", f"name={name}", *run]) == 0
-    for rule in ("vit_pretrain", "vit_probe_features", "vit_probe"):
+    for rule in ("vit_pretrain", "vit_probe_features"):
         assert main(["run", rule, *run]) == 0, rule
+    for seed in (0, 1):
+        assert main(["run", "vit_probe", f"seed={seed}", *run]) == 0, seed
     out = root / "results" / "test" / "vit"
     assert (out / "pretrain" / "model" / "model.safetensors").exists()
     assert not list((out / "pretrain").glob("checkpoint*.pt"))
     features = json.loads((out / "probe_features" / "params.json").read_text())
     assert features["params"]["train_size"] == 200 and "cs" not in features["params"]
     assert set(features["inputs"]) == {"data", "weights", "model_weights"}
-    results = json.loads((out / "probe" / "results.json").read_text())
-    assert set(results) == {"cls", "mean"} and results["cls"]["n_train"] == 200
+    runs = {seed: json.loads((out / "probe" / f"seed{seed}" / "results.json").read_text()) for seed in (0, 1)}
+    for seed, results in runs.items():
+        assert set(results) == {"cls", "mean"} and results["cls"]["n_train"] == 160  # 80 % of the 200 cached
+        assert results["cls"]["n_test"] == 120
+        recorded = json.loads((out / "probe" / f"seed{seed}" / "params.json").read_text())
+        assert recorded["params"]["seed"] == seed and recorded["params"]["subsample"] == 0.8

@@ -17,7 +17,7 @@ from archlab.io import read_json, write_json, write_npz
 from archlab.models import vit as V
 from archlab.report.published import lookup
 from archlab.runtime import autocast, seed_everything
-from archlab.studies.vit.plan import MASKING_KEYS
+from archlab.studies.vit.plan import MASKING_KEYS, probe_train_size
 
 log = logging.getLogger(__name__)
 POOLINGS = ("cls", "mean")
@@ -191,18 +191,28 @@ def probe_features(job) -> None:
     write_npz(job.output["features"], **arrays)
 
 
+def probe_subset(n: int, subsample: float, seed: int) -> np.ndarray:
+    """The train rows seed ``seed``'s probe is fitted on: round(subsample × n) of ``range(n)``, drawn without
+    replacement with ``numpy.random.default_rng(seed)``, in increasing order."""
+    return np.sort(np.random.default_rng(seed).choice(n, probe_train_size(n, subsample), replace=False))
+
+
 def probe(job) -> None:
-    """Logistic-regression probes on the cached features (C chosen on the validation split)."""
+    """Logistic-regression probes on a seed's random subsample of the cached train features (C chosen on the
+    validation split; val and test are the full cached splits). Each pooling's result records n_train."""
     from archlab.metrics.probe import linear_probe
 
     p = job.params
     with np.load(job.input["features"], allow_pickle=False) as stored:
         feats = {k: stored[k] for k in stored.files}
+    rows = probe_subset(len(feats["train/y"]), p["subsample"], p["seed"])
     results = {}
     for pooling in POOLINGS:
-        split = {s: (feats[f"{s}/{pooling}"], feats[f"{s}/y"]) for s in ("train", "val", "test")}
+        split = {s: (feats[f"{s}/{pooling}"], feats[f"{s}/y"]) for s in ("val", "test")}
+        split["train"] = (feats[f"train/{pooling}"][rows], feats["train/y"][rows])
         results[pooling] = linear_probe(split["train"], split["val"], split["test"], tuple(p["cs"]), p["max_iter"])
-        log.info("probe %s: test accuracy %.3f (C=%g)", pooling, results[pooling]["test_accuracy"], results[pooling]["C"])
+        log.info("probe %s, seed %d (%d train images): test accuracy %.3f (C=%g)", pooling, p["seed"], len(rows),
+                 results[pooling]["test_accuracy"], results[pooling]["C"])
     write_json(job.output["results"], results)
 
 

@@ -3,8 +3,9 @@
 ``vit_pretrain`` (demo only) trains the small ViT that ``vit.weights`` then names; ``vit_predict``
 (top-k of the photos), ``vit_attention`` (CLS maps, rollout, head statistics), ``vit_masking``
 (accuracy / agreement / confidence vs patches masked) and ``vit_probe_features`` (frozen CLS and
-mean-patch features, extracted once) read that model; ``vit_probe`` fits linear probes on the
-features; ``vit_cnn`` puts Grad-CAM of the S1 baseline head (``resnet_head``) beside the ViT maps;
+mean-patch features, extracted once) read that model; ``vit_probe`` (one job per ``vit.probe.seeds``
+entry) fits linear probes on a random ``subsample`` of the cached train features; ``vit_cnn`` puts
+Grad-CAM of the S1 baseline head (``resnet_head``) beside the ViT maps;
 ``vit_section`` builds the report section.
 """
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import PurePath
 
 from archlab.errors import ParamsError
 from archlab.features import CLASS_MAPS
-from archlab.plan import Rule, pick, run_files
+from archlab.plan import Rule, pick, require_unique, run_files
 from archlab.studies.resnet.plan import baseline_head_dir
 
 JOBS = "archlab.studies.vit.jobs"
@@ -28,6 +29,11 @@ def trained_here(spec: str, out: str) -> bool:
     """Whether ``spec`` names the demo ViT that ``vit_pretrain`` writes under ``out`` (the study folder)."""
     kind, _, path = spec.partition(":")
     return kind == "file" and PurePath(normpath(out), "pretrain", "model") in PurePath(normpath(path)).parents
+
+
+def probe_train_size(train_size: int, subsample: float) -> int:
+    """How many of the ``train_size`` cached train features each seed's probe is fitted on."""
+    return int(round(subsample * train_size))
 
 
 def split_bounds(spec: dict) -> dict[str, int]:
@@ -78,6 +84,10 @@ def check(cfg: dict) -> None:
                           f"known: {sorted(p.stem for p in CLASS_MAPS.glob('*.yaml'))}")
     for split in ("train", "val", "test"):
         _check_size(cfg, f"vit.probe.{split}_size", pc["data"], split, pc[f"{split}_size"])
+    require_unique(pc["seeds"], "vit.probe.seeds")
+    if probe_train_size(pc["train_size"], pc["subsample"]) < 2:
+        raise ParamsError(f"vit.probe.subsample={pc['subsample']} of vit.probe.train_size={pc['train_size']} leaves "
+                          f"{probe_train_size(pc['train_size'], pc['subsample'])} train images per probe; raise either")
 
 
 def jobs(cfg: dict, paths) -> list:
@@ -113,8 +123,10 @@ def jobs(cfg: dict, paths) -> list:
     feats = rule("probe_features", {"features": "features.npz"}, mem_mb=8000, runtime=60, gpu=True)
     out_jobs.append(feats.job({"data": paths.dataset(pc["data"]), **vit_in},
                               {**model, **pick(pc, "train_size", "val_size", "test_size")}))
-    probe = rule("probe", {"results": "results.json"}, mem_mb=4000, runtime=30)
-    out_jobs.append(probe.job({"features": f"{out}/probe_features/features.npz"}, pick(pc, "cs", "max_iter")))
+    probe = rule("probe", {"results": "results.json"}, run_dir=f"{out}/probe/seed{{seed}}", mem_mb=4000, runtime=30)
+    for seed in pc["seeds"]:
+        out_jobs.append(probe.job({"features": f"{out}/probe_features/features.npz"},
+                                  {**pick(pc, "cs", "max_iter", "subsample"), "seed": seed}, seed=seed))
 
     head_dir = baseline_head_dir(cfg, paths)  # S1's baseline head (resnet_head)
     head = {"resnet_head": f"{head_dir}/head.pt", "resnet_head_params": f"{head_dir}/params.json"}
@@ -127,11 +139,11 @@ def jobs(cfg: dict, paths) -> list:
 
     section = Rule("vit_section", "vit", "archlab.studies.vit.section:build", f"{out}/section",
                    {"section": paths.section("vit"), "metrics": f"{paths.dvc('vit')}/metrics.json"})
-    runs = {"predict": predict, "attention": attention, "masking": masking, "probe_features": feats, "probe": probe,
-            "cnn": cnn}
+    runs = {"predict": predict, "attention": attention, "masking": masking, "probe_features": feats, "cnn": cnn}
     unread = {"attention_maps", "probe_features_features"}  # large arrays the section does not open
     inputs = {key: path for step, r in runs.items() for name, path in r.outputs.items()
               if (key := f"{step}_{name}") not in unread}
+    inputs |= {f"probe_{name}": [path.format(seed=seed) for seed in pc["seeds"]] for name, path in probe.outputs.items()}
     if "pretrain" in s2 and trained_here(s2["weights"], out):
         inputs |= {"pretrain_metrics": f"{out}/pretrain/metrics.json", "pretrain_params": f"{out}/pretrain/params.json",
                    "pretrain_data": paths.dataset(s2["pretrain"]["data"])}

@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 
 from archlab.data.prepared import PreparedDataset
+from archlab.errors import ArchlabError
 from archlab.io import read_json
 from archlab.provenance import read_run_params
 from archlab.report.labels import dataset_label, model_label
@@ -22,6 +23,17 @@ def _confidence(curves: pd.DataFrame, strategy: str, method: str, fraction: floa
     if fraction == 0.0:  # nothing masked: every seed gives the same number
         rows = rows.iloc[:1]
     return mean_std(rows["confidence"] * 100) if len(rows) else "–"
+
+
+def _probe_runs(params: list[str], results: list[str]) -> tuple[dict, dict[int, dict]]:
+    """The probe settings every seed shares (cs, max_iter, subsample) and each seed's results."""
+    runs = [read_run_params(q) for q in params]
+    shared = {k: v for k, v in runs[0].items() if k != "seed"}
+    differ = [q["seed"] for q in runs if {k: v for k, v in q.items() if k != "seed"} != shared]
+    if differ:
+        raise ArchlabError(f"vit_probe runs of seeds {differ} were fitted with other settings than seed "
+                         f"{runs[0]['seed']} ({params[0]}); rerun vit_probe for every seed")
+    return shared, {q["seed"]: read_json(r) for q, r in zip(runs, results)}
 
 
 def _pretrain_note(metrics: dict, params: dict, source: PreparedDataset) -> str:
@@ -52,8 +64,8 @@ def _accuracy_note(meta: dict) -> str:
 def build(job) -> None:
     inp, profile = job.input, job.params["profile"]
     run = {step: read_run_params(inp[f"{step}_params"])
-           for step in ("predict", "attention", "masking", "probe_features", "probe", "cnn")}
-    ac, mc, fp, pc, cc = run["attention"], run["masking"], run["probe_features"], run["probe"], run["cnn"]
+           for step in ("predict", "attention", "masking", "probe_features", "cnn")}
+    ac, mc, fp, cc = run["attention"], run["masking"], run["probe_features"], run["cnn"]
     data = {name: PreparedDataset(inp[key], verify=False) for name, key in
             (("photos", "photos"), ("attention", "attention_data"), ("masking", "masking_data"),
              ("probe", "probe_data"), ("resnet", "resnet_data"))}
@@ -147,19 +159,30 @@ def build(job) -> None:
 
     # probe
     sec.heading("Linear probe: CLS token vs. mean of patch tokens")
-    probe = read_json(inp["probe_results"])
+    pc, probes = _probe_runs(inp["probe_params"], inp["probe_results"])
+    seeds, n = sorted(probes), len(probes)
+    poolings = list(probes[seeds[0]])
+    n_train = probes[seeds[0]][poolings[0]]["n_train"]
     probe_data = dataset_label(data["probe"].meta)
+
+    def acc(pooling: str, split: str) -> list[float]:
+        return [100 * probes[s][pooling][f"{split}_accuracy"] for s in seeds]
+
     sec.text(f"Frozen features after the final LayerNorm, extracted once into a cache; standardised; multinomial "
              f"logistic regression (scikit-learn, at most {pc['max_iter']} iterations) with C chosen among {pc['cs']} "
-             f"on the validation split. {data['probe'].describe()}: the first {fp['train_size']} train / "
-             f"{fp['val_size']} validation / {fp['test_size']} test images.")
-    sec.table(pd.DataFrame([{"features": name, "C": r["C"], "train acc (%)": 100 * r["train_accuracy"],
-                             "val acc (%)": 100 * r["val_accuracy"], "test acc (%)": 100 * r["test_accuracy"]}
-                            for name, r in probe.items()]), caption="Linear-probe accuracy.", digits=2)
-    probe_setting = f"{profile}, {probe_data} {fp['train_size']}/{fp['test_size']} train/test, test acc"
-    sec.compare([("vit.probe_cls_acc", fmt(100 * probe["cls"]["test_accuracy"]), probe_setting),
-                 ("vit.probe_mean_acc", fmt(100 * probe["mean"]["test_accuracy"]), probe_setting)],
-                "Linear probe accuracy (%).")
+             f"on the validation split. {data['probe'].describe()}: each probe is fitted on a random "
+             f"{100 * pc['subsample']:g} % of the first {fp['train_size']} train images ({n_train} images, drawn without "
+             f"replacement per seed), seeds {seeds} (n = {n}); C is chosen on the first {fp['val_size']} validation "
+             f"images and every probe is tested on the same first {fp['test_size']} test images.")
+    sec.table(pd.DataFrame([{"features": name, "C (per seed)": ", ".join(f"{probes[s][name]['C']:g}" for s in seeds),
+                             **{f"{split} acc (%)": mean_std(acc(name, split)) for split in ("train", "val", "test")},
+                             "n": n} for name in poolings]),
+              caption=f"Linear-probe accuracy, mean ± std over n = {n} seeds (each on its own train subsample).")
+    probe_setting = (f"{profile}, {probe_data} {n_train}/{fp['test_size']} train/test, test acc, "
+                     f"mean ± std over n = {n} seeds")
+    sec.compare([("vit.probe_cls_acc", mean_std(acc("cls", "test")), probe_setting),
+                 ("vit.probe_mean_acc", mean_std(acc("mean", "test")), probe_setting)],
+                f"Linear probe accuracy (%), mean ± std over n = {n} seeds.")
 
     # cnn
     sec.heading("ViT attention vs. CNN Grad-CAM")
@@ -171,8 +194,8 @@ def build(job) -> None:
     sec.figure(inp["cnn_png"], "Image, ViT CLS attention, ViT rollout, CNN Grad-CAM.")
     sec.table(pd.read_csv(inp["cnn_csv"]), caption="Top-1 of each model and map agreement.")
 
-    for name, res in probe.items():
-        sec.metric(f"probe_{name}_test_acc", res["test_accuracy"])
+    for name in poolings:
+        sec.metric(f"probe_{name}_test_acc", np.mean([probes[s][name]["test_accuracy"] for s in seeds]))
     for strategy in mc["strategies"]:
         rows = summary[(summary.strategy == strategy) & (summary.method == method) & (summary.fraction == _nearest(summary, 0.5))]
         sec.metric(f"masking_{strategy}_{method}_agreement_half_masked", float(rows["agreement_mean"].iloc[0]))
