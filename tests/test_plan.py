@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -131,3 +132,26 @@ def test_the_import_scan_reads_multiline_and_aliased_imports(tmp_path):
                    "def f():\n    from archlab.data.prepared import PreparedDataset\n")
     found = provenance._direct_imports(src)
     assert {"archlab.io", "archlab.train.checkpoint", "archlab.train.optim", "archlab.data.prepared"} <= found
+
+
+def test_a_finished_job_ends_at_once_with_its_logs_and_output_flushed(tmp_path):
+    """run_from_snakemake ends the process with os._exit (no ~1 s interpreter teardown): nothing buffered is lost."""
+    script = ("import logging, sys\n"
+              "from archlab.runner import end_process_now\n"
+              "logging.basicConfig(stream=open(sys.argv[1], 'w'), level=logging.INFO)\n"
+              "logging.getLogger('archlab.job').info('done in 1.0 s')\n"
+              "sys.stdout.write('no newline at the end')\n"
+              "end_process_now()\n"
+              "raise SystemExit(3)\n")
+    log = tmp_path / "job.log"
+    proc = subprocess.run([sys.executable, "-c", script, str(log)], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    assert proc.returncode == 0 and proc.stdout == "no newline at the end"
+    assert "done in 1.0 s" in log.read_text()
+
+
+def test_rules_heading_long_chains_run_first(demo):
+    """Snakemake's priority is the longest downstream chain of jobs: pretraining outranks the short GAN runs."""
+    assert demo.priority("pretrain") > demo.priority("resnet_features") > demo.priority("resnet_strategy")
+    assert demo.priority("pretrain") > demo.priority("gan_train") > demo.priority("gan_section") > demo.priority("report") == 1
+    assert "priority: PIPELINE.priority(_spec.name)" in (ROOT / "workflow/rules/jobs.smk").read_text()

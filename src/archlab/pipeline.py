@@ -109,6 +109,34 @@ class Pipeline:
             raise ParamsError(f"no {rule} job with {dict(zip(spec.wildcards, key))}; this profile has: {known}")
         return self._index[rule][key]
 
+    @cached_property
+    def _chains(self) -> dict[str, int]:
+        """Per rule: the most jobs on a path from one of its jobs to the end of the DAG, itself included."""
+        producer = {path: job for job in self.jobs for path in job.output.values()}
+        consumers: dict[int, list[Job]] = {}
+        for job in self.jobs:
+            for value in job.input.values():
+                for path in [value] if isinstance(value, str) else value:
+                    if path in producer:
+                        consumers.setdefault(id(producer[path]), []).append(job)
+        memo: dict[int, int] = {}
+
+        def chain(job: Job) -> int:
+            if id(job) not in memo:
+                memo[id(job)] = 1 + max((chain(c) for c in consumers.get(id(job), [])), default=0)
+            return memo[id(job)]
+
+        chains: dict[str, int] = {}
+        for job in self.jobs:
+            chains[job.rule.name] = max(chains.get(job.rule.name, 0), chain(job))
+        return chains
+
+    def priority(self, rule: str) -> int:
+        """Snakemake's ``priority``: jobs heading the longest chains first (the pretraining before the
+        S1 features, heads and sections that wait for it), so the many short independent runs fill the
+        cores at the end instead of one long chain running alone."""
+        return self._chains[rule]
+
     def jobs_of(self, rule: str) -> list[Job]:
         return list(self._index.get(rule, {}).values())
 

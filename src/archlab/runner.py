@@ -203,3 +203,16 @@ def run_from_snakemake(smk) -> None:
     except ArchlabError as exc:
         log.error("%s", exc)
         raise SystemExit(exit_code(exc)) from None
+    end_process_now()
+
+
+def end_process_now() -> None:
+    """End a finished job's process without the interpreter's shutdown.
+
+    Every output is written and closed and params.json says so; tearing down torch's modules would
+    only cost about 1 s of CPU per job (≈ 2 min of the demo's 110 jobs). Logs and streams are flushed
+    first; a failed job never gets here (its exception exits normally, with its traceback)."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

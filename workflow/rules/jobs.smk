@@ -26,6 +26,7 @@ for _spec in PIPELINE.rules.values():
         benchmark:
             PIPELINE.log(_spec.name, "bench")
         threads: _spec.threads
+        priority: PIPELINE.priority(_spec.name)
         resources:
             mem_mb=_spec.mem_mb,
             runtime=_spec.runtime,
