@@ -231,3 +231,13 @@ def test_a_bad_ledger_entry_is_refused(monkeypatch):
     monkeypatch.setattr("archlab.report.published.claims_ledger", lambda: bad)
     with pytest.raises(ParamsError, match="relation 'bigger'"):
         step.check({})
+
+
+def test_every_verdict_but_reproduced_says_why_in_terms_of_its_interval():
+    unsettled = M.judge("greater", [1.0, -1.0, 2.0])
+    assert unsettled.verdict == "inconclusive" and "straddles the bound 0" in unsettled.reason
+    assert f"[{unsettled.ci_low:.3g}, {unsettled.ci_high:.3g}] (n = 3)" in unsettled.reason
+    wrong = M.judge("at_most", [39.0, 40.0, 41.0])
+    assert wrong.verdict == "not reproduced" and "lies on the wrong side of the bound 0" in wrong.reason
+    assert "outside the band ±0.1" in M.judge("approx", [1.0, 1.1, 0.9], tol=0.1).reason
+    assert M.judge("greater", [1.0, 1.1, 0.9]).reason == ""

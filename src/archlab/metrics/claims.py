@@ -119,7 +119,8 @@ def judge(relation: str, d: Mapping[str, float] | Sequence[float], margin: float
         outside = lo > tol or hi < -tol
         p = math.nan  # no sign-flip test for an equivalence band
         verdict = REPRODUCED if inside else NOT_REPRODUCED if outside else INCONCLUSIVE
-        return Verdict(verdict, n, effect, lo, hi, p)
+        why = _why(verdict, lo, hi, n, f"lies outside the band ±{tol:g}", f"reaches outside the band ±{tol:g}")
+        return Verdict(verdict, n, effect, lo, hi, p, why)
     boundary = {"greater": margin, "less": -margin}.get(relation, 0.0)
     p = sign_flip_p(values - boundary, greater=up)
     if up:
@@ -130,7 +131,19 @@ def judge(relation: str, d: Mapping[str, float] | Sequence[float], margin: float
         strict = relation != "at_most"
         ok = hi < boundary if strict else hi <= boundary
         bad = lo >= boundary if strict else lo > boundary
-    return Verdict(REPRODUCED if ok else NOT_REPRODUCED if bad else INCONCLUSIVE, n, effect, lo, hi, p)
+    verdict = REPRODUCED if ok else NOT_REPRODUCED if bad else INCONCLUSIVE
+    why = _why(verdict, lo, hi, n, f"lies on the wrong side of the bound {boundary:g}", f"straddles the bound {boundary:g}")
+    return Verdict(verdict, n, effect, lo, hi, p, why)
+
+
+def _why(verdict: str, lo: float, hi: float, n: int, wrong: str, unsettled: str) -> str:
+    """The reason a reader needs beside a verdict other than reproduced, in the interval's own words."""
+    ci = f"the 95 % interval [{lo:.3g}, {hi:.3g}] (n = {n})"
+    if verdict == NOT_REPRODUCED:
+        return f"{ci} {wrong}"
+    if verdict == INCONCLUSIVE:
+        return f"{ci} {unsettled}: more seeds or a larger scale could settle it"
+    return ""
 
 
 def boundary_band(relation: str, margin: float = 0.0, tol: float = 0.0) -> tuple[float, float]:
