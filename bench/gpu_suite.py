@@ -117,7 +117,7 @@ def _fit_step(model, train_transform, eval_transform, optimizer_spec, batch_size
               loss_fn=None, scheduler_spec=None, frozen=(), callbacks=(), compile=False):
     """``run(n)``: one epoch of ``archlab.train.classifier.fit`` on the first n images, validating on the next n/10.
     ``compile`` as the job gets it (``auto`` for S6's small models: compiled on CUDA, the first call warms up)."""
-    from archlab.data.loaders import n_batches
+    from archlab.data.kinds import n_batches
     from archlab.train.classifier import FitConfig, fit, trainable_parameters
     from archlab.train.optim import make_optimizer, make_scheduler
 
@@ -258,7 +258,8 @@ def s3_steps(cfg, pipe, device, tiny, tmp) -> list[Step]:
 
 
 def s4_steps(cfg, pipe, device, tiny, tmp) -> list[Step]:
-    from archlab.data.loaders import Preprocess, iterate_batches, n_batches
+    from archlab.data.kinds import n_batches
+    from archlab.data.loaders import Preprocess, iterate_batches
     from archlab.models.vae import ConvVAE
     from archlab.runtime import to_channels_last
     from archlab.train.kl_schedules import make_schedule

@@ -1,4 +1,5 @@
-"""What each dataset kind looks like: image shape, class count and the real class names."""
+"""What each dataset kind looks like (image shape, class count, class names), and the split and batch
+arithmetic plans and sections need without numpy or torch."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,3 +27,8 @@ def validation_size(spec: dict, n_train: int) -> int:
     """Images carved from a dataset's train split for validation: ``val_size``, else ``val_fraction`` (10 %).
     Here (no numpy) so plans can predict split sizes before any data exists."""
     return spec.get("val_size") or int(round(n_train * spec.get("val_fraction", 0.1)))
+
+
+def n_batches(n: int, batch_size: int) -> int:
+    """Batches in an epoch of ``n`` images, the last one partial."""
+    return (n + batch_size - 1) // batch_size

@@ -115,5 +115,3 @@ def _resolved(device: torch.device) -> torch.device:
     return device
 
 
-def n_batches(n: int, batch_size: int) -> int:
-    return (n + batch_size - 1) // batch_size

@@ -17,7 +17,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from archlab.data.loaders import iterate_batches, n_batches
+from archlab.data.kinds import n_batches
+from archlab.data.loaders import iterate_batches
 from archlab.io import write_npz
 from archlab.runtime import autocast, to_channels_last
 

@@ -26,7 +26,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from archlab.data.loaders import iterate_batches, n_batches, to_device
+from archlab.data.kinds import n_batches
+from archlab.data.loaders import iterate_batches, to_device
 from archlab.io import atomic_path
 from archlab.runtime import autocast, to_channels_last
 from archlab.train.checkpoint import Checkpoint, restore_rng, rng_state

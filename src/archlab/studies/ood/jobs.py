@@ -15,7 +15,8 @@ from torch import nn
 
 from archlab.data.batch_augment import TrainAugment, train_and_eval_transforms
 from archlab.data.cifar_c import CorruptedSet, convert_cifar100_c, generate_corrupted_set
-from archlab.data.loaders import Preprocess, n_batches
+from archlab.data.kinds import n_batches
+from archlab.data.loaders import Preprocess
 from archlab.data.prepared import PreparedDataset
 from archlab.errors import CorruptResourceError
 from archlab.io import read_json, save_torch, write_json, write_text

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from archlab.data.kinds import n_batches
 from archlab.data.prepared import PreparedDataset
 from archlab.io import read_json
 from archlab.plots.vae import elbo_curves, kl_per_dim
@@ -80,7 +81,7 @@ def build(job) -> None:
     betas = {}
     for name in names:
         rp = params[name]
-        steps = -(-sizes["train"] // rp["batch_size"])  # batches per epoch, the last one partial
+        steps = n_batches(sizes["train"], rp["batch_size"])
         total = steps * rp["epochs"]
         schedule = make_schedule(**rp["schedule"])
         betas[name] = (np.arange(total) / steps, np.array([schedule(progress(step, total)) for step in range(total)]))

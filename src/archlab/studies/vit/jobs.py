@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from archlab.data.loaders import Preprocess, iterate_batches, n_batches
+from archlab.data.kinds import n_batches
+from archlab.data.loaders import Preprocess, iterate_batches
 from archlab.data.prepared import PreparedDataset
 from archlab.errors import ParamsError
 from archlab.features import attention as A

@@ -85,9 +85,9 @@ def check(cfg: dict) -> None:
     for split in ("train", "val", "test"):
         _check_size(cfg, f"vit.probe.{split}_size", pc["data"], split, pc[f"{split}_size"])
     require_unique(pc["seeds"], "vit.probe.seeds")
-    if probe_train_size(pc["train_size"], pc["subsample"]) < 2:
+    if (fitted := probe_train_size(pc["train_size"], pc["subsample"])) < 2:
         raise ParamsError(f"vit.probe.subsample={pc['subsample']} of vit.probe.train_size={pc['train_size']} leaves "
-                          f"{probe_train_size(pc['train_size'], pc['subsample'])} train images per probe; raise either")
+                          f"{fitted} train images per probe; raise either")
 
 
 def jobs(cfg: dict, paths) -> list:
