@@ -37,6 +37,12 @@ def test_deep_merge_overrides_leaves_and_replaces_lists():
     (lambda p: p["resnet"]["strategies"].__setitem__("names", []), "resnet.strategies.names"),
     (lambda p: p["resnet"]["hierarchy"].__setitem__("n_images", -5), "resnet.hierarchy.n_images"),
     (lambda p: p["data"]["cifar10"].update(source="local"), "'path' is a required property"),
+    # size keys against the torchvision sets' own sizes, before anything is downloaded
+    (lambda p: p["data"]["mnist"].update(train_size=70000), "data.mnist.train_size=70000 asks for more train images "
+                                                            "than the source has (60000); lower it"),
+    (lambda p: p["data"]["stl10"].update(test_size=9000), "data.stl10.test_size=9000 asks for more test images"),
+    (lambda p: p["data"]["cifar10"].update(train_size=500, val_size=500),
+     "data.cifar10: validation takes 500 of the 500 training images and leaves none to train on; lower data.cifar10.val_size"),
 ])
 def test_schema_rejections_name_the_key(full, mutate, needle):
     bad = copy.deepcopy(full)
@@ -106,3 +112,60 @@ def test_cuda_without_cuda_fails_up_front(full):
         pytest.skip("this machine has CUDA")
     with pytest.raises(ParamsError, match="device: cuda but this machine has no CUDA device; set `device: auto`"):
         validate_params({**full, "device": "cuda"})
+
+
+# ---------------------------------------------------------------- the smoke profile (config/smoke.yaml)
+# What smoke may change: how much is run (images, epochs, seeds, sweep points, corruptions), never
+# what is run (sources, weights, architectures, image sizes, batch sizes, optimisers, device).
+SMOKE_SHRINKS = {"profile", "title", "pdf", "seeds", "epochs", "step_epochs", "summary_epochs", "sample_every",
+                 "train_size", "test_size", "val_size", "n_images", "n_samples", "images", "stats_images",
+                 "max_iter", "n_fit", "cs", "fractions", "corruptions", "severities", "only"}
+
+
+def _changed(full, other, path="") -> list[str]:
+    """Key paths where ``other`` differs from ``full`` by more than a shrink (lists of equal length
+    compared item by item, so a ladder rung's weights count as its own key)."""
+    key = path.rsplit(".", 1)[-1].split("[")[0]
+    if key in SMOKE_SHRINKS:
+        return []
+    if isinstance(full, dict) and isinstance(other, dict):
+        return [p for k in sorted(set(full) | set(other), key=str)
+                for p in _changed(full.get(k), other.get(k), f"{path}.{k}" if path else str(k))]
+    if isinstance(full, list) and isinstance(other, list) and len(full) == len(other):
+        return [p for i, (a, b) in enumerate(zip(full, other)) for p in _changed(a, b, f"{path}[{i}]")]
+    return [] if full == other else [path]
+
+
+def _values(node, name: str):
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, value in items:
+        if key == name:
+            yield value
+        yield from _values(value, name)
+
+
+@pytest.fixture(scope="module")
+def smoke():
+    return load_params("smoke", ROOT)
+
+
+def test_smoke_runs_what_the_full_profile_runs(full, smoke):
+    from archlab.pipeline import Paths, Pipeline
+
+    assert _changed(full, smoke) == [], "config/smoke.yaml may only shrink sizes, epochs and seeds"
+    Pipeline(smoke, Paths("smoke"))  # every plan check passes (`python -m archlab validate --profile smoke`)
+
+
+def test_smoke_is_a_few_hundred_images_and_one_epoch(smoke):
+    assert all(n == 1 for n in _values(smoke, "epochs")), list(_values(smoke, "epochs"))
+    assert all(seeds == [0] for seeds in _values(smoke, "seeds"))
+    for name, spec in smoke["data"].items():
+        if spec["source"] == "torchvision":
+            assert spec["train_size"] <= 1200 and spec["test_size"] <= 300, (name, spec)
+
+
+def test_the_smoke_check_sees_a_changed_model(full, smoke):
+    changed = copy.deepcopy(smoke)
+    changed["ood"]["ladder"][2]["weights"] = "none"
+    changed["data"]["stl10"]["source"] = "synthetic"
+    assert _changed(full, changed) == ["data.stl10.source", "ood.ladder[2].weights"]

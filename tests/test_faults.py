@@ -148,7 +148,9 @@ CASES = [
     Case("weights_spec_of_unknown_form", HEAD, param("resnet", "weights", value="timm:resnet50"),
          ("resnet.weights", "is not of the form", "torchvision:<arch>:<WEIGHTS>")),
     # data: missing, truncated, wrong checksum, empty folder, non-image files
-    Case("dataset_not_prepared", FEATURES, damage(CIFAR, "delete"), ("cifar10/meta.json is missing", "input `data` of resnet_features", "snakemake")),
+    Case("dataset_not_prepared", FEATURES, damage(CIFAR, "delete"),
+         ("cifar10/meta.json is missing", "input `data` of resnet_features",
+          "`snakemake results/test/data/cifar10/meta.json --configfile config/test.yaml`")),
     Case("truncated_array", FEATURES, damage(f"{CIFAR}/train_x.npy", "truncate"), ("does not match its checksum", "rerun the data_prepare job")),
     Case("wrong_checksum", FEATURES, damage(f"{CIFAR}/test_y.npy", "flip"), ("test_y.npy", "does not match its checksum")),
     Case("truncated_meta", FEATURES, damage(f"{CIFAR}/meta.json", "truncate"), ("meta.json is not valid JSON", "rerun the data_prepare job")),

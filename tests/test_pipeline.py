@@ -212,3 +212,13 @@ def test_every_job_log_tells_what_happened(built):
         assert "params: {" in text and "output params:" in text and "done in" in text, job.describe()
         if "history" in job.output:
             assert " epoch 1/" in text, job.describe()
+
+
+def test_local_cpu_runs_fork_their_jobs_from_the_job_server(built):
+    """The test profile runs on the CPU: its jobs start as forks of the job server (torch imported
+    already), except the few that start before the server is ready or in runs of under three jobs."""
+    project, _ = built
+    logs = list((project / "logs/test").rglob("*.log"))
+    forked = [log for log in logs if "forked from the archlab job server" in log.read_text()]
+    assert len(forked) >= len(logs) / 2, f"{len(forked)} of {len(logs)} job logs say they were forked"
+    assert (project / "logs/test/job_server.log").exists()

@@ -1,13 +1,17 @@
 """Real-world files and disks: each failure is one archlab error naming the file (or key) and the fix.
 
-Offline weight fetches, damaged local dataset copies, high-depth and oversized images, a full disk, a
-read-only results folder, and temporaries left behind by a killed job.
+Offline weight fetches (and their place first in a Snakemake run), damaged local dataset copies,
+high-depth and oversized images, a full disk, a read-only results folder, damaged checkpoints,
+temporaries left behind by a killed job, and the commands error messages suggest.
 """
 from __future__ import annotations
 
 import copy
 import errno
 import os
+import re
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -20,13 +24,16 @@ import archlab  # noqa: F401  (torchvision import fix)
 from archlab import io
 from archlab.cli import main
 from archlab.config import load_params, validate_params
-from archlab.data import cifar_c
+from archlab.data import cifar_c, sources
 from archlab.data.prepared import prepare_dataset
 from archlab.data.sources import read_image
 from archlab.errors import CorruptResourceError, MissingResourceError, ParamsError
 from archlab.models import weights
 from archlab.pipeline import Paths, Pipeline
+from archlab.runner import run_job
+from archlab.train.checkpoint import Checkpoint
 from conftest import ROOT
+from slurm.project import ENV, edit_yaml
 from test_real_formats import offline, write_cifar, write_stl10  # noqa: F401  (offline is a fixture)
 
 
@@ -299,3 +306,156 @@ def test_stale_temporaries_are_removed_and_nothing_else(tmp_path):
     assert io.clean_stale_temporaries(tmp_path) == sorted(stale[1:])
     assert all(p.exists() for p in keep) and nested.exists()
     assert io.clean_stale_temporaries(tmp_path / "absent") == []
+
+
+# ------------------------------------------------------------------------- checkpoints and jobs
+
+@pytest.mark.parametrize("damage", ["flipped_bit", "truncated", "garbage"])
+def test_damaged_checkpoint_is_named_and_never_resumed(tmp_path, caplog, damage):
+    """A flipped bit in a tensor used to resume silently (torch's reader ignores the zip's CRC-32s)."""
+    ckpt = Checkpoint(tmp_path / "checkpoint.pt", "this run")
+    ckpt.save(0, model={"w": torch.arange(50_000.0)}, history=[])
+    data = bytearray(ckpt.path.read_bytes())
+    middle = len(data) // 2  # inside the tensor's bytes
+    if damage == "flipped_bit":
+        data[middle] ^= 1
+    ckpt.path.write_bytes({"flipped_bit": bytes(data), "truncated": bytes(data[:middle]),
+                           "garbage": b"not a checkpoint"}[damage])
+    caplog.set_level("INFO", logger="archlab.train.checkpoint")
+    assert ckpt.load() is None
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warned) == 1 and f"{ckpt.path} cannot be read: it is damaged" in warned[0]
+    assert "training starts afresh" in warned[0]
+    with pytest.raises(CorruptResourceError, match=rf"{ckpt.path} cannot be read: it is damaged .*; rerun it"):
+        io.load_torch(ckpt.path, "rerun it", weights_only=False)
+
+
+def _prepare_job(tmp_path: Path) -> dict:
+    """run_job's arguments for a tiny synthetic data_prepare job (the real job function and outputs)."""
+    from archlab.commands.data import ARRAYS
+
+    run = tmp_path / "results" / "test" / "data" / "toy"
+    spec = {"kind": "cifar10", "source": "synthetic", "train_size": 20, "test_size": 10, "val_size": 5}
+    return dict(rule="data_prepare", func="archlab.commands.data:prepare", wildcards={"name": "toy"}, input={},
+                output={"params": str(run / "params.json"), "meta": str(run / "meta.json"),
+                        **{k: str(run / v) for k, v in ARRAYS.items()}},
+                params={"name": "toy", "spec": spec, "raw": str(tmp_path / "raw")})
+
+
+def test_a_killed_jobs_temporaries_are_removed_when_it_reruns(tmp_path):
+    """What a SIGKILL mid-save leaves (a 40 MB checkpoint temporary in the full profile) goes before the rerun."""
+    job = _prepare_job(tmp_path)
+    run = Path(job["output"]["params"]).parent
+    run.mkdir(parents=True)
+    stale = [_stale(run, "checkpoint.pt"), _stale(run, "train_x.npy")]
+    others = run / ".checkpoint.pt.notours.tmp.pt"  # not atomic_path's name pattern: left alone
+    others.write_text("keep")
+    run_job(**job)
+    assert not any(p.exists() for p in stale) and others.exists()
+    assert (run / "params.json").exists()
+
+
+def test_a_job_writing_into_a_read_only_results_folder_is_one_error(tmp_path, monkeypatch):
+    """Libraries that write outside archlab.io (numpy, pandas) open files themselves: the runner names
+    the folder too, where the OSError would be a traceback."""
+    import builtins
+
+    import archlab.data.prepared as prepared
+
+    job = _prepare_job(tmp_path)
+    results = tmp_path / "results"
+    real_open = builtins.open
+
+    def read_only_results(path, mode="r", *args, **kwargs):
+        if any(c in mode for c in "wax") and results in Path(path).absolute().parents:
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+        return real_open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", read_only_results)
+    monkeypatch.setattr(prepared, "prepare_dataset", lambda name, spec, out, raw: np.save(Path(out) / "x.npy", [1]))
+    with pytest.raises(io.OutputWriteError) as err:
+        run_job(**job)
+    run = Path(job["output"]["params"]).parent
+    assert f"cannot write into {run}" in str(err.value) and "make it writable" in str(err.value)
+
+
+def test_an_os_error_about_another_file_is_not_called_a_read_only_results(tmp_path, monkeypatch):
+    import archlab.data.prepared as prepared
+
+    def unreadable(*args):
+        raise PermissionError(errno.EACCES, "Permission denied", str(tmp_path / "elsewhere" / "input.npy"))
+
+    monkeypatch.setattr(prepared, "prepare_dataset", unreadable)
+    with pytest.raises(PermissionError, match="input.npy"):
+        run_job(**_prepare_job(tmp_path))
+
+
+# ------------------------------------------------------------------------- hints that work
+
+@pytest.mark.parametrize("profile", ["test", "smoke", "full"])
+def test_the_missing_dataset_hint_builds_it_in_every_profile(project, profile):
+    """The command a missing prepared dataset names is one Snakemake accepts for that profile (it named
+    no --configfile, which only the full profile, params.yaml, can do without)."""
+    missing = f"results/{profile}/data/cifar10/meta.json"
+    job = _prepare_job(project)
+    with pytest.raises(MissingResourceError) as err:
+        run_job(**{**job, "input": {"data": str(project / missing)}})
+    command = re.search(r"`(snakemake [^`]+)`", str(err.value)).group(1).replace(str(project) + "/", "")
+    assert command == f"snakemake {missing} --configfile config/{profile}.yaml"
+    proc = subprocess.run([sys.executable, "-m", *command.split(), "--dry-run", "--cores", "1"], cwd=project,
+                          env=ENV, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and "data_prepare" in proc.stdout, proc.stdout[-2000:] + proc.stderr[-2000:]
+
+
+KEY = re.compile(r"(?<![\w.`/])(?:ood|data)\.[a-z_]+(?:\.[a-z_]+)*")
+
+
+def test_the_dataset_modules_name_only_params_keys_that_exist():
+    """cifar_c.py once told users to set `ood.ood_data.source`, a key no schema has."""
+    import ast
+
+    from archlab.config import params_schema
+
+    schema = params_schema()
+    named = set()
+    for module in (cifar_c, sources):
+        tree = ast.parse(Path(module.__file__).read_text())
+        named |= {key for node in ast.walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, str)
+                  for key in KEY.findall(node.value)}
+    for key in named:
+        node = schema
+        for part in key.split("."):
+            props = node.get("properties", {})
+            node = props[part] if part in props else node.get("additionalProperties")
+            assert isinstance(node, dict), f"{key} names no params key (no {part!r})"
+    assert "ood.corrupted.source" in named  # the scan sees the message's key
+
+
+# ------------------------------------------------------------------------- under Snakemake
+
+OFFLINE = {**{k: v for k, v in ENV.items() if k.lower() not in ("no_proxy", "all_proxy")},
+           **{k: "http://127.0.0.1:9" for k in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY")}}
+
+
+@pytest.mark.timeout(300)
+def test_snakemake_fetches_weights_before_any_other_job(project):
+    """Offline, a missing weight used to fail only after the unrelated jobs ran (106 s in the full profile):
+    the fetch is the first job, and it ends the run with one archlab message in its log."""
+    spec = "torchvision:resnet18:IMAGENET1K_V1"
+
+    def s1_on_imagenet_weights(cfg):
+        cfg.update(studies=["resnet"])
+        cfg["resnet"].update(arch="resnet18", weights=spec)
+        for model in cfg["resnet"]["depth"]["models"]:
+            if model["arch"] == "resnet18":
+                model["weights"] = spec
+    edit_yaml(project / "config" / "test.yaml", s1_on_imagenet_weights)
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "1", "--configfile", "config/test.yaml"],
+                          cwd=project, env=OFFLINE, capture_output=True, text=True, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    started = re.findall(r"^(?:local)?rule (\w+):", out, flags=re.M)
+    assert started == ["fetch_weights"], started
+    log = (project / "logs" / "test" / "weights" / f"{weights.parse(spec).slug}.log").read_text()
+    assert log.count("archlab fetch-weights: error: ") == 1 and "Traceback" not in log, log
+    assert f"python -m archlab fetch-weights '{spec}'" in log

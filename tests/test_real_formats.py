@@ -24,6 +24,7 @@ import archlab  # noqa: F401  (torchvision import fix)
 import torchvision.datasets as tvd
 from archlab.config import load_params
 from archlab.data import cifar_c
+from archlab.data.kinds import split_sizes
 from archlab.data.prepared import PreparedDataset, prepare_dataset
 from archlab.errors import ParamsError
 from conftest import ROOT
@@ -152,12 +153,18 @@ def test_real_format_reads_back_exactly_through_prepare_dataset(tmp_path, monkey
     assert meta["classes"] == truth["classes"]
 
 
+@pytest.mark.parametrize("source", ["torchvision", "local"])
 @pytest.mark.parametrize("kind", ["cifar10", "mnist", "stl10"])
-def test_size_keys_take_the_first_images_of_every_source(tmp_path, monkeypatch, offline, kind):
-    truth = WRITERS[kind](tmp_path / "copy", monkeypatch)
-    spec = {"source": "local", "path": str(tmp_path / "copy"), "train_size": 30, "test_size": 8, "val_size": 5}
+def test_size_keys_take_the_first_images_of_every_source(tmp_path, monkeypatch, offline, kind, source):
+    sizes = {"train_size": 30, "test_size": 8, "val_size": 5}
+    if source == "torchvision":  # the full profile's source, its files already downloaded
+        truth = WRITERS[kind](tmp_path / "raw" / kind, monkeypatch)
+        spec = {"source": "torchvision", "download": True, **sizes}
+    else:
+        truth = WRITERS[kind](tmp_path / "copy", monkeypatch)
+        spec = {"source": "local", "path": str(tmp_path / "copy"), **sizes}
     meta = prepare_dataset(kind, spec, tmp_path / "out", tmp_path / "raw")
-    assert meta["sizes"] == {"train": 25, "val": 5, "test": 8}
+    assert meta["sizes"] == {"train": 25, "val": 5, "test": 8} == split_sizes(kind, spec)  # the plan's arithmetic
     assert max(meta["train_indices"] + meta["val_indices"]) < 30  # drawn from the first 30 only
     x_te, _ = PreparedDataset(tmp_path / "out").split("test")
     np.testing.assert_array_equal(x_te, truth["test"][0][:8])
@@ -180,6 +187,16 @@ def test_size_keys_behave_the_same_for_synthetic_and_digits(tmp_path):
     digits = prepare_dataset("mnist", {"source": "digits", "train_size": 40, "test_size": 12, "val_size": 5},
                              tmp_path / "dig", tmp_path)
     assert synthetic["sizes"] == digits["sizes"] == {"train": 35, "val": 5, "test": 12}
+
+
+@pytest.mark.parametrize("spec", [
+    {"source": "digits", "val_fraction": 0.2},  # the whole bundled set: its size is known to the plan
+    {"source": "digits", "test_size_cap": 50, "train_size_cap": 5000},  # caps above the source keep all
+    {"source": "synthetic", "train_size": 40, "test_size": 12, "val_size": 5, "train_size_cap": 30},
+])
+def test_the_plan_predicts_the_prepared_sizes(tmp_path, spec):
+    """config validation checks size keys with split_sizes before any job; the job keeps exactly that."""
+    assert prepare_dataset("mnist", spec, tmp_path / "out", tmp_path)["sizes"] == split_sizes("mnist", spec)
 
 
 def test_mnist_local_copy_of_the_gz_archives_is_read_without_download(tmp_path, monkeypatch, offline):
@@ -248,22 +265,22 @@ def _hf_cache_snapshot(cache: Path, repo_id: str) -> Path:
 def test_huggingface_cache_loads_a_vit_offline(tmp_path, offline):
     from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
 
-    from archlab.models.vit import load_vit
+    from archlab.models.vit import load_vit, patch_grid
     from archlab.models.weights import cache_dir, marker_path
 
     spec = load_params("full", ROOT)["vit"]["weights"]  # hf:google/vit-base-patch16-224
     resources = tmp_path / "resources"
     snapshot = _hf_cache_snapshot(cache_dir(resources, "hf"), spec.split(":", 1)[1])
-    config = ViTConfig(image_size=32, patch_size=16, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                       intermediate_size=64, num_labels=5, id2label={i: f"c{i}" for i in range(5)})
+    # ViTConfig's defaults are ViT-B/16 at 224 px, the architecture of google/vit-base-patch16-224
+    config = ViTConfig(num_labels=1000, id2label={i: f"c{i}" for i in range(1000)})
     torch.manual_seed(0)
     saved = ViTForImageClassification(config)
     saved.save_pretrained(snapshot)
-    ViTImageProcessor(size={"height": 32, "width": 32}, image_mean=[0.5] * 3, image_std=[0.5] * 3).save_pretrained(snapshot)
+    ViTImageProcessor(size={"height": 224, "width": 224}, image_mean=[0.5] * 3, image_std=[0.5] * 3).save_pretrained(snapshot)
     marker_path(spec, resources).write_text(spec + "\n")
     model, preprocess = load_vit(spec, resources)
-    torch.testing.assert_close(model.classifier.weight, saved.classifier.weight)
-    assert model.config.id2label[4] == "c4"
+    torch.testing.assert_close(model.state_dict(), saved.state_dict())  # every tensor read back from the cache
+    assert patch_grid(model) == (14, 14) and model.config.id2label[999] == "c999"
 
 
 @pytest.mark.slow

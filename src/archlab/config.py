@@ -16,6 +16,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from archlab.data.kinds import split_sizes
 from archlab.errors import ParamsError
 from archlab.studies import STUDIES
 
@@ -124,6 +125,11 @@ def validate_params(params: dict, source: str = "params") -> None:
         lines = [f"  - {_describe(e)}" for e in errors]
         raise ParamsError(f"invalid parameters in {source}:\n" + "\n".join(lines))
     check_device(params, source)
+    for name, spec in params.get("data", {}).items():
+        try:  # size keys against the sources known before any download
+            split_sizes(name, spec)
+        except ParamsError as exc:
+            raise ParamsError(f"invalid parameters in {source}: {exc}") from None
     bad_refs = list(_dangling_dataset_refs(params, set(params.get("data", {}))))
     if bad_refs:
         lines = [f"  - {path}: dataset {name!r} is not defined (defined: {sorted(params['data'])})" for path, name in bad_refs]

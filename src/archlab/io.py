@@ -17,7 +17,7 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from archlab.errors import ArchlabError
+from archlab.errors import ArchlabError, CorruptResourceError
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -141,6 +141,27 @@ def save_torch(path: str | os.PathLike, obj: Any) -> None:
                 if cause is None or cause.errno not in _DISK_FULL | _READ_ONLY:
                     raise
                 raise cause from exc
+
+
+def load_torch(path: str | os.PathLike, fix: str, **kwargs: Any) -> Any:
+    """``torch.load`` of a file :func:`save_torch` wrote, its CRC-32s checked first: torch's reader ignores
+    them, so a flipped bit in a tensor would load silently. Any damage is one :class:`CorruptResourceError`
+    naming the file, then ``fix`` (what to do about it)."""
+    import zipfile
+
+    import torch
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+        if bad is not None:
+            raise zipfile.BadZipFile(f"its entry {bad} fails its CRC-32")
+        return torch.load(path, **kwargs)
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # noqa: BLE001  (zipfile, pickle and torch each fail in their own way)
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise CorruptResourceError(f"{path} cannot be read: it is damaged ({reason}); {fix}") from exc
 
 
 def _os_error_in(exc: BaseException) -> OSError | None:

@@ -7,6 +7,7 @@ presence means the run finished) and removes the run's resume checkpoints.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import logging
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from archlab.errors import ArchlabError, MissingResourceError, exit_code
+from archlab.job_server import FORKED_VARIABLE
 from archlab.io import write_json
 from archlab.plan import PARAMS_FILE
 from archlab.provenance import code_digest, git_state, identity, input_checksums, package_versions
@@ -69,8 +71,8 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"
 def pin_threads(n: int) -> None:
     """Respect the scheduler's thread budget instead of grabbing every core, without importing torch:
     a job that never uses torch should not pay its import (seconds of CPU). Torch sizes its thread pool
-    from ``OMP_NUM_THREADS`` when the job imports it; one already imported (``archlab run``, tests) is
-    told directly."""
+    from ``OMP_NUM_THREADS`` when the job imports it; one already imported (``archlab run``, tests, a job
+    forked from the job server) is told directly, and so are the BLAS pools numpy loaded."""
     if n <= 0:
         return
     for name in THREAD_VARIABLES:
@@ -78,6 +80,10 @@ def pin_threads(n: int) -> None:
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(n)
+    if "numpy" in sys.modules:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(n)
 
 
 def run_job(rule: str, func: str, wildcards: dict, input: dict, output: dict, params: dict,
@@ -87,6 +93,9 @@ def run_job(rule: str, func: str, wildcards: dict, input: dict, output: dict, pa
     module = func.split(":")[0]
     code = code_digest(module)
     log.info("job %s %s", rule, " ".join(f"{k}={v}" for k, v in wildcards.items()))
+    if os.environ.get(FORKED_VARIABLE):
+        log.info("forked from the archlab job server (pid %s): torch & co. were imported already",
+                 os.environ[FORKED_VARIABLE])
     log.info("params: %s", json.dumps(params, sort_keys=True))
     for name, path in input.items():
         log.info("input %s: %s", name, path if isinstance(path, str) else f"{len(path)} files")
@@ -99,27 +108,28 @@ def run_job(rule: str, func: str, wildcards: dict, input: dict, output: dict, pa
             if not Path(path).exists():
                 raise MissingResourceError(
                     f"{path} is missing (input `{name}` of {rule}); build it first: `snakemake {path} "
-                    "--configfile config/<profile>.yaml`, or run the job that writes it (`archlab list`)")
+                    f"--configfile config/{_profile_of(path)}.yaml`, or run the job that writes it (`archlab list`)")
     checksums = input_checksums(input)
     ctx = JobContext(rule, dict(wildcards), dict(input), dict(output), params, threads,
                      identity(rule, wildcards, params, checksums, code))
-    _clean_temporaries(output)
     job_function = resolve(func)  # imported first: the job module's imports are start-up, not the job's work
-    startup_cpu = _process_cpu()
-    t0 = time.time()
-    job_function(ctx)
-    missing = [p for k, p in output.items() if k != "params" and not Path(p).exists()]
-    if missing:
-        raise ArchlabError(f"job {rule} finished without writing {missing}: a bug in {func}")
-    write_json(output["params"], {
-        "rule": rule, "wildcards": wildcards, "params": params, "identity": ctx.identity,
-        "inputs": {k: {"path": input[k], "sha256": v} for k, v in checksums.items()},
-        "code": {"module": module, "digest": code, **git_state()}, "packages": package_versions(),
-        "device": device_name(ctx.device) if "device" in params else device_name(None), "host": os.uname().nodename,
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(t0)), "seconds": round(time.time() - t0, 3),
-        **own_usage(startup_cpu)})
-    for stale in ctx.run_dir.glob(CHECKPOINT_GLOB):
-        stale.unlink()
+    with _write_errors_named(output):
+        _clean_temporaries(output)
+        startup_cpu = _process_cpu()
+        t0 = time.time()
+        job_function(ctx)
+        missing = [p for k, p in output.items() if k != "params" and not Path(p).exists()]
+        if missing:
+            raise ArchlabError(f"job {rule} finished without writing {missing}: a bug in {func}")
+        write_json(output["params"], {
+            "rule": rule, "wildcards": wildcards, "params": params, "identity": ctx.identity,
+            "inputs": {k: {"path": input[k], "sha256": v} for k, v in checksums.items()},
+            "code": {"module": module, "digest": code, **git_state()}, "packages": package_versions(),
+            "device": device_name(ctx.device) if "device" in params else device_name(None),
+            "host": os.uname().nodename, "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(t0)),
+            "seconds": round(time.time() - t0, 3), **own_usage(startup_cpu)})
+        for stale in ctx.run_dir.glob(CHECKPOINT_GLOB):
+            stale.unlink()
     for name, path in output.items():
         size = Path(path).stat().st_size
         log.info("output %s: %s (%s bytes)", name, path, f"{size:,}")
@@ -153,6 +163,33 @@ def own_usage(startup_cpu: float | None = None) -> dict:
     _cpu_counted = total
     peak = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
     return usage | {"max_rss_mb": round(peak / 1024, 1)}  # KiB on Linux
+
+
+def _profile_of(path: str) -> str:
+    """The profile whose results hold ``path`` (``results/<profile>/...``), for a command a user can paste."""
+    parts = Path(path).parts
+    return parts[parts.index("results") + 1] if "results" in parts[:-1] else "<profile>"
+
+
+@contextlib.contextmanager
+def _write_errors_named(output: dict):
+    """A read-only folder or a full disk met while the job writes (a file beside its outputs, or a folder
+    above them; libraries that write without :mod:`archlab.io` included) becomes one archlab error naming
+    it and the fix. Any other OSError, or one about a file that is not the job's (an unreadable input),
+    stays what it is."""
+    from archlab.io import write_error
+
+    try:
+        yield
+    except OSError as exc:
+        failed = Path(exc.filename).absolute() if exc.filename else None
+        outputs = [Path(p).absolute() for p in output.values()]
+        ours = failed is not None and any(failed in (out, *out.parents) or out.parent in failed.parents
+                                          for out in outputs)
+        error = write_error(Path(exc.filename), exc) if ours else None
+        if error is None:
+            raise
+        raise error from exc
 
 
 def _clean_temporaries(output: dict) -> None:

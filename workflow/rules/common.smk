@@ -8,6 +8,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from archlab.commands.data import used_datasets  # noqa: E402
 from archlab.config import load_files  # noqa: E402
 from archlab.errors import ArchlabError  # noqa: E402
+from archlab import job_server  # noqa: E402
 from archlab.models import weights as archlab_weights  # noqa: E402
 from archlab.pipeline import Paths, Pipeline  # noqa: E402
 
@@ -49,6 +50,24 @@ RESULTS = PIPELINE.paths.results
 LOGS = PIPELINE.paths.logs
 GPUS = config.get("gpus_per_job", 0)
 ENV = "../envs/archlab.yaml"  # conda environment of every rule (relative to workflow/rules)
+_JOB_SERVERS = []
+
+
+onstart:
+    # Jobs fork from a server that has torch & co. imported (src/archlab/job_server.py): local CPU runs
+    # of a few jobs or more (it costs about one job's imports to start).
+    if job_server.wanted(config["device"], workflow.local_exec, len(workflow.dag)):
+        _JOB_SERVERS.append(job_server.Server.start(Path(workflow.basedir) / "src", Path(LOGS) / "job_server.log"))
+
+
+onsuccess:
+    for _server in _JOB_SERVERS:
+        _server.stop()
+
+
+onerror:
+    for _server in _JOB_SERVERS:
+        _server.stop()
 
 
 def _job_input(name):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from archlab.errors import ParamsError
+
 
 @dataclass(frozen=True)
 class Kind:
@@ -21,6 +23,49 @@ KINDS = {
     "stl10": Kind(96, 3, 10, "STL10"),
     "imagefolder": Kind(224, 3, 0, None),
 }
+
+
+# (train, test) images of a source before any size key, where known without preparing it: torchvision's
+# downloads, and scikit-learn's 1797 digits as sources.py splits them (80/20); local copies are unknown.
+SOURCE_SIZES = {("torchvision", "cifar10"): (50000, 10000), ("torchvision", "cifar100"): (50000, 10000),
+                ("torchvision", "mnist"): (60000, 10000), ("torchvision", "fashionmnist"): (60000, 10000),
+                ("torchvision", "stl10"): (5000, 8000), ("digits", "mnist"): (1437, 360)}
+
+
+def split_sizes(name: str, spec: dict, available: tuple[int, int] | None = None) -> dict[str, int]:
+    """Images in each split once dataset ``name`` is prepared (``prepare_dataset``'s arithmetic, one rule
+    for every source): ``train_size``/``test_size`` keep the first N of the source's split, validation is
+    carved from train, the caps keep at most N. ``available`` is the source's (train, test) count; by
+    default the one known before any download (synthetic sizes, :data:`SOURCE_SIZES`). Where the source
+    is unknown (a local copy) the size keys are upper bounds and splits they do not bound are left out.
+
+    Raises ParamsError naming the key when a size key asks for more images than the source has, or
+    validation would leave no training images: at plan time for known sources, in the job for the rest."""
+    if available is None:
+        synthetic = spec["source"] == "synthetic"
+        available = ((spec.get("train_size"), spec.get("test_size")) if synthetic
+                     else SOURCE_SIZES.get((spec["source"], spec.get("kind", name)), (None, None)))
+    sizes: dict[str, int | None] = {}
+    for split, have in zip(("train", "test"), available):
+        n = spec.get(f"{split}_size")
+        if n is not None and have is not None and n > have:
+            raise ParamsError(f"data.{name}.{split}_size={n} asks for more {split} images than the source has "
+                              f"({have}); lower it, or remove it to keep all {have}")
+        sizes[split] = n if n is not None else have
+    if sizes["train"]:  # an image folder has no train split: nothing to carve
+        val = validation_size(spec, sizes["train"])
+        if val >= sizes["train"]:
+            raise ParamsError(f"data.{name}: validation takes {val} of the {sizes['train']} training images and "
+                              f"leaves none to train on; lower data.{name}.val_size (or val_fraction), or raise "
+                              f"data.{name}.train_size")
+        sizes["val"], sizes["train"] = val, sizes["train"] - val
+    elif spec.get("val_size"):
+        sizes["val"] = spec["val_size"]
+    for split in ("train", "test"):
+        cap = spec.get(f"{split}_size_cap")
+        if cap is not None:
+            sizes[split] = cap if sizes[split] is None else min(sizes[split], cap)
+    return {split: n for split, n in sizes.items() if n is not None}
 
 
 def validation_size(spec: dict, n_train: int) -> int:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from archlab.data.kinds import validation_size
+from archlab.data.kinds import split_sizes
 from archlab.data.sources import load_raw
 from archlab.errors import CorruptResourceError, MissingResourceError, ParamsError
 from archlab.io import atomic_path, read_json, write_json
@@ -21,64 +21,36 @@ from archlab.io import atomic_path, read_json, write_json
 SPLITS = ("train", "val", "test")
 
 
-def carve_validation(n_train: int, val_size: int, seed: int, train_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """One seeded permutation split into disjoint (train, val) index arrays."""
+def carve_validation(n_train: int, val_size: int, seed: int, cap: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """One seeded permutation split into disjoint (train, val) index arrays; ``cap`` keeps at most that
+    many of the training indices (``train_size_cap``: never an error)."""
     if val_size >= n_train:
         raise ParamsError(f"val_size {val_size} must be smaller than the {n_train} training images; "
                           f"lower data.<name>.val_size (or val_fraction), or raise data.<name>.train_size")
     order = np.random.default_rng(seed).permutation(n_train)
     val, train = order[:val_size], order[val_size:]
-    if train_size is not None:
-        if train_size > len(train):
-            raise ParamsError(f"train_size {train_size} is larger than the {len(train)} images left after validation; "
-                              f"lower data.<name>.train_size_cap")
-        train = train[:train_size]
-    return np.sort(train), np.sort(val)
-
-
-def select_sizes(name: str, spec: dict, raw: dict) -> dict:
-    """Apply ``train_size``/``test_size`` the same way for every source: the first N images of the
-    source's split, in its own order (a synthetic source generates exactly N, so this keeps all).
-    Asking for more than the source has is an error naming the key; an image folder has no train
-    split, so ``train_size`` is refused for it."""
-    out = dict(raw)
-    for split in ("train", "test"):
-        key = f"{split}_size"
-        n = spec.get(key)
-        if n is None:
-            continue
-        x, y = raw[split]
-        if split == "train" and not len(y) and spec.get("kind", name) == "imagefolder":
-            raise ParamsError(f"data.{name}.train_size: an image folder has only test images; remove train_size "
-                              f"(test_size picks the first N files)")
-        if n > len(y):
-            raise ParamsError(f"data.{name}.{key}={n} asks for more {split} images than the source has ({len(y)}); "
-                              f"lower it, or remove it to keep all {len(y)}")
-        out[split] = (x[:n], y[:n])
-    return out
+    return np.sort(train[:cap]), np.sort(val)
 
 
 def prepare_dataset(name: str, spec: dict, out_dir: str | Path, raw_root: str | Path) -> dict:
     """Materialise dataset ``name`` once in the canonical format; return its meta.
 
-    Sizes: ``train_size``/``test_size`` keep the first N images of the source's splits
-    (:func:`select_sizes`); validation is then carved from train; ``train_size_cap`` keeps at most N of
-    the remaining training images (seeded), ``test_size_cap`` at most the first N test images. Test
+    Sizes (:func:`~archlab.data.kinds.split_sizes`, which also checks them): ``train_size``/``test_size``
+    keep the first N images of the source's splits; validation is then carved from train;
+    ``train_size_cap`` keeps at most N of the remaining training images (seeded), ``test_size_cap`` at
+    most the first N test images. Test
     subsets are always a prefix, so test image k stays the source's test image k (CIFAR-100-C rows)."""
     out_dir, raw_root = Path(out_dir), Path(raw_root)
     kind = spec.get("kind", name)
     raw, classes = load_raw(kind, spec, raw_root, name=name)
     files = raw.pop("files", None)
-    raw = select_sizes(name, {**spec, "kind": kind}, raw)
-    x_train, y_train = raw["train"]
+    sizes = split_sizes(name, {**spec, "kind": kind}, (len(raw["train"][1]), len(raw["test"][1])))  # checks them
+    x_train, y_train = (a[: spec.get("train_size")] for a in raw["train"])
     if len(x_train):
-        tr, va = carve_validation(len(x_train), validation_size(spec, len(x_train)), spec.get("seed", 0),
-                                  spec.get("train_size_cap"))
+        tr, va = carve_validation(len(x_train), sizes["val"], spec.get("seed", 0), spec.get("train_size_cap"))
     else:
         tr = va = np.zeros(0, np.int64)
-    x_test, y_test = raw["test"]
-    if spec.get("test_size_cap"):
-        x_test, y_test = x_test[: spec["test_size_cap"]], y_test[: spec["test_size_cap"]]
+    x_test, y_test = (a[: sizes["test"]] for a in raw["test"])  # a prefix: test image k is the source's k
     if files is not None:
         files = files[: len(y_test)]
     arrays = {"train": (x_train[tr], y_train[tr]), "val": (x_train[va], y_train[va]), "test": (x_test, y_test)}

@@ -3,7 +3,8 @@
 A checkpoint is the resume point of an *unfinished* run. It carries the run's identity (hash of
 params, input checksums and code, see :mod:`archlab.provenance`) and is loaded only into a run with
 the same identity; the runner deletes it once the run's outputs are written, so a finished run is
-never "resumed" and a forced rerun trains for real. A damaged file is reported and ignored.
+never "resumed" and a forced rerun trains for real. A damaged file (its CRC-32s are checked, so a
+flipped bit counts) is reported with its path and ignored: training starts afresh.
 """
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from typing import Any
 
 import torch
 
-from archlab.io import save_torch
+from archlab.errors import CorruptResourceError
+from archlab.io import load_torch, save_torch
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +33,10 @@ class Checkpoint:
         if not self.path.exists() or not self.identity:
             return None
         try:
-            state = torch.load(self.path, map_location="cpu", weights_only=False)
-        except Exception as exc:  # noqa: BLE001  (any unreadable file: start afresh, never trust it)
-            log.warning("ignoring %s: it cannot be read (%s); training starts afresh", self.path, exc)
+            state = load_torch(self.path, "it is ignored and training starts afresh (the next epoch's checkpoint "
+                               "replaces it)", map_location="cpu", weights_only=False)
+        except CorruptResourceError as exc:  # never trusted; a fresh start is the fix
+            log.warning("%s", exc)
             return None
         if not isinstance(state, dict) or state.get("identity") != self.identity:
             log.info("ignoring %s: it was written by a different run (params, inputs or code changed)", self.path)
