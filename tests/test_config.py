@@ -169,3 +169,31 @@ def test_the_smoke_check_sees_a_changed_model(full, smoke):
     changed["ood"]["ladder"][2]["weights"] = "none"
     changed["data"]["stl10"]["source"] = "synthetic"
     assert _changed(full, changed) == ["data.stl10.source", "ood.ladder[2].weights"]
+
+
+# ---------------------------------------------------------------- study subsets against the datasets' real sizes
+@pytest.mark.parametrize("profile, mutate, needle", [
+    # smoke cifar10: 600 of torchvision's 50000, 100 of them validation -> 500 train images
+    ("smoke", lambda p: p["cifar_arch"].update(train_size=550),
+     "cifar_arch.train_size=550 asks for 550 train images, which is larger than the 500 that data.cifar10 will have "
+     "(after validation is carved); lower the study's subset size cifar_arch.train_size"),
+    ("smoke", lambda p: p["resnet"]["strategies"].update(train_size=550), "resnet.strategies.train_size=550 asks for"),
+    ("smoke", lambda p: p["resnet"]["hierarchy"].update(n_images=301), "resnet.hierarchy.n_images=301 asks for 301 test"),
+    ("smoke", lambda p: p["gan"]["scenarios"]["overfit"]["pathology"].update(train_size=1001),
+     "gan.scenarios.overfit.pathology.train_size=1001 asks for 1001 train images, which is larger than the 1000 that data.mnist"),
+    ("smoke", lambda p: p["clip"]["procrustes"].update(n_fit=[501]), "clip.procrustes.n_fit [501] exceed the 500 train"),
+    # full: whole torchvision sets, no size key -> their own sizes (cifar10 50000 - 5000, stl10 5000 - 500)
+    ("full", lambda p: p["cifar_arch"].update(train_size=45001), "larger than the 45000 that data.cifar10 will have"),
+    ("full", lambda p: p["resnet"]["strategies"].update(train_size=45001), "larger than the 45000 that data.cifar10 will have"),
+    ("full", lambda p: p["clip"]["procrustes"].update(n_fit=[100, 4501]), "[4501] exceed the 4500 train images"),
+])
+def test_study_subsets_are_checked_against_the_real_split_sizes(profile, mutate, needle):
+    """`archlab validate` (the plan's checks) refuses a subset larger than its split, whatever the source,
+    naming the key and the fix, instead of the job failing after its data was prepared."""
+    from archlab.pipeline import Paths, Pipeline
+
+    bad = copy.deepcopy(load_params(profile, ROOT))
+    mutate(bad)
+    with pytest.raises(ParamsError) as err:
+        Pipeline(bad, Paths(profile))
+    assert needle in str(err.value) and "; lower" in str(err.value), str(err.value)

@@ -69,6 +69,15 @@ def test_missing_prepared_dataset_says_how_to_make_it(tmp_path):
         PreparedDataset(tmp_path / "absent")
 
 
+def test_the_missing_dataset_commands_name_its_profile(tmp_path):
+    """Both commands work as pasted: Snakemake reads only the full profile without --configfile."""
+    meta = tmp_path / "results" / "smoke" / "data" / "cifar10" / "meta.json"
+    with pytest.raises(MissingResourceError) as err:
+        PreparedDataset(meta)
+    assert f"`snakemake {meta} --configfile config/smoke.yaml`" in str(err.value)
+    assert "`python -m archlab run data_prepare name=cifar10 --profile smoke`" in str(err.value)
+
+
 def test_offline_torchvision_source_fails_with_one_clear_error(tmp_path):
     with pytest.raises(MissingResourceError, match="source: local"):
         prepare_dataset("cifar10", {"source": "torchvision", "download": False}, tmp_path / "c", tmp_path / "raw")

@@ -19,9 +19,10 @@ TESTS = Path(__file__).resolve().parent
 WAIT = 180  # seconds: the server imports torch & co. first, on cores that may be busy
 
 
-def _client(target: str, argument, env: dict, cwd: Path, **popen) -> subprocess.Popen:
-    """A job's client as run_job.py is one: delegate, or say there was no server (exit 99)."""
-    code = ("import sys; from archlab.job_server import delegate; "
+def _client(target: str, argument, env: dict, cwd: Path, prefix: str = "", **popen) -> subprocess.Popen:
+    """A job's client as run_job.py is one: delegate, or say it must run the job itself (exit 99).
+    ``prefix``: pretend to be another Python environment."""
+    code = (f"import sys; sys.prefix = {prefix!r} or sys.prefix; from archlab.job_server import delegate; "
             f"code = delegate({target!r}, {argument!r}); sys.exit(99 if code is None else code)")
     return subprocess.Popen([sys.executable, "-c", code], cwd=cwd, env=env, **popen)
 
@@ -96,6 +97,12 @@ def test_a_job_ends_with_its_client(server, tmp_path, stop):
     _wait_for(lambda: _gone(job), f"job {job} to end after its client got {stop.name}", timeout=60)
     if stop == signal.SIGTERM:
         assert client.returncode == 128 + signal.SIGTERM
+
+
+def test_a_client_from_another_python_environment_runs_its_job_itself(server, tmp_path):
+    """snakemake --use-conda: the job's environment has its own packages, so the server must not run it."""
+    client = _client("job_server_targets:exit_with", 0, _env(), tmp_path, prefix="/another/env")
+    assert client.wait(WAIT) == 99
 
 
 def test_without_a_server_the_caller_runs_the_job_itself(tmp_path, monkeypatch):

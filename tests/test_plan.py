@@ -155,3 +155,13 @@ def test_rules_heading_long_chains_run_first(demo):
     assert demo.priority("pretrain") > demo.priority("resnet_features") > demo.priority("resnet_strategy")
     assert demo.priority("pretrain") > demo.priority("gan_train") > demo.priority("gan_section") > demo.priority("report") == 1
     assert "priority: PIPELINE.priority(_spec.name)" in (ROOT / "workflow/rules/jobs.smk").read_text()
+
+
+def test_rules_that_may_download_run_before_every_other_rule():
+    """Offline, a run fails at once on the data, CIFAR-100-C or weights it cannot fetch, not after long jobs."""
+    full = Pipeline(load_params("full", ROOT), Paths("full"))
+    fetching = {"data_prepare", "ood_fetch"}
+    assert {name for name, rule in full.rules.items() if rule.local} == fetching
+    assert {full.priority(name) for name in fetching} == {Pipeline.FETCH_PRIORITY}
+    assert max(full.priority(name) for name in full.rules if name not in fetching) < Pipeline.FETCH_PRIORITY
+    assert "priority: Pipeline.FETCH_PRIORITY" in (ROOT / "workflow/rules/weights.smk").read_text()  # fetch_weights

@@ -10,7 +10,7 @@ from archlab.config import load_params, validate_params
 from archlab.errors import ParamsError
 from archlab.pipeline import Paths, Pipeline
 from archlab.studies.vit.jobs import published_masking_points
-from archlab.studies.vit.plan import split_bounds, trained_here
+from archlab.studies.vit.plan import trained_here
 
 
 @pytest.mark.parametrize("key, value, message", [
@@ -82,12 +82,13 @@ def test_check_rejects_cross_key_mistakes_naming_the_key(test_cfg, edit, key):
         _pipeline(cfg)
 
 
-def test_split_bounds_follow_the_data_spec():
-    assert split_bounds({"train_size": 360, "val_size": 60, "test_size": 120}) == {"train": 300, "val": 60, "test": 120}
-    assert split_bounds({"train_size": 300, "val_fraction": 0.2, "test_size": 60}) == {"train": 240, "val": 60, "test": 60}
-    assert split_bounds({"val_size": 5000, "train_size_cap": 1000, "test_size_cap": 500}) == \
-        {"val": 5000, "train": 1000, "test": 500}
-    assert split_bounds({"source": "torchvision", "val_size": 5000}) == {"val": 5000}
+def test_probe_sizes_are_checked_against_a_downloaded_sets_real_size():
+    """cifar10 from torchvision: 50000 train images, 5000 of them validation; no size key bounds them."""
+    full = load_params("full")
+    full["vit"]["probe"]["train_size"] = 45001
+    with pytest.raises(ParamsError, match=r"vit\.probe\.train_size=45001 asks for 45001 train images, which is larger "
+                                          r"than the 45000 that data\.cifar10 will have \(after validation is carved\)"):
+        _pipeline(full)
 
 
 @pytest.mark.parametrize("change", [{"cs": [0.1, 1.0], "max_iter": 100}, {"subsample": 0.5}])

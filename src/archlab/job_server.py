@@ -48,7 +48,8 @@ _HEADER = struct.Struct("!I")
 def wanted(device: str, local: bool, jobs: int) -> bool:
     """Whether a Snakemake run should start a server: local execution of CPU jobs, enough of them to
     pay for its start, and not switched off."""
-    return local and device == "cpu" and jobs >= MIN_JOBS and os.environ.get(SWITCH_VARIABLE, "1") != "0"
+    return (local and device == "cpu" and jobs >= MIN_JOBS and os.environ.get(SWITCH_VARIABLE, "1") != "0"
+            and hasattr(os, "pidfd_open"))  # Linux: elsewhere every job starts a new process
 
 
 class Server:
@@ -94,11 +95,13 @@ def delegate(target: str, argument) -> int | None:
     except OSError:
         conn.close()
         return None
-    request = {"target": target, "argument": pickle.dumps(argument), "cwd": os.getcwd(),
-               "env": dict(os.environ), "path": list(sys.path)}
+    request = {"target": target, "argument": pickle.dumps(argument), "cwd": os.getcwd(), "env": dict(os.environ),
+               "path": list(sys.path), "argv": list(sys.argv), "prefix": sys.prefix}
     with conn:
         _send(conn, request, fds=[0, 1, 2])
         job = _receive(conn)["pid"]
+        if job is None:  # another Python environment (snakemake --use-conda): its own packages, not the server's
+            return None
         for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(number, lambda n, _frame: _signal_group(job, n))
         try:
@@ -138,6 +141,9 @@ def _handle(conn: socket.socket) -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # waitpid below, and the job's own subprocesses
     try:
         request, fds = _receive(conn, fds=3)
+        if request["prefix"] != sys.prefix:
+            _send(conn, {"pid": None})
+            return
         server = os.getppid()
         pid = os.fork()
         if pid == 0:
@@ -164,7 +170,7 @@ def _run(request: dict, fds: list[int], server: int) -> None:
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"] | {FORKED_VARIABLE: str(server)})
-        sys.path[:] = request["path"]
+        sys.path[:], sys.argv[:] = request["path"], request["argv"]
         # dropped, not deleted: archlab._torchvision_compat keeps torchvision's operator schemas alive
         retired = [sys.modules.pop(name) for name in list(sys.modules) if name.split(".")[0] == "archlab"]
         module, function = request["target"].split(":")
@@ -193,10 +199,12 @@ def _wait(pid: int, conn: socket.socket) -> int:
 
 
 def _signal_group(pid: int, number: int) -> None:
-    try:
-        os.killpg(pid, number)
-    except ProcessLookupError:
-        pass
+    """Signal the job and whatever it started (its group; the job itself if it has not made one yet)."""
+    for send in (os.killpg, os.kill):
+        try:
+            return send(pid, number)
+        except ProcessLookupError:
+            continue
 
 
 def _send(conn: socket.socket, message: dict, fds: list[int] = ()) -> None:

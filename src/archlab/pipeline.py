@@ -82,6 +82,9 @@ class Paths:
 class Pipeline:
     """The jobs of one profile: validated params in, rules and jobs out."""
 
+    # above any chain: the rules that may download (local rules, and fetch_weights in weights.smk) run first
+    FETCH_PRIORITY = 100
+
     def __init__(self, cfg: dict, paths: Paths):
         self.cfg, self.paths = cfg, paths
         units = [*STEPS, *(s for s in STUDIES if s in cfg["studies"]), *FINAL]
@@ -132,10 +135,12 @@ class Pipeline:
         return chains
 
     def priority(self, rule: str) -> int:
-        """Snakemake's ``priority``: jobs heading the longest chains first (the pretraining before the
-        S1 features, heads and sections that wait for it), so the many short independent runs fill the
+        """Snakemake's ``priority``: local rules (on the submit node because they may download: data_prepare,
+        ood_fetch) first, at :attr:`FETCH_PRIORITY` like ``fetch_weights``, so a missing network fails a run
+        before hours of unrelated jobs, not after; then jobs heading the longest chains (the pretraining before
+        the S1 features, heads and sections that wait for it), so the many short independent runs fill the
         cores at the end instead of one long chain running alone."""
-        return self._chains[rule]
+        return self.FETCH_PRIORITY if self.rules[rule].local else self._chains[rule]
 
     def jobs_of(self, rule: str) -> list[Job]:
         return list(self._index.get(rule, {}).values())

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from archlab.data.kinds import snakemake_command
 from archlab.errors import ArchlabError, MissingResourceError, exit_code
 from archlab.job_server import FORKED_VARIABLE
 from archlab.io import write_json
@@ -107,8 +108,8 @@ def run_job(rule: str, func: str, wildcards: dict, input: dict, output: dict, pa
         for path in [value] if isinstance(value, str) else value:
             if not Path(path).exists():
                 raise MissingResourceError(
-                    f"{path} is missing (input `{name}` of {rule}); build it first: `snakemake {path} "
-                    f"--configfile config/{_profile_of(path)}.yaml`, or run the job that writes it (`archlab list`)")
+                    f"{path} is missing (input `{name}` of {rule}); build it first: `{snakemake_command(path)}`, "
+                    f"or run the job that writes it (`archlab list`)")
     checksums = input_checksums(input)
     ctx = JobContext(rule, dict(wildcards), dict(input), dict(output), params, threads,
                      identity(rule, wildcards, params, checksums, code))
@@ -163,12 +164,6 @@ def own_usage(startup_cpu: float | None = None) -> dict:
     _cpu_counted = total
     peak = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
     return usage | {"max_rss_mb": round(peak / 1024, 1)}  # KiB on Linux
-
-
-def _profile_of(path: str) -> str:
-    """The profile whose results hold ``path`` (``results/<profile>/...``), for a command a user can paste."""
-    parts = Path(path).parts
-    return parts[parts.index("results") + 1] if "results" in parts[:-1] else "<profile>"
 
 
 @contextlib.contextmanager

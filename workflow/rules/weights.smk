@@ -19,7 +19,7 @@ rule fetch_weights:
         resources=lambda wc, output: Path(output[0]).parents[1],
     log:
         f"{LOGS}/weights/{{slug}}.log",
-    priority: 100  # downloads first: a missing weight fails the run before unrelated jobs take minutes
+    priority: Pipeline.FETCH_PRIORITY  # downloads first: a missing weight fails before unrelated jobs take minutes
     conda:
         ENV
     shell:

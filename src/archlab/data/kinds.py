@@ -1,8 +1,10 @@
-"""What each dataset kind looks like (image shape, class count, class names), and the split and batch
-arithmetic plans and sections need without numpy or torch."""
+"""What each dataset kind looks like (image shape, class count, class names), the split and batch
+arithmetic plans and sections need without numpy or torch, and the command that builds a missing
+prepared dataset (here, not in the pipeline, so that hint adds no file to any job's code version)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from archlab.errors import ParamsError
 
@@ -68,6 +70,17 @@ def split_sizes(name: str, spec: dict, available: tuple[int, int] | None = None)
     return {split: n for split, n in sizes.items() if n is not None}
 
 
+def check_subset(key: str, n: int | None, name: str, spec: dict, split: str) -> None:
+    """Refuse a study's ``key`` = ``n`` images of dataset ``name``'s ``split`` when :func:`split_sizes` knows
+    the split will be smaller, so the plan (``archlab validate``, the dry run) fails instead of the job;
+    where the size is unknown here (a local copy) the job's own check remains."""
+    have = split_sizes(name, spec).get(split)
+    if n is not None and have is not None and n > have:
+        carved = " (after validation is carved)" if split == "train" else ""
+        raise ParamsError(f"{key}={n} asks for {n} {split} images, which is larger than the {have} that data.{name} "
+                          f"will have{carved}; lower the study's subset size {key}, or enlarge data.{name}")
+
+
 def validation_size(spec: dict, n_train: int) -> int:
     """Images carved from a dataset's train split for validation: ``val_size``, else ``val_fraction`` (10 %).
     Here (no numpy) so plans can predict split sizes before any data exists."""
@@ -77,3 +90,14 @@ def validation_size(spec: dict, n_train: int) -> int:
 def n_batches(n: int, batch_size: int) -> int:
     """Batches in an epoch of ``n`` images, the last one partial."""
     return (n + batch_size - 1) // batch_size
+
+
+def profile_of(path: str | Path) -> str:
+    """The profile whose results hold ``path`` (``results/<profile>/...``), for a command a user can paste."""
+    parts = Path(path).parts
+    return parts[parts.index("results") + 1] if "results" in parts[:-1] else "<profile>"
+
+
+def snakemake_command(path: str | Path) -> str:
+    """The command that builds ``path`` (Snakemake reads only the full profile without ``--configfile``)."""
+    return f"snakemake {path} --configfile config/{profile_of(path)}.yaml"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from archlab.data.kinds import split_sizes
+from archlab.data.kinds import profile_of, snakemake_command, split_sizes
 from archlab.data.sources import load_raw
 from archlab.errors import CorruptResourceError, MissingResourceError, ParamsError
 from archlab.io import atomic_path, read_json, write_json
@@ -85,7 +85,8 @@ class PreparedDataset:
         if not meta_path.exists():
             raise MissingResourceError(
                 f"prepared dataset {self.dir} is missing (no meta.json); run the data_prepare rule "
-                f"(`snakemake {meta_path}` or `python -m archlab run data_prepare name={self.dir.name} --profile <profile>`)")
+                f"(`{snakemake_command(meta_path)}` or `python -m archlab run data_prepare name={self.dir.name} "
+                f"--profile {profile_of(meta_path)}`)")
         try:
             self.meta = read_json(meta_path)
         except ValueError as exc:

@@ -16,6 +16,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
+from archlab.data.kinds import check_subset
 from archlab.errors import ParamsError
 from archlab.plan import Rule, require_unique, run_files
 
@@ -200,15 +201,6 @@ def runs_by_label(points: list[SweepPoint]) -> dict[str, list[str]]:
 
 # ------------------------------------------------------------------------------------------- the plan
 
-def _train_images(spec: Mapping[str, Any]) -> int | None:
-    """Training images a synthetic dataset will have after validation is carved (None when unknown here)."""
-    if spec.get("source") != "synthetic":
-        return spec.get("train_size_cap")
-    n = spec["train_size"]
-    left = n - (spec.get("val_size") or int(round(n * spec.get("val_fraction", 0.1))))
-    return min(left, spec["train_size_cap"]) if spec.get("train_size_cap") else left
-
-
 def check(cfg: dict) -> None:
     s6 = cfg[STUDY]
     spec = cfg["data"][s6["dataset"]]
@@ -216,10 +208,7 @@ def check(cfg: dict) -> None:
     if kind not in IMAGE_KINDS:
         raise ParamsError(f"{STUDY}.dataset: {s6['dataset']!r} is a {kind} dataset, but the S6 models take 32x32 RGB "
                           f"images; name a dataset of kind {' or '.join(IMAGE_KINDS)}")
-    available = _train_images(spec)
-    if s6.get("train_size") and available is not None and s6["train_size"] > available:
-        raise ParamsError(f"{STUDY}.train_size={s6['train_size']} is larger than the {available} training images of "
-                          f"data.{s6['dataset']} (after validation is carved); lower it or enlarge the dataset")
+    check_subset(f"{STUDY}.train_size", s6.get("train_size"), s6["dataset"], spec, "train")
     expanded = expand_sweeps(s6)
     unique_runs(expanded)
     # points a profile leaves out with `only` are checked too: they run in another profile

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
+from archlab.data.kinds import check_subset, split_sizes
 from archlab.errors import ParamsError
 from archlab.models.weights import check_open_clip  # torch-free: reads open_clip's registries only
 from archlab.plan import Rule, run_files
@@ -18,15 +19,6 @@ JOBS = "archlab.studies.clip.jobs"
 # open_clip's local-dir layout (archlab.models.clip writes it; this module imports no torch)
 WEIGHTS_FILE = "open_clip_pytorch_model.bin"
 CONFIG_FILE = "open_clip_config.json"
-
-
-def _split_size(spec: dict, split: str) -> int | None:
-    """The images of ``split`` a dataset spec fixes without preparing it (synthetic sizes), else None."""
-    caps = {"test": [spec.get("test_size"), spec.get("test_size_cap")], "val": [spec.get("val_size")]}
-    if split == "train" and spec.get("train_size") is not None and spec.get("val_size") is not None:
-        caps["train"] = [spec["train_size"] - spec["val_size"], spec.get("train_size_cap")]
-    known = [n for n in caps.get(split, []) if n is not None]
-    return min(known) if known else None
 
 
 def check(cfg: dict) -> None:
@@ -42,12 +34,9 @@ def check(cfg: dict) -> None:
                           f"(e.g. open_clip:ViT-B-32-quickgelu:openai) or file:<dir>/{WEIGHTS_FILE} (written by clip_pretrain)")
     check_open_clip(s5["weights"], "clip.weights")  # pretrained tag and architecture share one activation
     data = cfg["data"][s5["data"]]
-    test = _split_size(data, "test")
-    if test is not None and s5["gap"]["n_samples"] > test:
-        raise ParamsError(f"clip.gap.n_samples = {s5['gap']['n_samples']} is larger than the {test} test images of "
-                          f"data.{s5['data']}; lower it (or enlarge data.{s5['data']}.test_size)")
+    check_subset("clip.gap.n_samples", s5["gap"]["n_samples"], s5["data"], data, "test")
     split = s5["procrustes"]["fit_split"]
-    pool = _split_size(data, split)
+    pool = split_sizes(s5["data"], data).get(split)
     too_big = [n for n in s5["procrustes"]["n_fit"] if pool is not None and n > pool]
     if too_big:
         raise ParamsError(f"clip.procrustes.n_fit {too_big} exceed the {pool} {split} images of data.{s5['data']}; "

@@ -54,7 +54,7 @@ def train(job) -> None:
     if gan_cfg.steps_per_epoch is not None and gan_cfg.steps_per_epoch != len(train_x) // gan_cfg.batch_size:
         raise ParamsError(f"gan run {p['run']}: the plan gave {gan_cfg.steps_per_epoch} G steps per epoch, but the "
                           f"{len(train_x)} training images of {data.meta['name']} make "
-                          f"{len(train_x) // gan_cfg.batch_size}; fix SOURCE_TRAIN_IMAGES in studies/gan/plan.py")
+                          f"{len(train_x) // gan_cfg.batch_size}; fix SOURCE_SIZES in data/kinds.py")
     probe = DiversityProbe(load_digit_classifier(job.input["classifier"], device), heldout, len(data.classes),
                            ev["min_class_share"])
     seed_everything(p["seed"])

@@ -8,13 +8,11 @@ that scenario's runs. ``gan_section`` builds the report section.
 """
 from __future__ import annotations
 
-from archlab.data.kinds import validation_size
+from archlab.data.kinds import check_subset, split_sizes
 from archlab.errors import ParamsError
 from archlab.plan import Rule, require_unique, run_files
 
 JOBS = "archlab.studies.gan.jobs"
-# training images each real source has before validation is carved (digits: sklearn's 1797, 80 % stratified)
-SOURCE_TRAIN_IMAGES = {("torchvision", "mnist"): 60000, ("torchvision", "fashionmnist"): 60000, ("digits", "mnist"): 1437}
 FIGURES = ("losses", "d_outputs", "g_grad_norm", "diversity", "heldout", "samples", "class_histograms")
 
 
@@ -33,14 +31,9 @@ def scenario_runs(baseline: dict, scenarios: dict) -> dict[str, dict]:
 
 
 def train_images(spec: dict, kind: str) -> int | None:
-    """The training images a dataset spec yields once validation is carved (``prepare_dataset``'s arithmetic);
-    None where the plan cannot know (a local source)."""
-    n = spec["train_size"] if spec.get("source") == "synthetic" else SOURCE_TRAIN_IMAGES.get((spec.get("source"), kind))
-    if n is None:
-        return None
-    n = min(n, spec.get("train_size", n))
-    left = n - validation_size(spec, n)
-    return min(left, spec["train_size_cap"]) if spec.get("train_size_cap") else left
+    """The training images a dataset spec yields once validation is carved (:func:`split_sizes`); None where
+    the plan cannot know (a local source)."""
+    return split_sizes(kind, {**spec, "kind": kind}).get("train")
 
 
 def keep_generator_steps(runs: dict[str, dict], n_train: int | None) -> dict[str, dict]:
@@ -95,10 +88,11 @@ def check(cfg: dict) -> None:
         if last > settings["epochs"]:
             raise ParamsError(f"gan.eval.summary_epochs={last} is more than the {settings['epochs']} epochs of run "
                               f"{run} ({_key(run, 'epochs', s3['scenarios'])}); lower it")
-        size = settings.get("train_size")
+        size, key = settings.get("train_size"), _key(run, "train_size", s3["scenarios"])
         if size is not None and size < settings["batch_size"]:
-            raise ParamsError(f"{_key(run, 'train_size', s3['scenarios'])}={size} is smaller than one batch of "
-                              f"{settings['batch_size']} (run {run}); raise it or lower the batch size")
+            raise ParamsError(f"{key}={size} is smaller than one batch of {settings['batch_size']} (run {run}); "
+                              f"raise it or lower the batch size")
+        check_subset(key, size, s3["data"], cfg["data"][s3["data"]], "train")
 
 
 def jobs(cfg: dict, paths) -> list:

@@ -6,6 +6,7 @@ strategies (``resnet_strategy``) train on images; ``resnet_section`` builds the 
 """
 from __future__ import annotations
 
+from archlab.data.kinds import check_subset
 from archlab.errors import ParamsError
 from archlab.plan import Rule, pick, require_unique, run_files
 
@@ -40,10 +41,9 @@ def check(cfg: dict) -> None:
                               f"{s1['weights']!r}; the baseline's features are shared, so use the same weights")
     if "head" not in s1["strategies"]["names"]:
         raise ParamsError("resnet.strategies.names must include `head` (the baseline every strategy is compared with)")
-    size = cfg["data"][s1["data"]].get("test_size")
-    if size is not None and s1["hierarchy"]["n_images"] > size:
-        raise ParamsError(f"resnet.hierarchy.n_images={s1['hierarchy']['n_images']} is larger than the {size} test "
-                          f"images of data.{s1['data']}.test_size; lower it")
+    data = cfg["data"][s1["data"]]
+    check_subset("resnet.hierarchy.n_images", s1["hierarchy"]["n_images"], s1["data"], data, "test")
+    check_subset("resnet.strategies.train_size", s1["strategies"].get("train_size"), s1["data"], data, "train")
 
 
 def jobs(cfg: dict, paths) -> list:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from os.path import normpath
 from pathlib import PurePath
 
+from archlab.data.kinds import check_subset
 from archlab.errors import ParamsError
 from archlab.features import CLASS_MAPS
 from archlab.plan import Rule, pick, require_unique, run_files
@@ -36,30 +37,6 @@ def probe_train_size(train_size: int, subsample: float) -> int:
     return int(round(subsample * train_size))
 
 
-def split_bounds(spec: dict) -> dict[str, int]:
-    """The most images each split of a dataset spec can have, where the spec says (synthetic sizes, caps)."""
-    bounds = {}
-    val = spec.get("val_size")
-    if val is None and "train_size" in spec:
-        val = int(round(spec["train_size"] * spec.get("val_fraction", 0.1)))
-    if val is not None:
-        bounds["val"] = val
-    train = [n for n in (spec.get("train_size_cap"), spec["train_size"] - val if "train_size" in spec else None) if n]
-    if train:
-        bounds["train"] = min(train)
-    test = [n for n in (spec.get("test_size"), spec.get("test_size_cap")) if n]
-    if test:
-        bounds["test"] = min(test)
-    return bounds
-
-
-def _check_size(cfg: dict, key: str, dataset: str, split: str, n: int) -> None:
-    available = split_bounds(cfg["data"][dataset]).get(split)
-    if available is not None and n > available:
-        raise ParamsError(f"{key}={n} but dataset {dataset!r} has at most {available} {split} images "
-                          f"(data.{dataset}); lower {key} or enlarge the dataset")
-
-
 def check(cfg: dict) -> None:
     s2 = cfg["vit"]
     if "resnet" not in cfg["studies"]:
@@ -77,13 +54,13 @@ def check(cfg: dict) -> None:
             raise ParamsError(f"vit.pretrain.image_size={pre['image_size']} must be a multiple of "
                               f"vit.pretrain.patch_size={pre['patch_size']} (the image is cut into whole patches)")
     ac, mc, pc = s2["attention"], s2["masking"], s2["probe"]
-    _check_size(cfg, "vit.attention.stats_images", ac["data"], "test", ac["stats_images"])
-    _check_size(cfg, "vit.masking.n_images", mc["data"], "test", mc["n_images"])
+    check_subset("vit.attention.stats_images", ac["stats_images"], ac["data"], cfg["data"][ac["data"]], "test")
+    check_subset("vit.masking.n_images", mc["n_images"], mc["data"], cfg["data"][mc["data"]], "test")
     if mc.get("class_map") and not (CLASS_MAPS / f"{mc['class_map']}.yaml").exists():
         raise ParamsError(f"vit.masking.class_map={mc['class_map']!r}: no file {CLASS_MAPS}/{mc['class_map']}.yaml; "
                           f"known: {sorted(p.stem for p in CLASS_MAPS.glob('*.yaml'))}")
     for split in ("train", "val", "test"):
-        _check_size(cfg, f"vit.probe.{split}_size", pc["data"], split, pc[f"{split}_size"])
+        check_subset(f"vit.probe.{split}_size", pc[f"{split}_size"], pc["data"], cfg["data"][pc["data"]], split)
     require_unique(pc["seeds"], "vit.probe.seeds")
     if (fitted := probe_train_size(pc["train_size"], pc["subsample"])) < 2:
         raise ParamsError(f"vit.probe.subsample={pc['subsample']} of vit.probe.train_size={pc['train_size']} leaves "
