@@ -140,7 +140,7 @@ CASES = [
     Case("projection_larger_than_test_set", ["run", "resnet_hierarchy", *PROFILE], param("resnet", "hierarchy", "n_images", value=100000),
          ("resnet.hierarchy.n_images=100000", "larger than the")),
     Case("validation_larger_than_train", ["run", "data_prepare", "name=cifar10", *PROFILE], param("data", "cifar10", "val_size", value=100000),
-         ("val_size 100000", "lower data.<name>.val_size")),
+         ("validation takes 100000", "lower data.cifar10.val_size")),
     Case("invalid_yaml", VALIDATE, invalid_yaml, ("config/test.yaml is not valid YAML",)),
     Case("unknown_profile", ["validate", "--profile", "nope"], lambda root: None, ("unknown profile 'nope'", "'test'")),
     Case("variant_not_in_profile", ["run", "resnet_head", "variant=resnet50", "seed=0", *PROFILE], lambda root: None,

@@ -440,7 +440,8 @@ OFFLINE = {**{k: v for k, v in ENV.items() if k.lower() not in ("no_proxy", "all
 @pytest.mark.timeout(300)
 def test_snakemake_fetches_weights_before_any_other_job(project):
     """Offline, a missing weight used to fail only after the unrelated jobs ran (106 s in the full profile):
-    the fetch is the first job, and it ends the run with one archlab message in its log."""
+    only the rules that may download (data_prepare shares their top priority) run before it, and it ends
+    the run with one archlab message in its log."""
     spec = "torchvision:resnet18:IMAGENET1K_V1"
 
     def s1_on_imagenet_weights(cfg):
@@ -455,7 +456,7 @@ def test_snakemake_fetches_weights_before_any_other_job(project):
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
     started = re.findall(r"^(?:local)?rule (\w+):", out, flags=re.M)
-    assert started == ["fetch_weights"], started
+    assert "fetch_weights" in started and set(started) <= {"fetch_weights", "data_prepare"}, started
     log = (project / "logs" / "test" / "weights" / f"{weights.parse(spec).slug}.log").read_text()
     assert log.count("archlab fetch-weights: error: ") == 1 and "Traceback" not in log, log
     assert f"python -m archlab fetch-weights '{spec}'" in log
