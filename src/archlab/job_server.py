@@ -43,6 +43,7 @@ PRELOAD = ("torch", "torch._dynamo", "torch.optim", "torchvision", "torchvision.
 MIN_JOBS = 3  # starting costs about one job's imports: from three jobs on it pays
 STOP_GRACE_SECONDS = 10
 _HEADER = struct.Struct("!I")
+_retired: list = []  # in a job: the server's archlab modules, replaced by the ones on disk
 
 
 def wanted(device: str, local: bool, jobs: int) -> bool:
@@ -171,12 +172,11 @@ def _run(request: dict, fds: list[int], server: int) -> None:
         os.environ.clear()
         os.environ.update(request["env"] | {FORKED_VARIABLE: str(server)})
         sys.path[:], sys.argv[:] = request["path"], request["argv"]
-        # dropped, not deleted: archlab._torchvision_compat keeps torchvision's operator schemas alive
-        retired = [sys.modules.pop(name) for name in list(sys.modules) if name.split(".")[0] == "archlab"]
+        # dropped from sys.modules, not freed: archlab._torchvision_compat keeps torchvision's operator schemas alive
+        _retired.extend(sys.modules.pop(name) for name in list(sys.modules) if name.split(".")[0] == "archlab")
         module, function = request["target"].split(":")
         getattr(importlib.import_module(module), function)(pickle.loads(request["argument"]))
         code = 0
-        del retired
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
     except BaseException:

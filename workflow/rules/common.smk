@@ -60,14 +60,17 @@ onstart:
         _JOB_SERVERS.append(job_server.Server.start(Path(workflow.basedir) / "src", Path(LOGS) / "job_server.log"))
 
 
+def _stop_job_servers():
+    while _JOB_SERVERS:
+        _JOB_SERVERS.pop().stop()
+
+
 onsuccess:
-    for _server in _JOB_SERVERS:
-        _server.stop()
+    _stop_job_servers()
 
 
 onerror:
-    for _server in _JOB_SERVERS:
-        _server.stop()
+    _stop_job_servers()
 
 
 def _job_input(name):
