@@ -161,7 +161,7 @@ def fit(model: nn.Module, train: Arrays, val: Arrays, optimizer: torch.optim.Opt
                     live.log_metric(k, v)
             live.next_step()
     if live is not None:
-        live.end()
+        _end(live)
     _write_history(out_dir / "history.csv", history)
     return pd.DataFrame(history)
 
@@ -186,6 +186,17 @@ def _set_train_mode(model: nn.Module, frozen: tuple[nn.Module, ...]) -> None:
 def _write_history(path: Path, history: list[dict]) -> None:
     with atomic_path(path) as tmp:
         pd.DataFrame(history).to_csv(tmp, index=False)
+
+
+def _end(live) -> None:
+    """``live.end()``. Its last act removes the step signal DVC's VS Code extension reads, one file per
+    DVC repository that every job shares; dvclive checks that it exists, then removes it, so of two jobs
+    ending together one gets FileNotFoundError: that race, and only that, is no failure."""
+    try:
+        live.end()
+    except FileNotFoundError as exc:
+        if Path(exc.filename or "").name != "DVCLIVE_STEP_COMPLETED":
+            raise
 
 
 def _live(out_dir: Path, resume: bool):
