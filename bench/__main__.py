@@ -8,6 +8,8 @@
     6 mutual_info     S4's I(x; z) in matrix form vs the N×N×d broadcast it replaced (N = 10 000, d = 64)
     7 gpu_suite       one step of every study: images/s, share of the measured bf16 peak, full-profile time
                       (on a GPU; without CUDA at tiny sizes, as a smoke test)
+    8 optimizer_step  a demo S3 GAN / S4 VAE training step: torch's per-tensor optimizer loop vs the fused step
+    9 scheduler_rounds  Snakemake's scheduling rounds and CPU on one machine: default job-rate limit vs dropped
 """
 from __future__ import annotations
 
@@ -20,7 +22,8 @@ import archlab  # noqa: F401  (torchvision import fix before any benchmark impor
 
 from bench.common import ROOT
 
-NAMES = ("head_cache", "noop_rerun", "appendix", "data_path", "gpu_throughput", "mutual_info", "gpu_suite")
+NAMES = ("head_cache", "noop_rerun", "appendix", "data_path", "gpu_throughput", "mutual_info", "gpu_suite", "optimizer_step",
+         "scheduler_rounds")
 
 
 def _section(number: int, name: str) -> None:
@@ -30,7 +33,8 @@ def _section(number: int, name: str) -> None:
 def run_all() -> int:
     import torch
 
-    from bench import appendix, data_path, gpu_suite, gpu_throughput, head_cache, mutual_info, noop_rerun
+    from bench import (appendix, data_path, gpu_suite, gpu_throughput, head_cache, mutual_info, noop_rerun,
+                       optimizer_step, scheduler_rounds)
 
     failed = []
 
@@ -62,6 +66,8 @@ def run_all() -> int:
     attempt(6, "mutual_info", lambda: mutual_info.main([]))
     # on a GPU the real sizes (≤ 8 min); without CUDA the tiny smoke sizes: its figures then mean nothing
     attempt(7, "gpu_suite", lambda: gpu_suite.main([]))
+    attempt(8, "optimizer_step", lambda: optimizer_step.main([]))
+    attempt(9, "scheduler_rounds", lambda: scheduler_rounds.main([]))
     if failed:
         print(f"\nfailed: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0

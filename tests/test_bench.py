@@ -18,7 +18,8 @@ import torch
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT))  # bench/ is a folder of the checkout, not part of the installed package
-from bench import appendix, data_path, gpu_suite, gpu_throughput, head_cache, mutual_info, noop_rerun  # noqa: E402
+from bench import (appendix, data_path, gpu_suite, gpu_throughput, head_cache, mutual_info, noop_rerun,  # noqa: E402
+                   optimizer_step, scheduler_rounds)
 from bench.__main__ import main as bench_main  # noqa: E402
 
 
@@ -375,6 +376,36 @@ def test_mutual_info_benchmark_at_a_tiny_size(capsys):
     assert _last_line(capsys).startswith("==> mutual information at N = 200, d = 8")
 
 
+def test_optimizer_step_benchmark_compares_the_same_update(capsys):
+    r = optimizer_step.main(["--steps", "2", "--repeats", "1"])
+    assert set(r["models"]) == {"S3 GAN (3 D-steps + 1 G-step)", "S4 VAE"}
+    for m in r["models"].values():
+        assert m["loop_s"] > 0 and m["fused_s"] > 0
+        assert m["one_step_difference"] < 1e-4  # one step from the same weights: rounding only (lr is 1e-3-2e-3)
+    assert _last_line(capsys).startswith("==> fused optimizer step on the CPU: S3 GAN")
+
+
+def test_dropping_snakemakes_default_rate_limit_leaves_one_round_per_job_end(capsys):
+    r = scheduler_rounds.main(["--jobs", "8", "--seconds", "1", "--inputs", "3"])
+    # Without the limiter Snakemake only reschedules when a job ends; with it, every round that leaves
+    # jobs waiting sets off another chain of one-second rounds (8 jobs, 2 cores: 4 s of waiting jobs).
+    assert r["limit_dropped"]["rounds"] <= 8 + 1
+    assert r["default_limit"]["rounds"] > r["limit_dropped"]["rounds"]
+    assert _last_line(capsys).startswith("==> scheduling rounds")
+
+
+def test_a_rate_limit_the_user_chose_is_kept():
+    from types import SimpleNamespace
+
+    from archlab.local_scheduling import drop_default_rate_limit
+
+    chosen = SimpleNamespace(job_rate_limiter=SimpleNamespace(max_jobs=10, timespan=60))
+    assert not drop_default_rate_limit(chosen) and chosen.job_rate_limiter is not None
+    default = SimpleNamespace(job_rate_limiter=SimpleNamespace(max_jobs=100, timespan=1))
+    assert drop_default_rate_limit(default) and default.job_rate_limiter is None
+    assert not drop_default_rate_limit(SimpleNamespace(job_rate_limiter=None))  # dry runs have none
+
+
 @pytest.mark.slow
 def test_noop_rerun_on_one_dataset(tmp_path, capsys):
     r = noop_rerun.main(["--profile", "test", "--scope", "data", "--workdir", str(tmp_path)])
@@ -388,5 +419,5 @@ def test_bench_cli_lists_the_benchmarks(capsys):
     assert bench_main(["--help"]) == 0
     out = capsys.readouterr().out
     assert all(name in out for name in ("head_cache", "noop_rerun", "appendix", "data_path", "gpu_throughput",
-                                        "mutual_info", "gpu_suite"))
+                                        "mutual_info", "gpu_suite", "optimizer_step", "scheduler_rounds"))
     assert bench_main(["nonsense"]) == 2

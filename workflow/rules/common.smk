@@ -8,7 +8,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from archlab.commands.data import used_datasets  # noqa: E402
 from archlab.config import load_files  # noqa: E402
 from archlab.errors import ArchlabError  # noqa: E402
-from archlab import job_server  # noqa: E402
+from archlab import job_server, local_scheduling  # noqa: E402
 from archlab.models import weights as archlab_weights  # noqa: E402
 from archlab.pipeline import Paths, Pipeline  # noqa: E402
 
@@ -54,6 +54,9 @@ _JOB_SERVERS = []
 
 
 onstart:
+    # One machine: no scheduling rounds from Snakemake's default job-rate limit (src/archlab/local_scheduling.py).
+    if workflow.local_exec:
+        local_scheduling.drop_default_rate_limit(workflow.scheduler)
     # Jobs fork from a server that has torch & co. imported (src/archlab/job_server.py): local CPU runs
     # of a few jobs or more (it costs about one job's imports to start).
     if job_server.wanted(config["device"], workflow.local_exec, len(workflow.dag)):

@@ -203,7 +203,7 @@ def train_gan(cfg: GanConfig, train_images: torch.Tensor, heldout_images: torch.
     G, D = build_models(cfg, side, device)
     for net in (G, D):
         maybe_compile(net, compile, device)
-    opt_g = make_optimizer(G.parameters(), {"name": "adam", "lr": cfg.lr_g, "betas": cfg.betas})  # fused on CUDA
+    opt_g = make_optimizer(G.parameters(), {"name": "adam", "lr": cfg.lr_g, "betas": cfg.betas})  # fused (CPU and CUDA)
     opt_d = make_optimizer(D.parameters(), {"name": "adam", "lr": cfg.lr_d, "betas": cfg.betas})
     fixed_noise = torch.randn(n_grid, cfg.latent_dim, generator=gen).to(device)  # once: the grids' shared noise
     noise_gen = noise_generator(gen, seed, device)

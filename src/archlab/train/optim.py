@@ -9,10 +9,11 @@ import torch
 def make_optimizer(params, spec: dict) -> torch.optim.Optimizer:
     """An optimizer from ``{name, lr, weight_decay?, momentum?, betas?}``.
 
-    When every parameter is a floating-point CUDA tensor, the update runs as one fused kernel
-    (Adam's per-tensor loop launches several kernels per parameter tensor; the fused step is 4–5×
-    faster for small models); elsewhere torch's defaults (foreach on CUDA, the per-tensor loop on
-    the CPU) apply, so CPU results do not change.
+    When every parameter is a floating-point tensor on the CPU or on one CUDA device, the update
+    runs fused: one kernel for all tensors instead of torch's per-tensor loop, which launches
+    several kernels (or, on the CPU, several Python-dispatched ops) per parameter tensor. Measured
+    on one CPU thread: the S3 GAN's Adam step 3–4× faster, the S4 VAE's training step about 15 %
+    (bench/optimizer_step.py). Other devices keep torch's defaults.
     """
     params = [{**p, "params": _as_list(p["params"])} if isinstance(p, dict) else p for p in params]
     wd = spec.get("weight_decay", 0.0)
@@ -31,9 +32,12 @@ def _as_list(params) -> list:
 
 
 def _fusable(params: list) -> bool:
-    """Every parameter (plain or in param-group dicts) a floating-point CUDA tensor."""
+    """Every parameter (plain or in param-group dicts) a floating-point tensor, all on the CPU or all
+    on CUDA (torch's fused optimizers support those two)."""
     tensors = [t for p in params for t in (p["params"] if isinstance(p, dict) else [p])]
-    return bool(tensors) and all(isinstance(t, torch.Tensor) and t.is_cuda and t.is_floating_point() for t in tensors)
+    devices = {t.device.type for t in tensors if isinstance(t, torch.Tensor) and t.is_floating_point()}
+    return len(tensors) > 0 and all(isinstance(t, torch.Tensor) and t.is_floating_point() for t in tensors) \
+        and devices in ({"cpu"}, {"cuda"})
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, spec: dict | None, epochs: int, steps_per_epoch: int):
