@@ -1,7 +1,8 @@
 """Benchmark 8: a training step of the demo's S3 GAN and S4 VAE with torch's per-tensor optimizer
 loop vs the fused optimizer step that ``archlab.train.optim.make_optimizer`` now picks on the CPU.
 
-Both sides run the library's own step functions (``archlab.train.gan.discriminator_step`` and
+The fused side gets its optimizer from ``make_optimizer``, as the pipeline does. Both sides run the
+library's own step functions (``archlab.train.gan.discriminator_step`` and
 ``generator_step``; the S4 objective through ``archlab.train.vae.elbo_terms``) on the demo's model
 sizes and batch, one torch thread (what the pipeline gives a job), the same seed. The two
 optimizers are alternated ``--repeats`` times and the median CPU time per step is compared (CPU
@@ -24,14 +25,23 @@ import torch
 from bench.common import result
 
 
+def _adam(params, fused: bool, **spec) -> torch.optim.Optimizer:
+    """The fused side is what the pipeline's factory gives; the other, torch's per-tensor CPU loop."""
+    from archlab.train.optim import make_optimizer
+
+    if fused:
+        return make_optimizer(params, {"name": "adam", **spec})
+    return torch.optim.Adam(params, foreach=False, **spec)
+
+
 def _gan_step(fused: bool, seed: int):
     from archlab.models.gan import Discriminator, Generator
     from archlab.train.gan import discriminator_step, generator_step
 
     torch.manual_seed(seed)
     G, D = Generator(100, (128, 256)), Discriminator(784, (128, 128))  # the demo's half-width MLPs
-    opt_g = torch.optim.Adam(G.parameters(), lr=2e-3, betas=(0.5, 0.999), fused=fused or None)
-    opt_d = torch.optim.Adam(D.parameters(), lr=2e-3, betas=(0.5, 0.999), fused=fused or None)
+    opt_g = _adam(G.parameters(), fused, lr=2e-3, betas=(0.5, 0.999))
+    opt_d = _adam(D.parameters(), fused, lr=2e-3, betas=(0.5, 0.999))
     real = torch.rand(32, 1, 28, 28) * 2 - 1
 
     def step():  # the demo's baseline: 3 D-steps per G-step, batch 32
@@ -48,7 +58,7 @@ def _vae_step(fused: bool, seed: int):
 
     torch.manual_seed(seed)
     model = ConvVAE(20, (16, 32), 128)  # the demo's half-width VAE
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=fused or None)
+    opt = _adam(model.parameters(), fused, lr=1e-3)
     x = torch.rand(32, 1, 28, 28)
 
     def step():
