@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import sys
 import textwrap
@@ -58,7 +59,11 @@ def _run(args) -> None:
         job = _pipeline(args).job(args.rule, wildcards)
         for path in job.output.values():
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        run_job(job.rule.name, job.rule.func, job.wildcards, job.input, job.output, job.params, args.threads)
+        # the params exactly as Snakemake hands them over (Job.params_json, parsed by run_from_snakemake): keys
+        # sorted and values JSON-normalised, so params.json and every file derived from the params (a prepared
+        # dataset's meta.json) come out byte-identical whichever route ran the job, and nothing downstream reruns
+        params = json.loads(job.params_json)
+        run_job(job.rule.name, job.rule.func, job.wildcards, job.input, job.output, params, args.threads)
 
 
 def _dvc_yaml(args) -> None:
