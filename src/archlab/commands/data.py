@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+from archlab.data.kinds import check_source_keys
 from archlab.plan import Rule, run_files
 
 log = logging.getLogger(__name__)
@@ -16,7 +17,10 @@ ARRAYS = {f"{split}_{xy}": f"{split}_{xy}.npy" for split in ("train", "val", "te
 
 
 def check(cfg: dict) -> None:
-    """Dataset references are checked with the schema (archlab.config)."""
+    """Dataset references and sizes are checked with the schema (archlab.config); here, the keys a
+    dataset's source would silently ignore."""
+    for name, spec in cfg["data"].items():
+        check_source_keys(name, spec)
 
 
 def used_datasets(cfg: dict) -> list[str]:

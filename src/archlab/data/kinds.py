@@ -34,6 +34,29 @@ SOURCE_SIZES = {("torchvision", "cifar10"): (50000, 10000), ("torchvision", "cif
                 ("torchvision", "stl10"): (5000, 8000), ("digits", "mnist"): (1437, 360)}
 
 
+# keys that only some sources read (sources.py): on any other source they would be accepted and do nothing
+# (a torchvision CIFAR-10 with `classes: 5` still has 10 classes), so they are refused there. A function
+# of (source, kind): True where the key has an effect.
+SOURCE_ONLY_KEYS = {
+    "classes": ("synthetic data only (a real dataset has its own classes)", lambda source, kind: source == "synthetic"),
+    "shape_offset": ("synthetic data only", lambda source, kind: source == "synthetic"),
+    "image_size": ("synthetic data and image folders only (a real dataset keeps its native size; the studies "
+                   "resize per model with their own image_size key)",
+                   lambda source, kind: source == "synthetic" or kind == "imagefolder"),
+    "path": ("source: local only", lambda source, kind: source == "local"),
+}
+
+
+def check_source_keys(name: str, spec: dict) -> None:
+    """Refuse a key the dataset's source ignores (:data:`SOURCE_ONLY_KEYS`), naming it and the fix."""
+    kind = spec.get("kind", name)
+    for key, (where, applies) in SOURCE_ONLY_KEYS.items():
+        if key in spec and not applies(spec["source"], kind):
+            raise ParamsError(f"data.{name}.{key}={spec[key]!r} has no effect on source {spec['source']!r} "
+                              f"({key} applies to {where}); remove data.{name}.{key} from params.yaml or "
+                              f"config/<profile>.yaml, or choose a source that reads it")
+
+
 def split_sizes(name: str, spec: dict, available: tuple[int, int] | None = None) -> dict[str, int]:
     """Images in each split once dataset ``name`` is prepared (``prepare_dataset``'s arithmetic, one rule
     for every source): ``train_size``/``test_size`` keep the first N of the source's split, validation is
