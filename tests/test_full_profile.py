@@ -29,3 +29,66 @@ def test_the_keys_a_source_reads_still_validate(tmp_path, capsys):
         "profile: x\ndata:\n  spare: {kind: cifar10, source: synthetic, train_size: 100, test_size: 50, val_size: 20, classes: 5, image_size: 16, "
         "shape_offset: 2}\n")
     assert main(["validate", "--profile", "x", "--root", str(root)]) == 0, capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ weights: the cache, not the marker
+from test_real_formats import _hf_cache_snapshot, offline  # noqa: E402,F401  (the real cache layouts)
+
+from archlab.models import weights  # noqa: E402
+
+FULL_WEIGHTS = {"vit_predict": "hf:google/vit-base-patch16-224", "clip_images": "open_clip:ViT-B-32-quickgelu:openai",
+                "resnet_features": "torchvision:resnet152:IMAGENET1K_V1"}
+
+
+def _open_clip_cache(resources):
+    """open_clip's hub weights file for the full profile's CLIP, in the Hugging Face cache layout."""
+    from open_clip.pretrained import get_pretrained_cfg
+
+    _, name, tag = FULL_WEIGHTS["clip_images"].split(":")
+    repo = get_pretrained_cfg(name, tag)["hf_hub"].rstrip("/")
+    snapshot = _hf_cache_snapshot(weights.cache_dir(resources, "open_clip"), repo)
+    (snapshot / "open_clip_pytorch_model.bin").write_bytes(b"weights")
+
+
+@pytest.mark.parametrize("rule", sorted(FULL_WEIGHTS))
+def test_a_marker_without_its_cache_is_one_archlab_message_with_exit_3(tmp_path, capsys, offline, rule):
+    root = copy_params(tmp_path / "p")
+    spec = FULL_WEIGHTS[rule]
+    weights.marker_path(spec, root / "resources").parent.mkdir(parents=True)
+    weights.marker_path(spec, root / "resources").write_text(spec + "\n")  # the marker copied, the cache not
+    wildcards = {"resnet_features": ["variant=resnet152"], "clip_images": [], "vit_predict": []}[rule]
+    code = main(["run", rule, *wildcards, "--profile", "full", "--root", str(root)])
+    err = capsys.readouterr().err
+    assert code == 3 and "Traceback" not in err, err
+    assert f"weights {spec}: the marker" in err and "exists but the cache lacks" in err
+    assert "copy the whole resources/weights/ folder" in err
+
+
+def test_open_clip_fetch_offline_succeeds_from_a_present_cache(tmp_path, offline, capsys):
+    spec = FULL_WEIGHTS["clip_images"]
+    resources = tmp_path / "res"
+    assert weights.missing_from_cache(weights.parse(spec), resources)  # empty cache: something is missing
+    _open_clip_cache(resources)
+    assert main(["fetch-weights", spec, "--resources", str(resources)]) == 0, capsys.readouterr().err
+    assert weights.marker_path(spec, resources).read_text() == spec + "\n"
+    weights.ensure_available(spec, resources)
+
+
+def test_hf_and_torchvision_fetch_offline_succeed_from_a_present_cache(tmp_path, offline, capsys):
+    import torchvision.models as tvm
+
+    resources = tmp_path / "res"
+    hf = FULL_WEIGHTS["vit_predict"]
+    snapshot = _hf_cache_snapshot(weights.cache_dir(resources, "hf"), hf.split(":", 1)[1])
+    for name in ("config.json", "preprocessor_config.json", "model.safetensors"):
+        (snapshot / name).write_text("{}")
+    tv = "torchvision:resnet18:IMAGENET1K_V1"
+    url = tvm.ResNet18_Weights.IMAGENET1K_V1.url
+    (weights.cache_dir(resources, "torchvision") / url.rsplit("/", 1)[-1]).parent.mkdir(parents=True)
+    (weights.cache_dir(resources, "torchvision") / url.rsplit("/", 1)[-1]).write_bytes(b"x")
+    for spec in (hf, tv):
+        assert main(["fetch-weights", spec, "--resources", str(resources)]) == 0, capsys.readouterr().err
+        assert weights.marker_path(spec, resources).exists()
+    (snapshot / "model.safetensors").unlink()  # a partial copy: loading would fail, so the check does
+    assert weights.missing_from_cache(weights.parse(hf), resources) == [
+        "google/vit-base-patch16-224/model.safetensors (or pytorch_model.bin)"]

@@ -84,13 +84,15 @@ def fetch(spec: str, resources: str | Path) -> Path | None:
         ensure_available(spec, resources)
         return marker
     target = cache_dir(resources, ws.kind)
+    check_open_clip(spec)  # never fetch weights for an architecture they were not trained with
+    if not missing_from_cache(ws, resources):  # already there (copied from elsewhere): no network needed
+        return _write_marker(spec, marker)
     if ws.kind == "torchvision":
         weights = _torchvision_weights(ws)  # an unknown tag is a ParamsError, before any download
         download = lambda: weights.get_state_dict(progress=True, model_dir=str(target), check_hash=True)  # noqa: E731
     elif ws.kind == "hf":
         download = lambda: _hf_download(ws.parts[0], target)  # noqa: E731
     else:
-        check_open_clip(spec)  # never fetch weights for an architecture they were not trained with
         download = lambda: _open_clip_download(ws, target)  # noqa: E731
     try:
         download()
@@ -103,6 +105,10 @@ def fetch(spec: str, resources: str | Path) -> Path | None:
             f"seems to have no internet (or the source refused): on a machine with internet run "
             f"`python -m archlab fetch-weights '{spec}' --resources resources` and copy its resources/weights/ "
             f"folder (with {marker.name}) to {Path(resources) / 'weights'} here") from exc
+    return _write_marker(spec, marker)
+
+
+def _write_marker(spec: str, marker: Path) -> Path:
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text(spec + "\n")
     return marker
@@ -160,6 +166,48 @@ def ensure_available(spec: str, resources: str | Path) -> None:
         raise MissingResourceError(
             f"weights {spec} are not in {cache_dir(resources, ws.kind)}; fetch them where there is internet with "
             f"`python -m archlab fetch-weights '{spec}'` (or `snakemake {marker}`) and copy resources/weights here")
+    missing = missing_from_cache(ws, resources) if ws.remote else []
+    if missing:  # a marker copied without its cache: the loaders would fail with their own tracebacks
+        raise MissingResourceError(
+            f"weights {spec}: the marker {marker} exists but the cache lacks {missing[0]}; copy the whole "
+            f"resources/weights/ folder (the {ws.kind}/ cache, not only the .ok markers) from the machine that "
+            f"fetched them, or fetch them again with `python -m archlab fetch-weights '{spec}'` (offline it "
+            f"succeeds once the cache is complete)")
+
+
+def missing_from_cache(ws: WeightSpec, resources: str | Path) -> list[str]:
+    """The files the loader of a remote spec reads from the cache that are not there (empty: loadable
+    offline). Each kind looks where its library's own offline loader looks: torch.hub's file name for
+    torchvision, the Hugging Face cache (``refs/main`` → snapshot) for ``hf`` and for open_clip's hub
+    weights, open_clip's download name for its URL weights. Torch is imported for torchvision only
+    (its weights' file names live in torchvision's enums)."""
+    target = cache_dir(resources, ws.kind)
+    if ws.kind == "torchvision":
+        path = target / _torchvision_weights(ws).url.rsplit("/", 1)[-1]
+        return [] if path.is_file() else [str(path)]
+    if ws.kind == "hf":
+        repo = ws.parts[0]
+        missing = [f"{repo}/{name}" for name in HF_CONFIG_FILES if not _hub_cached(repo, name, target)]
+        if not any(_hub_cached(repo, formats[0], target) or _hub_cached(repo, formats[1], target)
+                   for formats in HF_WEIGHT_FORMATS):
+            missing.append(f"{repo}/{HF_WEIGHT_FORMATS[0][0]} (or {HF_WEIGHT_FORMATS[1][0]})")
+        return missing
+    registry, _ = _open_clip_registry()
+    cfg = registry.get_pretrained_cfg(*ws.parts)
+    if cfg.get("hf_hub"):  # open_clip's download_pretrained_from_hf: a safetensors twin first, then the file
+        repo, name = os.path.split(cfg["hf_hub"])
+        name = name or registry.HF_WEIGHTS_NAME
+        names = [*registry._get_safe_alternatives(name), name]
+        return [] if any(_hub_cached(repo, n, target) for n in names) else [f"{repo}/{name}"]
+    path = target / os.path.basename(cfg["url"])
+    return [] if path.is_file() else [str(path)]
+
+
+def _hub_cached(repo_id: str, filename: str, cache: Path) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(repo_id, filename, cache_dir=str(cache))
+    return isinstance(found, str) and Path(found).is_file()
 
 
 def load_file(spec: str, resources: str | Path) -> dict:
