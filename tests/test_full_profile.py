@@ -92,3 +92,23 @@ def test_hf_and_torchvision_fetch_offline_succeed_from_a_present_cache(tmp_path,
     (snapshot / "model.safetensors").unlink()  # a partial copy: loading would fail, so the check does
     assert weights.missing_from_cache(weights.parse(hf), resources) == [
         "google/vit-base-patch16-224/model.safetensors (or pytorch_model.bin)"]
+
+
+# ------------------------------------------------------------------ the report's banner names the real data
+def test_the_banner_names_the_profiles_data(tmp_path):
+    from archlab.commands.report import data_in_words
+    from archlab.report.render import render
+    from archlab.io import read_json
+    from archlab.report.section import Section
+
+    from conftest import ROOT
+
+    Section("resnet", "S1", "smoke", "tiny").text("x").write(tmp_path / "section.json", tmp_path / "dvc" / "m.json")
+    data = data_in_words({"cifar10": {"source": "torchvision", "sizes": {"train": 300, "val": 100, "test": 200}},
+                          "photos_x": {"source": "skimage", "sizes": {"test": 8}}})
+    assert data == "cifar10 (torchvision: 300 train, 100 validation, 200 test images); photos_x (skimage: 8 test images)"
+    out = render([read_json(tmp_path / "section.json")], "T", "smoke", tmp_path / "r", ROOT / "report" / "templates", data=data)
+    md, html, tex = (out[fmt].read_text() for fmt in ("md", "html", "tex"))
+    assert "profile, on cifar10 (torchvision: 300 train" in md and "config/smoke.yaml" in md
+    assert "cifar10 (torchvision: 300 train" in html and r"photos\_x (skimage" in tex
+    assert not any("synthetic or bundled" in text for text in (md, html, tex))

@@ -55,6 +55,15 @@ def jobs(cfg: dict, paths) -> list:
                      params={"report": cfg["report"], "profile": cfg["profile"], "params_hash": params_hash(cfg)})]
 
 
+def data_in_words(metas: dict[str, dict]) -> str:
+    """The profile's real data for the report's banner, from the prepared datasets' meta.json (by dataset
+    name): each dataset's source and split sizes (a smoke run on real CIFAR-10 is not "synthetic")."""
+    words = {"train": "train", "val": "validation", "test": "test"}
+    return "; ".join(f"{name} ({meta['source']}: " + ", ".join(f"{meta['sizes'][s]} {w}" for s, w in words.items()
+                                                            if s in meta["sizes"]) + " images)"
+                     for name, meta in metas.items())
+
+
 def report(job) -> None:
     from archlab.errors import ArchlabError
     from archlab.io import read_json
@@ -67,7 +76,8 @@ def report(job) -> None:
     appendix = origin.appendix_section(sections, runs, job.input["data"], job.input["data_params"])
     templates = Path(job.input["templates"][0]).parent
     written = render(sections, job.params["report"]["title"], job.params["profile"], job.run_dir, templates,
-                     provenance=origin.provenance_block(fields), appendix=appendix)
+                     provenance=origin.provenance_block(fields), appendix=appendix,
+                     data=data_in_words({Path(p).parent.name: read_json(p) for p in job.input["data"]}))
     log.info("wrote %s", ", ".join(map(str, written.values())))
     if "pdf" in job.output:
         try:

@@ -224,18 +224,19 @@ def _numbered(sections: list[dict]) -> list[dict]:
 
 
 def render(sections: list[dict], title: str, profile: str, out_dir: str | Path, templates: str | Path,
-           provenance: dict | None = None, appendix: dict | None = None) -> dict[str, Path]:
+           provenance: dict | None = None, appendix: dict | None = None, data: str = "") -> dict[str, Path]:
     """Write ``report.md``, ``report.tex`` and ``report.html`` (from ``templates``) into ``out_dir``.
 
     ``provenance`` (a table block) goes at the top of every format, ``appendix`` (a section) at the
     end; figure paths are relative to ``out_dir`` in Markdown and LaTeX and embedded in the HTML.
+    ``data`` names the profile's datasets in words, for the banner of a profile other than full.
     """
     out_dir = Path(out_dir)
     sections = _numbered(ordered(sections))
     env = _env(Path(templates))
     paths = {}
     for fmt_, name in FORMATS.items():
-        text = env.get_template(name).render(sections=sections, title=title, profile=profile, provenance=provenance,
+        text = env.get_template(name).render(sections=sections, title=title, profile=profile, provenance=provenance, data=data,
                                              appendix=appendix, out_dir=str(out_dir.resolve()), references=references())
         paths[fmt_] = out_dir / f"report.{fmt_}"
         write_text(paths[fmt_], text)
