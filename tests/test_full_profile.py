@@ -112,3 +112,34 @@ def test_the_banner_names_the_profiles_data(tmp_path):
     assert "profile, on cifar10 (torchvision: 300 train" in md and "config/smoke.yaml" in md
     assert "cifar10 (torchvision: 300 train" in html and r"photos\_x (skimage" in tex
     assert not any("synthetic or bundled" in text for text in (md, html, tex))
+
+
+# ------------------------------------------------------------------ fair comparisons in the full profile
+def test_the_s1_arms_train_at_one_setting():
+    """Head-only, last-block, full fine-tune and from-scratch differ only in what trains and where it starts:
+    STUDIES.md's one S1 setting (Adam 1e-3, batch 128, 5 epochs) for every arm."""
+    from archlab.config import load_params
+
+    from conftest import ROOT
+
+    s1 = load_params("full", ROOT)["resnet"]
+    assert s1["strategies"]["optimizer"] == s1["head"]["optimizer"] == {"name": "adam", "lr": 1.0e-3}
+    assert s1["strategies"]["epochs"] == s1["head"]["epochs"] == 5 and s1["batch_size"] == 128
+
+
+def test_s7_deeper_vs_simple_states_everything_its_rungs_differ_in():
+    """The claim's `varies` is exactly what the full profile's two ladder rungs differ in: a verdict credits
+    the whole recipe, and a change to either rung that the claim does not list fails here."""
+    import yaml
+
+    from archlab.config import load_params
+
+    from conftest import ROOT
+
+    claims = yaml.safe_load((ROOT / "src" / "archlab" / "report" / "claims.yaml").read_text())["claims"]
+    claim = next(c for c in claims if c["id"] == "S7-deeper-vs-simple")
+    ladder = load_params("full", ROOT)["ood"]["ladder"]
+    assert claim["b"]["match"]["model"] == "{ood.ladder.0.name}" and claim["a"]["match"]["model"] == "deeper"
+    simple, deeper = ladder[0], next(rung for rung in ladder if rung["name"] == "deeper")
+    differ = {k for k in simple.keys() | deeper.keys() if simple.get(k) != deeper.get(k)} - {"name", "published"}
+    assert differ == set(claim["varies"])
