@@ -5,6 +5,7 @@
   archlab validate --profile demo                                 check params and every study's plan, then exit
   archlab dvc-yaml --write                                        regenerate dvc.yaml from the plans
   archlab fetch-weights torchvision:resnet152:IMAGENET1K_V1       download weights (where there is internet)
+  archlab cost --profile full --write                             the GPU-hour table (docs/cost.md) from the FLOP model
 
 "run" looks the job up in the same plan Snakemake's rules come from (src/archlab/studies/<study>/plan.py),
 so it gets the same inputs, outputs and params; its outputs, log lines and params.json are the same.
@@ -82,6 +83,22 @@ def _fetch(args) -> None:
     print(weights.fetch(args.spec, Path(args.resources)))
 
 
+def _cost(args) -> None:
+    from archlab import cost
+
+    pipeline = _pipeline(args)
+    if args.count:  # imports torch: builds each model once; other profiles' rows are kept
+        table = json.loads(cost.FLOPS_FILE.read_text()) | {key: cost.count_flops(key) for key in cost.needed_models(pipeline)}
+        cost.FLOPS_FILE.write_text(json.dumps(table, indent=2, sort_keys=True) + "\n")
+        print(f"wrote {cost.FLOPS_FILE} ({len(table)} models)")
+    text = cost.markdown(pipeline)
+    if args.write:
+        Path(args.root, cost.DOC).write_text(text)
+        print(f"wrote {Path(args.root, cost.DOC)}")
+    else:
+        print(text, end="")
+
+
 def _epilog() -> str:
     return "exit codes:\n" + "\n".join(f"  {code}  {what}" for code, what in EXIT_CODES.items())
 
@@ -122,6 +139,13 @@ def build_parser() -> argparse.ArgumentParser:
     dvc.add_argument("--root", default=".", help="project root (default: .)")
     dvc.add_argument("--write", action="store_true", help="overwrite <root>/dvc.yaml instead of printing it")
     dvc.set_defaults(func=_dvc_yaml)
+    cost_ = profile_args(command("cost", "print (or --write) the GPU cost of a profile's jobs from the FLOP/step model",
+                                 "Print the GPU-hour table of a profile (estimated and booked per study) from the FLOP/step "
+                                 "model in src/archlab/cost.py; --write puts it in docs/cost.md, --count first recounts "
+                                 "the models' FLOPs (imports torch) into src/archlab/cost_flops.json."))
+    cost_.add_argument("--write", action="store_true", help="write docs/cost.md under --root instead of printing")
+    cost_.add_argument("--count", action="store_true", help="recount every model's FLOPs first (torch; a minute)")
+    cost_.set_defaults(func=_cost)
     fetch = command("fetch-weights", "download a weights spec into resources/weights (needs internet)")
     fetch.add_argument("spec", help="a weights spec, e.g. torchvision:resnet152:IMAGENET1K_V1 or "
                                     "hf:google/vit-base-patch16-224")

@@ -6,6 +6,12 @@
 # Figures, section.json and report.html are tagged report() (Rule.report_outputs): `snakemake --report` shows them.
 
 
+# Each GPU job books the minutes of the FLOP/step cost model (src/archlab/cost.py, docs/cost.md), not a guess;
+# small GPU jobs share a group, so a cluster can pack several into one allocation (--group-components).
+from archlab.cost import CostModel  # noqa: E402
+
+COST = CostModel(PIPELINE.cfg)
+
 for _spec in PIPELINE.rules.values():
 
     rule:
@@ -29,7 +35,7 @@ for _spec in PIPELINE.rules.values():
         priority: PIPELINE.priority(_spec.name)
         resources:
             mem_mb=_spec.mem_mb,
-            runtime=_spec.runtime,
+            runtime=lambda wildcards, _rule=_spec: COST.minutes(PIPELINE.job(_rule.name, dict(wildcards.items()))),
             gpu=GPUS if _spec.gpu else 0,
             # GPU sharing on one machine: a GPU job also asks for its Rule's gpu_share of the 100
             # `gpu_slots` one GPU has (0.25 -> 25: four such jobs share it; a whole-GPU job takes all
@@ -38,6 +44,7 @@ for _spec in PIPELINE.rules.values():
             # that SLURM gets (there no slot limit applies). With N GPUs: --resources gpu=N gpu_slots=N*100.
             # 0 where GPU rules ask no GPU (gpus_per_job: 0, the demo and test profiles).
             gpu_slots=lambda wildcards, _rule=_spec: _rule.gpu_slots(dict(wildcards.items())) if GPUS else 0,
+        group: COST.group(_spec)
         localrule: _spec.local
         conda:
             ENV
