@@ -78,3 +78,13 @@ def test_snakemake_books_the_models_minutes_and_groups_small_gpu_jobs(full):
     test = load_params("test", ROOT)  # no GPU asked: no group
     assert cost.CostModel(test).group(full.rules["gan_train"]) is None
     assert math.isfinite(model.seconds(job))
+
+
+def test_the_cpu_check_of_the_flop_counts_runs(capsys):
+    """bench/cost_check.py (benchmark 10) at a tiny size: every model it times is a row of the table."""
+    sys.path.insert(0, str(ROOT))  # bench/ is a folder of the checkout, not part of the installed package
+    from bench import cost_check
+
+    out = cost_check.main(["--batch-size", "2", "--steps", "1"])
+    assert set(out["rates"]) == set(cost_check.MODELS) and out["spread"] >= 1
+    assert "==> CPU training rate per counted FLOP varies" in capsys.readouterr().out

@@ -264,8 +264,11 @@ def markdown(pipeline) -> str:
         f"  in one allocation (`--group-components {SMALL_GPU_GROUP}_gan_train=4`); on one machine groups have no "
         "effect (`gpu_slots` shares the GPU there).",
         "",
-        "On another GPU scale the estimate by the ratio of its bf16 throughput; replace the model by measured",
-        "times (`logs/<profile>/bench/<study>/*.tsv`) once a run has been made.",
+        "Checks: `python -m bench cost_check` (benchmark 10) times forward + backward of several of these models on",
+        "the CPU and prints how far their time per counted FLOP differs between models (the safety factor has to",
+        "cover it); on a GPU, `python -m bench gpu_suite` (benchmark 7) measures each study's fraction of the bf16",
+        "peak, the number to put in `UTILISATION`. On another GPU scale the estimate by the ratio of its bf16",
+        "throughput; replace the model by measured times (`logs/<profile>/bench/<study>/*.tsv`) once a run exists.",
         "",
         "| Study | GPU jobs | Rules (minutes booked per job) | PFLOP | Estimated GPU-hours | Booked GPU-hours | Largest `mem_mb` |",
         "|---|---|---|---|---|---|---|",
