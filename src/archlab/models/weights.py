@@ -192,6 +192,8 @@ def missing_from_cache(ws: WeightSpec, resources: str | Path) -> list[str]:
                    for formats in HF_WEIGHT_FORMATS):
             missing.append(f"{repo}/{HF_WEIGHT_FORMATS[0][0]} (or {HF_WEIGHT_FORMATS[1][0]})")
         return missing
+    if ws.kind != "open_clip":  # a new remote kind must say where its loader reads, or loading fails late
+        raise ValueError(f"no cache check for weights kind {ws.kind!r}: add it to missing_from_cache")
     registry, _ = _open_clip_registry()
     cfg = registry.get_pretrained_cfg(*ws.parts)
     if cfg.get("hf_hub"):  # open_clip's download_pretrained_from_hf: a safetensors twin first, then the file
