@@ -219,7 +219,7 @@ def study_table(pipeline) -> list[dict]:
             continue
         row = rows.setdefault(job.rule.study, {"study": job.rule.study, "jobs": 0, "rules": {}, "pflop": 0.0,
                                                "estimated_h": 0.0, "booked_h": 0.0, "mem_mb": 0})
-        seconds = model.seconds(job) or job.rule.runtime * 60 / SAFETY
+        seconds = model.seconds(job) or job.rule.runtime * 60  # not modelled: its booked time, an upper bound
         booked = model.minutes(job)
         row["jobs"] += 1
         row["pflop"] += model.flop_total(job) / 1e15
@@ -259,6 +259,8 @@ def markdown(pipeline) -> str:
         f"- Estimate = start-up + max(FLOPs / throughput, steps x step cost). Booked = estimate x {SAFETY:g} "
         f"(safety factor), rounded up to {BOOKING_STEP_MINUTES} min, at least {MIN_BOOKED_MINUTES} min: the rules' "
         "`runtime` (SLURM's time limit).",
+        "- A job the model does not cover (`clip_texts`: a few dozen prompts) keeps its plan's `runtime`, counted "
+        "in both columns.",
         f"- The small GPU jobs of a rule (a part of a GPU each) form the Snakemake group `{SMALL_GPU_GROUP}_<rule>`, "
         "so a cluster can run several",
         f"  in one allocation (`--group-components {SMALL_GPU_GROUP}_gan_train=4`); on one machine groups have no "
