@@ -234,6 +234,9 @@ def study_table(pipeline) -> list[dict]:
 def markdown(pipeline) -> str:
     """``docs/cost.md``: the assumptions, then the table of :func:`study_table`."""
     rows = study_table(pipeline)
+    model = CostModel(pipeline.cfg)
+    unmodelled = ", ".join(sorted({f"`{job.rule.name}`" for job in pipeline.jobs
+                                   if job.rule.gpu and model.seconds(job) is None}))
 
     def rules(r):
         return ", ".join(f"`{name}` {lo} min" if lo == hi else f"`{name}` {lo}-{hi} min"
@@ -259,8 +262,8 @@ def markdown(pipeline) -> str:
         f"- Estimate = start-up + max(FLOPs / throughput, steps x step cost). Booked = estimate x {SAFETY:g} "
         f"(safety factor), rounded up to {BOOKING_STEP_MINUTES} min, at least {MIN_BOOKED_MINUTES} min: the rules' "
         "`runtime` (SLURM's time limit).",
-        "- A job the model does not cover (`clip_texts`: a few dozen prompts) keeps its plan's `runtime`, counted "
-        "in both columns.",
+        f"- A GPU rule the model does not cover ({unmodelled or 'none'}) keeps its plan's `runtime`, counted in "
+        "both columns.",
         f"- The small GPU jobs of a rule (a part of a GPU each) form the Snakemake group `{SMALL_GPU_GROUP}_<rule>`, "
         "so a cluster can run several",
         f"  in one allocation (`--group-components {SMALL_GPU_GROUP}_gan_train=4`); on one machine groups have no "
