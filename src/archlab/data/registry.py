@@ -35,7 +35,8 @@ from archlab.io import atomic_path
 log = logging.getLogger(__name__)
 
 DEBIAN_PACKAGE = "dataset-fashion-mnist"
-DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")  # where the installed package puts its files
+PACKAGE_FOLDER = "usr/share/datasets/fashion-mnist"  # the files' folder inside the .deb
+DEBIAN_DIR = Path("/") / PACKAGE_FOLDER  # where the installed package puts them
 # md5 of each unzipped file: the official Fashion-MNIST raw files (zalandoresearch), which torchvision
 # also yields after unzipping its download
 FASHION_MNIST_MD5 = {
@@ -119,7 +120,7 @@ def _debian_files(root: Path) -> Iterator[Path]:
             reason = (got.stderr.strip().splitlines() or ["no .deb written"])[-1]
             raise MissingResourceError(missing_package_message(f"not installed; `apt-get download` failed: {reason}"))
         unpacked = subprocess.run(["dpkg-deb", "-x", str(debs[0]), str(work / "x")], capture_output=True, text=True)
-        folder = work / "x" / DEBIAN_DIR.relative_to("/")
+        folder = work / "x" / PACKAGE_FOLDER
         if unpacked.returncode != 0 or not folder.is_dir():
             raise CorruptResourceError(f"{debs[0].name} (from `apt-get download {DEBIAN_PACKAGE}`) could not be "
                                        f"unpacked ({unpacked.stderr.strip()}); install the package instead")
