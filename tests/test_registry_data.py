@@ -225,3 +225,18 @@ def test_each_section_says_whether_its_data_is_real():
     assert real.data["real_data"] is True and stand_in.data["real_data"] is False
     assert Section("clip", "S5", "demo", "setting").data["real_data"] is None
     json.dumps(real.data)  # written to section.json as is
+
+
+@pytest.mark.skipif(not registry.DEBIAN_DIR.is_dir(), reason="dataset-fashion-mnist is not installed (.ci/run installs it)")
+def test_the_installed_debian_files_unzip_to_the_official_raw_files():
+    for name, md5 in registry.FASHION_MNIST_MD5.items():
+        assert hashlib.md5(gzip.decompress((registry.DEBIAN_DIR / f"{name}.gz").read_bytes())).hexdigest() == md5
+
+
+def test_the_appendix_names_the_data_and_the_checksums_its_files_passed(tmp_path, installed, offline):
+    from archlab.report.origin import data_rows
+
+    prepare_dataset("fashionmnist", FASHION, tmp_path / "out", tmp_path / "raw")
+    (row,) = data_rows([str(tmp_path / "out/meta.json")], [str(tmp_path / "out/params.json")])  # named by its folder
+    assert row[:3] == ["out", "Fashion-MNIST, 60 000 real images (Debian dataset-fashion-mnist)", "debian"]
+    assert row[4] == "Debian dataset-fashion-mnist: " + ", ".join(f"{k} {v}" for k, v in installed["md5"].items())
