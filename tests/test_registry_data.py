@@ -103,6 +103,7 @@ def test_without_the_package_or_apt_there_is_one_message_naming_both(tmp_path, m
     assert err.value.exit_code == 3  # the project's missing-data code
     assert "dataset-fashion-mnist" in msg and "no apt-get or dpkg-deb" in msg
     assert "`sudo apt-get install dataset-fashion-mnist`" in msg and "apt-get download dataset-fashion-mnist" in msg
+    assert f"gunzip <dir>/usr/share/datasets/fashion-mnist/*.gz into {tmp_path / 'raw/fashionmnist/FashionMNIST/raw'}" in msg
     assert not (tmp_path / "out/meta.json").exists()  # never a silent synthetic stand-in
 
 

@@ -64,7 +64,7 @@ def debian_fashion_mnist(root: Path, name: str | None = None):
     raw_dir = root / sources._dataset_class("fashionmnist").__name__ / "raw"
     missing = [f for f in FASHION_MNIST_MD5 if not (raw_dir / f).is_file()]
     if missing:
-        with _debian_files(root) as folder:
+        with _debian_files(root, raw_dir) as folder:
             for fname in missing:
                 gz = folder / f"{fname}.gz"
                 try:
@@ -92,17 +92,17 @@ def _check_md5(path: Path, data: bytes, expected: str) -> None:
             f"(`sudo apt-get install --reinstall {DEBIAN_PACKAGE}`, or `apt-get download {DEBIAN_PACKAGE}`)")
 
 
-def missing_package_message(reason: str) -> str:
-    """The one message a machine without the Debian package gets: what is missing and the command."""
+def missing_package_message(reason: str, raw_dir: Path) -> str:
+    """The one message a machine without the Debian package gets: what is missing and the commands."""
     return (f"Fashion-MNIST (source: debian) needs the Debian package {DEBIAN_PACKAGE} ({reason}). Install it with "
-            f"`sudo apt-get install {DEBIAN_PACKAGE}` (files in {DEBIAN_DIR}), or without root run "
-            f"`apt-get download {DEBIAN_PACKAGE} && dpkg-deb -x {DEBIAN_PACKAGE}_*.deb <dir>` and copy "
-            f"<dir>{DEBIAN_DIR}/*.gz to {DEBIAN_DIR}; or set data.fashionmnist.source: torchvision "
-            f"(downloads the same files)")
+            f"`sudo apt-get install {DEBIAN_PACKAGE}` (files in {DEBIAN_DIR}); or, without root, run "
+            f"`apt-get download {DEBIAN_PACKAGE} && dpkg-deb -x {DEBIAN_PACKAGE}_*.deb <dir>` (here or on another "
+            f"machine) and gunzip <dir>/{PACKAGE_FOLDER}/*.gz into {raw_dir}; or set data.fashionmnist.source: "
+            f"torchvision (downloads the same files)")
 
 
 @contextlib.contextmanager
-def _debian_files(root: Path) -> Iterator[Path]:
+def _debian_files(root: Path, raw_dir: Path) -> Iterator[Path]:
     """The folder holding the package's four ``.gz`` files: the installed package's, else (for the block) the
     package downloaded with ``apt-get download`` and unpacked with ``dpkg-deb -x`` in a scratch folder under ``root``."""
     if all((DEBIAN_DIR / f"{f}.gz").is_file() for f in FASHION_MNIST_MD5):
@@ -110,7 +110,7 @@ def _debian_files(root: Path) -> Iterator[Path]:
         return
     tools = [t for t in ("apt-get", "dpkg-deb") if shutil.which(t) is None]
     if tools:
-        raise MissingResourceError(missing_package_message(f"not installed, and no {' or '.join(tools)} to download it"))
+        raise MissingResourceError(missing_package_message(f"not installed, and no {' or '.join(tools)} to download it", raw_dir))
     root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="debian-", dir=root))
     try:
@@ -118,7 +118,7 @@ def _debian_files(root: Path) -> Iterator[Path]:
         debs = sorted(work.glob(f"{DEBIAN_PACKAGE}_*.deb"))
         if got.returncode != 0 or not debs:
             reason = (got.stderr.strip().splitlines() or ["no .deb written"])[-1]
-            raise MissingResourceError(missing_package_message(f"not installed; `apt-get download` failed: {reason}"))
+            raise MissingResourceError(missing_package_message(f"not installed; `apt-get download` failed: {reason}", raw_dir))
         unpacked = subprocess.run(["dpkg-deb", "-x", str(debs[0]), str(work / "x")], capture_output=True, text=True)
         folder = work / "x" / PACKAGE_FOLDER
         if unpacked.returncode != 0 or not folder.is_dir():
