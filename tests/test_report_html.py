@@ -211,7 +211,7 @@ def test_appendix_names_each_figures_rule_and_the_data_checksums(planted):
     assert figure_rows[confusion][:5] == ["2", confusion, "resnet", "resnet_confusion", "–"]
     assert figure_rows[confusion][5] == file_sha256(confusion)
     meta = paths.dataset("digits")
-    assert ["digits", "image", "sklearn", "train 10, test 5", file_sha256(meta)] in rows
+    assert ["digits", "sklearn (image stand-in)", "sklearn", "train 10, test 5", "–", file_sha256(meta)] in rows
     md = Path(job.output["md"]).read_text()
     assert "*Figure 2. Confusion drawn upstream.*" in md
     assert meta in job.input["data"] and meta.replace("meta.json", "params.json") in job.input["data_params"]

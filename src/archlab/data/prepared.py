@@ -44,6 +44,7 @@ def prepare_dataset(name: str, spec: dict, out_dir: str | Path, raw_root: str | 
     kind = spec.get("kind", name)
     raw, classes = load_raw(kind, spec, raw_root, name=name)
     files = raw.pop("files", None)
+    origin = raw.pop("origin", None)  # registry sources: package, files and the checksums they passed
     sizes = split_sizes(name, {**spec, "kind": kind}, (len(raw["train"][1]), len(raw["test"][1])))  # checks them
     x_train, y_train = (a[: spec.get("train_size")] for a in raw["train"])
     if len(x_train):
@@ -67,7 +68,7 @@ def prepare_dataset(name: str, spec: dict, out_dir: str | Path, raw_root: str | 
         "name": name, "kind": kind, "source": spec["source"], "classes": list(classes),
         "image_shape": list(x_test.shape[1:]), "sizes": sizes, "sha256": checksums,
         "train_indices": tr.tolist(), "val_indices": va.tolist(), "files": files,
-        "spec": spec,
+        "spec": spec, **({"origin": origin} if origin else {}),
     }
     write_json(out_dir / "meta.json", meta)  # written last: its presence means the rest is complete
     return meta

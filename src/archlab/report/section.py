@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from archlab.io import atomic_path, write_json
-from archlab.report.labels import comparability
+from archlab.report.labels import comparability, real_source
 from archlab.report.published import lookup, published
 
 from archlab.studies import STUDIES  # noqa: E402  (a constant; imports nothing else)
@@ -47,6 +47,7 @@ class Section:
         """``data``: the dataset's ``meta.json`` (its source decides the comparability column of :meth:`compare`)."""
         self.meta = data
         self.data = {"study": study, "title": title, "profile": profile, "setting": setting,
+                     "real_data": None if data is None else real_source(data["source"]),  # for the claims table
                      "order": ORDER.index(study) if study in ORDER else len(ORDER), "blocks": []}
         self.metrics: dict[str, float] = {}
         self._curves: dict[str, pd.DataFrame] = {}

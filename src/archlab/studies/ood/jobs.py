@@ -38,6 +38,10 @@ def build_model(p: dict, num_classes: int, weights: str | None = None) -> nn.Mod
     if p["arch"] in SMALL_CNNS:
         cnn = SMALL_CNNS[p["arch"]]
         return cnn(num_classes, input_size=p["input_size"], channels=p.get("channels", cnn.DEFAULT_CHANNELS))
+    if p["arch"] == "efficientnet_lite0":
+        from archlab.models.efficientnet import build_efficientnet_lite0
+
+        return build_efficientnet_lite0(num_classes, weights)
     from archlab.models.resnet import build_resnet  # here: torchvision costs seconds to import, the CNN rungs skip it
 
     return build_resnet(p["arch"], num_classes, weights, p.get("resources", "resources"))

