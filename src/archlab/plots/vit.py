@@ -1,6 +1,7 @@
 """Figures of the ViT study: attention / Grad-CAM overlays, head statistics, masking curves."""
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -13,23 +14,32 @@ import pandas as pd  # noqa: E402
 
 from archlab.plots.style import save  # noqa: E402
 
+ROW_TITLE_CHARS = 26  # characters of a 7-pt label that fit one 1.9-inch column
+
 
 def overlay_grid(images: np.ndarray, maps: Mapping[str, np.ndarray], path: str | Path,
                  row_titles: Sequence[str] = (), alpha: float = 0.5) -> None:
-    """One row per image: the image, then each named (N, H, W) map in [0, 1] over it."""
+    """One row per image: the image, then each named (N, H, W) map in [0, 1] over it.
+
+    The column names head the first row only; each row's title (image name, prediction) is written under its
+    image, wrapped to the column's width, so no row title shares a line with the column names."""
     n, cols = len(images), len(maps) + 1
-    fig, axes = plt.subplots(n, cols, figsize=(1.9 * cols, 1.9 * n + 0.3), squeeze=False)
+    fig, axes = plt.subplots(n, cols, figsize=(1.9 * cols, 2.2 * n + 0.3), squeeze=False)
     for i in range(n):
         axes[i, 0].imshow(images[i])
-        axes[i, 0].set_title(row_titles[i] if i < len(row_titles) else "", fontsize=7)
+        title = row_titles[i] if i < len(row_titles) else ""
+        axes[i, 0].set_xlabel(textwrap.fill(title, ROW_TITLE_CHARS), fontsize=7)
         for ax, (name, stack) in zip(axes[i, 1:], maps.items()):
             ax.imshow(images[i])
             ax.imshow(stack[i], cmap="jet", alpha=alpha, vmin=0, vmax=1,
                       extent=(-0.5, images.shape[2] - 0.5, images.shape[1] - 0.5, -0.5))
-            if i == 0:
-                ax.set_title(name, fontsize=8)
-    for ax in axes.flat:
-        ax.axis("off")
+    for ax, name in zip(axes[0], ["image", *maps]):
+        ax.set_title(textwrap.fill(name, ROW_TITLE_CHARS), fontsize=8)
+    for ax in axes.flat:  # no ticks or frame, but keep the axes so their labels are drawn
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.spines[:].set_visible(False)
+        ax.grid(False)
     save(fig, path)
 
 
