@@ -246,7 +246,7 @@ def test_dvc_plots_name_the_value_column_and_draw_every_run(tmp_path):
     for path, spec in plots:
         assert spec["x"] == "epoch" and spec["y"] == Path(path).stem and spec["template"] == PLOT_TEMPLATE
     template = (ROOT / ".dvc" / "plots" / f"{PLOT_TEMPLATE}.json").read_text()
-    assert "<DVC_METRIC_DATA>" in template and json.loads(template)["encoding"]["color"]["field"] == "run"
+    assert "<DVC_METRIC_DATA>" in template and json.loads(template)["encoding"]["detail"]["field"] == "run"
     sec = Section("resnet", "t", "test", "s")
     hist = {label: pd.DataFrame({"epoch": [1, 2], "val_acc": [0.1 * k, 0.2 * k]}) for k, label in enumerate("ab", 1)}
     sec.curves("head_val_acc", hist)
