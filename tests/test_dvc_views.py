@@ -3,6 +3,7 @@ are run in a scratch checkout holding demo results only: no error, no rows for t
 files, and a plots page that draws in headless Chromium with the network blocked (its chart library inlined)."""
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 import shutil
@@ -98,3 +99,21 @@ def test_readme_plots_command_renders_offline(demo_checkout):
 def test_readme_exp_show_command_runs(demo_checkout):
     proc = _run(_readme_line("dvc exp show"), demo_checkout)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_every_rule_with_report_outputs_has_a_caption():
+    """`snakemake --report` shows each tagged output with its rule's caption, workflow/report/<rule>.rst, which
+    names each file the rule draws."""
+    from archlab.config import load_params
+    from archlab.pipeline import Paths, Pipeline
+
+    rules = {r.name: r for r in Pipeline(load_params("demo", ROOT), Paths("demo")).rules.values() if r.report_outputs}
+    captions = {p.stem for p in (ROOT / "workflow" / "report").glob("*.rst")}
+    assert set(rules) == captions, sorted(set(rules) ^ captions)
+    for name, rule in rules.items():
+        text = (ROOT / "workflow" / "report" / f"{name}.rst").read_text()
+        figures = [Path(rule.output[k]).name for k in rule.report_outputs if rule.output[k].endswith(".png")]
+        named = re.findall(r"``([^`]+\.png)``", text)
+        if len(figures) > 1:  # a caption shared by several files says which is which (a name or a pattern)
+            unnamed = [f for f in figures if not any(fnmatch.fnmatch(f, pattern) for pattern in named)]
+            assert not unnamed, f"workflow/report/{name}.rst does not say what {unnamed} show"
