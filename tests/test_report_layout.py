@@ -97,7 +97,7 @@ def test_html_contents_stay_in_view_and_every_anchor_resolves(small_report):
     text = small_report["html"].read_text()
     page = _Page()
     page.feed(text)
-    assert re.search(r"nav\.toc \{ position: sticky; top: 0;", text)
+    assert re.search(r"nav\.toc \{ position: sticky; top: 0; align-self: start;", text)
     assert {"vae", "gan", "vae-collapse-diagnostics", "gan-overfitting", "top", "references"} <= page.ids
     assert set(page.links) <= page.ids, sorted(set(page.links) - page.ids)
     assert {"vae", "gan", "vae-collapse-diagnostics", "gan-overfitting"} <= set(page.links)
