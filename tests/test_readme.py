@@ -102,3 +102,18 @@ def test_files_the_readme_links_exist():
     assert "LICENSE" in links and "CITATION.cff" in links and "docs/sources.md" in links
     missing = [link for link in links if not link.startswith("http") and not (ROOT / link).exists()]
     assert not missing, f"README links to files that do not exist: {missing}"
+
+
+def test_sources_are_cited_alike_in_the_docs_the_readme_and_the_report():
+    import yaml
+
+    from archlab.report.render import references
+
+    sources = yaml.safe_load((ROOT / "src" / "archlab" / "report" / "sources.yaml").read_text())
+    doc = (ROOT / "docs" / "sources.md").read_text()
+    bibliography = {r["key"]: r["text"] for r in references()}
+    for key, entry in sources.items():
+        row = re.search(rf"^\| {key} \| \*(.+?)\* \| (.+?) \|", doc, re.M)
+        assert row and row.groups() == (entry["title"], entry["author"]), f"docs/sources.md row {key}"
+        assert re.search(rf"^\| {key} \| \*{re.escape(entry['title'])}\* \(", README, re.M), f"README row {key}"
+        assert entry["title"] in bibliography[key] and entry["file"] in bibliography[key]

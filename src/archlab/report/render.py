@@ -190,11 +190,21 @@ def figure_width_in(path: str | Path, width: float = 1.0) -> float:
     return w * scale
 
 
-def references() -> list[dict]:
-    """One bibliography: the source reports (the keys every published value names) and the literature values."""
-    from archlab.report.published import REPORTS, published
+def citation(entry: dict) -> str:
+    """One source report as the bibliography prints it (``sources.yaml``)."""
+    code = f" Code: {entry['code']}." if entry["code"].startswith("http") else ""
+    return f"{entry['author']}. {entry['title']}. {entry['course']}; {entry['year']}. Text file: {entry['file']}.{code}"
 
-    out = [{"key": k, "text": v} for k, v in REPORTS.items() if k != "lit"]
+
+def references() -> list[dict]:
+    """One bibliography: the source reports (the keys every published value names, cited from ``sources.yaml``)
+    and the literature values."""
+    import yaml
+
+    from archlab.report.published import HERE, published
+
+    sources = yaml.safe_load((HERE / "sources.yaml").read_text())
+    out = [{"key": k, "text": citation(v)} for k, v in sources.items()]
     cites = sorted({e["citation"] for block in published().values() for e in block.values()
                     if isinstance(e, dict) and e.get("citation")})
     return out + [{"key": "lit", "text": c} for c in cites]
