@@ -36,7 +36,8 @@ def _ood_grid():
                         columns=[1, 2, 3, 4, 5])
 
 
-VIT_TITLES = ["photo_0001.jpg: sports car, sport car (0.93)", "photo_0002.png: tabby, tabby cat (0.41)"]
+# seven images, as the demo draws: the figure is shrunk to the page's height, its columns with it
+VIT_TITLES = ["photo_0001.jpg: sports car, sport car (0.93)", "hubble_deep_field: hourglass (0.13)"] * 3 + ["rocket"]
 FIGURES = {
     "curves.plot_histories": lambda p: curves.plot_histories({f"run {i}": _history() for i in range(3)}, p,
                                                              "S1 — head only vs no-skip"),
@@ -47,8 +48,8 @@ FIGURES = {
         RNG.integers(0, 10, 40), [f"class {i}" for i in range(10)], p,
         {(layer, m): "k-NN acc 0.53" for layer in ("layer1", "layer4") for m in ("t-SNE", "UMAP")}),
     "vit.overlay_grid": lambda p: vit.overlay_grid(
-        RNG.uniform(size=(2, 32, 32, 3)), {"last layer CLS, mean of heads": RNG.uniform(size=(2, 32, 32)),
-                                           "rollout, all layers": RNG.uniform(size=(2, 32, 32))}, p, VIT_TITLES),
+        RNG.uniform(size=(7, 32, 32, 3)), {"last layer CLS, mean of heads": RNG.uniform(size=(7, 32, 32)),
+                                           "rollout, all layers": RNG.uniform(size=(7, 32, 32))}, p, VIT_TITLES),
     "vit.head_statistics": lambda p: vit.head_statistics(RNG.uniform(0, 100, (12, 12)), RNG.uniform(size=(12, 12)),
                                                          p),
     "vit.masking_curves": lambda p: vit.masking_curves(pd.DataFrame(
