@@ -63,6 +63,8 @@ def test_summary_counts_the_verdicts_of_the_claims_table(tmp_path):
     assert f"Report: {tmp_path}/report/demo/report.html (open it in a browser)" in text
     assert "No report.pdf: pdflatex is not installed" in text
     assert terminal.summary("demo", tmp_path / "empty").startswith("No claims table at")
+    claims.write_text("id,verdict\nc0,inconclusive\n")
+    assert terminal.summary("demo", tmp_path).startswith("Claims judged: 1 — 0 reproduced, 0 not reproduced, 1 inc")
 
 
 def test_make_demo_announces_the_install_and_pipes_snakemake_through_the_progress_filter():

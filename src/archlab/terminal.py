@@ -77,7 +77,7 @@ def summary(profile: str, root: Path = Path(".")) -> str:
     lines = []
     if claims.exists():
         counts = verdict_counts(claims)
-        order = [v for v in VERDICT_ORDER if v in counts] + sorted(set(counts) - set(VERDICT_ORDER))
+        order = [*VERDICT_ORDER, *sorted(set(counts) - set(VERDICT_ORDER))]  # the three verdicts, also at 0
         lines.append(f"Claims judged: {sum(counts.values())} — " + ", ".join(f"{counts[v]} {v}" for v in order)
                      + f" (each with its reason: {claims})")
     else:
