@@ -109,7 +109,9 @@ def test_a_sentence_every_row_repeats_is_said_once(small_report):
     page.feed(small_report["html"].read_text())
     # S3's published values it does not run, then S4's comparison and its table whose rows differ
     not_run, compared, differing = page.headers[:3]
-    assert "archlab" not in not_run and "archlab (every row): not run in this profile" in page.notes
+    assert not_run == ["quantity", "unit", "published (source: setting)"]
+    assert "archlab (every row): not run in this profile" in page.notes
+    assert "No value in any row: archlab setting, comparability." in page.notes
     assert compared == ["quantity", "unit", "published (source: setting)", "archlab"]
     assert f"archlab setting (every row): {SETTING}" in page.notes
     assert any(n.startswith("comparability (every row): different data") for n in page.notes)
@@ -119,11 +121,11 @@ def test_a_sentence_every_row_repeats_is_said_once(small_report):
 
 
 def test_factor_common_keeps_short_and_differing_values():
-    block = {"caption": "c", "columns": ["a", "unit", "long", "differs"],
-             "rows": [["1", "%", "x" * 30, "y" * 30], ["2", "%", "x" * 30, "z" * 30]]}
+    block = {"caption": "c", "columns": ["a", "unit", "long", "differs", "none"],
+             "rows": [["1", "%", "x" * 30, "y" * 30, "–"], ["2", "%", "x" * 30, "z" * 30, "–"]]}
     out = R.factor_common(block)
     assert out["columns"] == ["a", "unit", "differs"] and out["common"] == [("long", "x" * 30)]
-    assert out["rows"] == [["1", "%", "y" * 30], ["2", "%", "z" * 30]]
+    assert out["rows"] == [["1", "%", "y" * 30], ["2", "%", "z" * 30]] and out["empty"] == ["none"]
     one_row = {**block, "rows": block["rows"][:1]}
     assert R.factor_common(one_row)["columns"] == block["columns"]  # one row repeats nothing
 

@@ -232,23 +232,24 @@ def ordered(sections: list[dict]) -> list[dict]:
 
 
 COMMON_MIN_CHARS = 20  # a column whose every row holds the same text this long is a sentence, said once
+EMPTY = "–"  # the cell of a value that does not exist (section.fmt)
 
 
 def factor_common(block: dict) -> dict:
     """A table block whose columns that hold the same sentence in every row (the setting, the comparability
     of a whole published-vs-archlab table) are taken out into ``common``: ``[(column, text), …]``, printed once
-    as a note under the caption, so the columns that differ get the width. Short repeated values (a unit, a
-    seed count) stay in their column; a table keeps at least one column."""
-    rows = block["rows"]
-    common = []
-    if len(rows) >= 2:
-        common = [i for i, _ in enumerate(block["columns"])
-                  if len({r[i] for r in rows}) == 1 and len(str(rows[0][i])) >= COMMON_MIN_CHARS]
-        if len(common) == len(block["columns"]):
-            common = []
-    keep = [i for i in range(len(block["columns"])) if i not in common]
-    return {**block, "columns": [block["columns"][i] for i in keep], "rows": [[r[i] for i in keep] for r in rows],
-            "common": [(block["columns"][i], rows[0][i]) for i in common]}
+    as a note under the caption, so the columns that differ get the width. Columns empty (``–``) in every row
+    go to ``empty``, named once. Short repeated values (a unit, a seed count) stay in their column; a table
+    keeps at least one column."""
+    rows, columns = block["rows"], block["columns"]
+    same = [i for i in range(len(columns)) if len(rows) >= 2 and len({r[i] for r in rows}) == 1]
+    empty = [i for i in same if rows[0][i] == EMPTY]
+    common = [i for i in same if i not in empty and len(str(rows[0][i])) >= COMMON_MIN_CHARS]
+    if len(empty) + len(common) == len(columns):
+        empty, common = [], []
+    keep = [i for i in range(len(columns)) if i not in empty and i not in common]
+    return {**block, "columns": [columns[i] for i in keep], "rows": [[r[i] for i in keep] for r in rows],
+            "common": [(columns[i], rows[0][i]) for i in common], "empty": [columns[i] for i in empty]}
 
 
 def _prepared(sections: list[dict]) -> list[dict]:
