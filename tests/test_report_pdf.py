@@ -179,14 +179,15 @@ def test_table_columns_are_at_least_their_widest_unbreakable_piece():
 @needs_tex
 def test_pdf_keeps_every_table_row_and_no_table_is_wider_than_the_text(tmp_path):
     tex, _, _ = _wide_report(tmp_path)
-    pdf = R.compile_pdf(tex)
-    log = tex.with_suffix(".log").read_text(errors="replace")
+    build = tmp_path / "latex"
+    pdf = R.compile_pdf(tex, build_dir=build)
+    log = (build / "report.log").read_text(errors="replace")
     overfull = [float(m) for m in re.findall(r"Overfull \\hbox \(([\d.]+)pt too wide\)", log)]
-    assert all(w < 1.0 for w in overfull), f"overfull boxes in {tex.with_suffix('.log')}: {overfull}"
+    assert all(w < 1.0 for w in overfull), f"overfull boxes in {build / 'report.log'}: {overfull}"
     too_high = re.findall(r"Overfull \\vbox \(([\d.]+)pt too high\)", log)
-    assert not too_high, f"pages run off the bottom (Overfull \\vbox, pt) in {tex.with_suffix('.log')}: {too_high}"
+    assert not too_high, f"pages run off the bottom (Overfull \\vbox, pt) in {build / 'report.log'}: {too_high}"
     bbox = subprocess.run(["pdftotext", "-bbox", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
-    half_empty = _half_empty_pages(bbox, tex.with_suffix(".toc").read_text())
+    half_empty = _half_empty_pages(bbox, (build / "report.toc").read_text())
     assert not half_empty, f"pages (number, fill) of {pdf} end more than half empty mid-section: {half_empty}"
     page_w = float(re.search(r'<page width="([\d.]+)"', bbox).group(1))
     words = re.findall(r'xMin="([\d.]+)" yMin="[\d.]+" xMax="([\d.]+)" yMax="[\d.]+">([^<]*)</word>', bbox)
@@ -245,7 +246,7 @@ def test_dvc_plots_name_the_value_column_and_draw_every_run(tmp_path):
     for path, spec in plots:
         assert spec["x"] == "epoch" and spec["y"] == Path(path).stem and spec["template"] == PLOT_TEMPLATE
     template = (ROOT / ".dvc" / "plots" / f"{PLOT_TEMPLATE}.json").read_text()
-    assert "<DVC_METRIC_DATA>" in template and json.loads(template)["encoding"]["color"]["field"] == "run"
+    assert "<DVC_METRIC_DATA>" in template and json.loads(template)["encoding"]["detail"]["field"] == "run"
     sec = Section("resnet", "t", "test", "s")
     hist = {label: pd.DataFrame({"epoch": [1, 2], "val_acc": [0.1 * k, 0.2 * k]}) for k, label in enumerate("ab", 1)}
     sec.curves("head_val_acc", hist)

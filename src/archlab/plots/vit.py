@@ -1,6 +1,7 @@
 """Figures of the ViT study: attention / Grad-CAM overlays, head statistics, masking curves."""
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -12,24 +13,49 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from archlab.plots.style import save  # noqa: E402
+from archlab.report.page import FIGURE_MAX_HEIGHT_IN, TEXT_WIDTH_IN  # noqa: E402
+
+CELL_IN = (1.9, 2.0)  # width, height of one panel as drawn, before the figure is fitted to the page
+LABEL_IN = 1.2  # the labels left of the rows
+CHAR_EM = 0.62  # mean width of a DejaVu Sans character, in em: how many characters a title line may hold
 
 
 def overlay_grid(images: np.ndarray, maps: Mapping[str, np.ndarray], path: str | Path,
                  row_titles: Sequence[str] = (), alpha: float = 0.5) -> None:
-    """One row per image: the image, then each named (N, H, W) map in [0, 1] over it."""
-    n, cols = len(images), len(maps) + 1
-    fig, axes = plt.subplots(n, cols, figsize=(1.9 * cols, 1.9 * n + 0.3), squeeze=False)
+    """For each image: the image, then each named (N, H, W) map in [0, 1] over it.
+
+    The images run down the rows when they are no more than the panels, else across the columns (so seven
+    images fill the page's width instead of shrinking to its height). Along the short side each row or
+    column is labelled once at the left (image titles: name and prediction; or the panel names); along the
+    long side the titles head the columns, wrapped to a column's printed width, so no title runs into
+    another."""
+    n, panels = len(images), ["image", *maps]
+    across = n > len(panels)
+    shape = (len(panels), n) if across else (n, len(panels))
+    size = (LABEL_IN + CELL_IN[0] * shape[1], CELL_IN[1] * shape[0] + 0.3)
+    # save() shrinks the figure, not its fonts, into the page; the labels at the left keep their width
+    scale = min(1.0, (TEXT_WIDTH_IN - LABEL_IN) / (size[0] - LABEL_IN), FIGURE_MAX_HEIGHT_IN / size[1])
+    column_chars = max(6, int(CELL_IN[0] * scale * 72 / (8 * CHAR_EM)))
+    label_chars = int(LABEL_IN * 72 / (7 * CHAR_EM))
+    fig, axes = plt.subplots(*shape, figsize=size, squeeze=False)
+    cell = axes.T if across else axes  # cell[i, j]: image i, panel j
     for i in range(n):
-        axes[i, 0].imshow(images[i])
-        axes[i, 0].set_title(row_titles[i] if i < len(row_titles) else "", fontsize=7)
-        for ax, (name, stack) in zip(axes[i, 1:], maps.items()):
+        cell[i, 0].imshow(images[i])
+        for ax, stack in zip(cell[i, 1:], maps.values()):
             ax.imshow(images[i])
             ax.imshow(stack[i], cmap="jet", alpha=alpha, vmin=0, vmax=1,
                       extent=(-0.5, images.shape[2] - 0.5, images.shape[1] - 0.5, -0.5))
-            if i == 0:
-                ax.set_title(name, fontsize=8)
-    for ax in axes.flat:
-        ax.axis("off")
+    titles = [row_titles[i] if i < len(row_titles) else "" for i in range(n)]
+    heads, labels = (titles, panels) if across else (panels, titles)
+    for ax, text in zip(axes[0], heads):
+        ax.set_title(textwrap.fill(text, column_chars), fontsize=8 if not across else 7)
+    for ax, text in zip(axes[:, 0], labels):
+        ax.set_ylabel(textwrap.fill(text, label_chars), fontsize=7, rotation=0, ha="right", va="center")
+    for ax in axes.flat:  # no ticks or frame, but keep the axes so their labels are drawn
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.spines[:].set_visible(False)
+        ax.grid(False)
     save(fig, path)
 
 

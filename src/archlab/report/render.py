@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import unicodedata
 from pathlib import Path
 
@@ -68,19 +69,30 @@ def _breakable(token: re.Match) -> str:
                     for part in text.split("/"))
 
 
+# a power written in plain text, such as 2^-n or 10^3: printed as a superscript, not as a caret
+_POWER = re.compile(r"(?<![\w^])(\d+|[A-Za-z])\^(-?\w+)")
+
+
 def tex_inline(text: str) -> str:
-    """Escape, then turn the light markup (**bold**, `code`) into LaTeX; long paths and hashes may wrap."""
-    out = tex_escape(_LONG_TOKEN.sub(_breakable, str(text)))
+    """Escape, then turn the light markup (**bold**, `code`, powers such as 2^-n) into LaTeX; long paths and
+    hashes may wrap."""
+    text = _POWER.sub(lambda m: f"\x01{m.group(1)}\x02{m.group(2)}\x03", str(text))
+    out = tex_escape(_LONG_TOKEN.sub(_breakable, text))
+    out = re.sub(r"\x01(.*?)\x02(.*?)\x03", lambda m: f"${m.group(1)}^{{{m.group(2).replace('-', '{-}')}}}$", out)
     out = re.sub(r"\*\*(.+?)\*\*", r"\\textbf{\1}", out)
     out = re.sub(r"`(.+?)`", r"\\texttt{\1}", out)
     return out.replace(_BREAK, r"\allowbreak{}")
 
 
 def html_inline(text: str) -> str:
-    """Escape, then turn the light markup (**bold**, `code`) into HTML."""
-    out = html.escape(str(text), quote=False)
+    """Escape, then turn the light markup (**bold**, `code`, powers such as 2^-n) into HTML. Long tokens (paths,
+    run ids, hashes) get ``<wbr>`` break points where :func:`tex_inline` lets them wrap, so the stylesheet can
+    keep every other word and number whole."""
+    out = html.escape(_LONG_TOKEN.sub(_breakable, str(text)), quote=False)
+    out = _POWER.sub(r"\1<sup>\2</sup>", out)
     out = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", out)
-    return re.sub(r"`(.+?)`", r"<code>\1</code>", out)
+    out = re.sub(r"`(.+?)`", r"<code>\1</code>", out)
+    return out.replace(_BREAK, "<wbr>")
 
 
 _MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
@@ -178,11 +190,21 @@ def figure_width_in(path: str | Path, width: float = 1.0) -> float:
     return w * scale
 
 
-def references() -> list[dict]:
-    """One bibliography: the source reports (the keys every published value names) and the literature values."""
-    from archlab.report.published import REPORTS, published
+def citation(entry: dict) -> str:
+    """One source report as the bibliography prints it (``sources.yaml``)."""
+    code = f" Code: {entry['code']}." if entry["code"].startswith("http") else ""
+    return f"{entry['author']}. {entry['title']}. {entry['course']}; {entry['year']}. Text file: {entry['file']}.{code}"
 
-    out = [{"key": k, "text": v} for k, v in REPORTS.items() if k != "lit"]
+
+def references() -> list[dict]:
+    """One bibliography: the source reports (the keys every published value names, cited from ``sources.yaml``)
+    and the literature values."""
+    import yaml
+
+    from archlab.report.published import HERE, published
+
+    sources = yaml.safe_load((HERE / "sources.yaml").read_text())
+    out = [{"key": k, "text": citation(v)} for k, v in sources.items()]
     cites = sorted({e["citation"] for block in published().values() for e in block.values()
                     if isinstance(e, dict) and e.get("citation")})
     return out + [{"key": "lit", "text": c} for c in cites]
@@ -209,8 +231,30 @@ def ordered(sections: list[dict]) -> list[dict]:
     return sorted(sections, key=lambda s: (s["order"], s["study"]))
 
 
-def _numbered(sections: list[dict]) -> list[dict]:
-    """Copies of the sections whose figure blocks carry their figure number (1, 2, … in report order)."""
+COMMON_MIN_CHARS = 20  # a column whose every row holds the same text this long is a sentence, said once
+EMPTY = "–"  # the cell of a value that does not exist (section.fmt)
+
+
+def factor_common(block: dict) -> dict:
+    """A table block whose columns that hold the same sentence in every row (the setting, the comparability
+    of a whole published-vs-archlab table) are taken out into ``common``: ``[(column, text), …]``, printed once
+    as a note under the caption, so the columns that differ get the width. Columns empty (``–``) in every row
+    go to ``empty``, named once. Short repeated values (a unit, a seed count) stay in their column; a table
+    keeps at least one column."""
+    rows, columns = block["rows"], block["columns"]
+    same = [i for i in range(len(columns)) if len(rows) >= 2 and len({r[i] for r in rows}) == 1]
+    empty = [i for i in same if rows[0][i] == EMPTY]
+    common = [i for i in same if i not in empty and len(str(rows[0][i])) >= COMMON_MIN_CHARS]
+    if len(empty) + len(common) == len(columns):
+        empty, common = [], []
+    keep = [i for i in range(len(columns)) if i not in empty and i not in common]
+    return {**block, "columns": [columns[i] for i in keep], "rows": [[r[i] for i in keep] for r in rows],
+            "common": [(columns[i], rows[0][i]) for i in common], "empty": [columns[i] for i in empty]}
+
+
+def _prepared(sections: list[dict]) -> list[dict]:
+    """Copies of the sections whose figure blocks carry their figure number (1, 2, … in report order) and whose
+    tables state once what every row repeats (:func:`factor_common`)."""
     out, number = [], 0
     for s in sections:
         blocks = []
@@ -218,6 +262,8 @@ def _numbered(sections: list[dict]) -> list[dict]:
             if b["kind"] == "figure":
                 number += 1
                 b = {**b, "number": number}
+            elif b["kind"] == "table":
+                b = factor_common(b)
             blocks.append(b)
         out.append({**s, "blocks": blocks})
     return out
@@ -232,7 +278,9 @@ def render(sections: list[dict], title: str, profile: str, out_dir: str | Path, 
     ``data`` names the profile's datasets in words, for the banner of a profile other than full.
     """
     out_dir = Path(out_dir)
-    sections = _numbered(ordered(sections))
+    sections = _prepared(ordered(sections))
+    provenance = factor_common(provenance) if provenance else provenance
+    appendix = _prepared([appendix])[0] if appendix else appendix
     env = _env(Path(templates))
     paths = {}
     for fmt_, name in FORMATS.items():
@@ -243,18 +291,34 @@ def render(sections: list[dict], title: str, profile: str, out_dir: str | Path, 
     return paths
 
 
-def compile_pdf(tex_path: str | Path) -> Path | None:
-    """pdflatex twice (for references) when installed; None and a hint otherwise."""
+LATEX_BUILD_FILES = (".aux", ".log", ".out", ".toc")  # what pdflatex leaves beside the PDF
+
+
+def compile_pdf(tex_path: str | Path, build_dir: str | Path | None = None) -> Path | None:
+    """pdflatex twice (for the contents and references) when installed; None otherwise.
+
+    LaTeX's own files (:data:`LATEX_BUILD_FILES`) are written to ``build_dir`` — a temporary folder, deleted
+    afterwards, unless one is given (tests read the log there) — so only ``report.pdf`` lands beside the
+    ``.tex``; any such file an older build left there is removed. The figures' paths stay relative to the
+    ``.tex``, which is compiled from its own folder."""
     tex_path = Path(tex_path)
     if shutil.which("pdflatex") is None:
         return None
-    for _ in range(2):
-        proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", tex_path.name],
-                              cwd=tex_path.parent, capture_output=True, text=True, errors="replace")
-        if proc.returncode != 0:
-            tail = "\n".join(proc.stdout.splitlines()[-25:])
-            raise RuntimeError(f"pdflatex failed on {tex_path}:\n{tail}")
-    return tex_path.with_suffix(".pdf")
+    for suffix in LATEX_BUILD_FILES:
+        tex_path.with_suffix(suffix).unlink(missing_ok=True)
+    with tempfile.TemporaryDirectory(prefix="archlab-latex-") as tmp:
+        build = Path(build_dir or tmp).resolve()
+        build.mkdir(parents=True, exist_ok=True)
+        for _ in range(2):
+            proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error",
+                                   f"-output-directory={build}", tex_path.name],
+                                  cwd=tex_path.parent, capture_output=True, text=True, errors="replace")
+            if proc.returncode != 0:
+                tail = "\n".join(proc.stdout.splitlines()[-25:])
+                raise RuntimeError(f"pdflatex failed on {tex_path}:\n{tail}")
+        pdf = tex_path.with_suffix(".pdf")
+        shutil.move(build / pdf.name, pdf)
+    return pdf
 
 
 PDF_HINT = ("pdflatex is not installed, so report.pdf was not built (report.html holds the same report). Install "
