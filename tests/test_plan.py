@@ -154,7 +154,7 @@ def test_rules_heading_long_chains_run_first(demo):
     """Snakemake's priority is the longest downstream chain of jobs: pretraining outranks the short GAN runs."""
     assert demo.priority("pretrain") > demo.priority("resnet_features") > demo.priority("resnet_strategy")
     assert demo.priority("pretrain") > demo.priority("gan_train") > demo.priority("gan_section") > demo.priority("report") == 1
-    assert "priority: PIPELINE.priority(_spec.name)" in (ROOT / "workflow/rules/jobs.smk").read_text()
+    assert 'priority: job_priority("resnet_features")' in (ROOT / "workflow/rules/resnet.smk").read_text()
 
 
 def test_rules_that_may_download_run_before_every_other_rule():

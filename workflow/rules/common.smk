@@ -1,6 +1,7 @@
 # Everything is checked here, once, before any job: the params files (strictly: duplicate keys,
 # YAML 1.2 numbers, schema, profile name, device), then every step's and study's cross-key checks
-# while their plans build the job list (src/archlab/pipeline.py). The rules (jobs.smk) come from it.
+# while their plans build the job list (src/archlab/pipeline.py). The rules (steps.smk and one file per
+# study, generated from the plans by `python -m archlab rules --write`) read it through the functions below.
 import sys
 from pathlib import Path
 
@@ -48,6 +49,8 @@ except ArchlabError as exc:
 PROFILE = config["profile"]
 RESULTS = PIPELINE.paths.results
 LOGS = PIPELINE.paths.logs
+REPORT = PIPELINE.paths.report
+RESOURCES = PIPELINE.paths.resources
 GPUS = config.get("gpus_per_job", 0)
 ENV = "../envs/archlab.yaml"  # conda environment of every rule (relative to workflow/rules)
 _JOB_SERVERS = []
@@ -76,12 +79,39 @@ onerror:
     _stop_job_servers()
 
 
-def _job_input(name):
-    return lambda wc: PIPELINE.job(name, wc).input
+def job_input(rule):
+    """The inputs the plan gives the rule's job with these wildcards (an input function)."""
+    return lambda wildcards: PIPELINE.job(rule, wildcards).input
 
 
-def _job_params(name):
-    return lambda wc: PIPELINE.job(name, wc).params_json
+def job_params(rule):
+    """The exact params the job receives, as JSON: a change in them reruns the job."""
+    return lambda wildcards: PIPELINE.job(rule, wildcards).params_json
+
+
+# A rule whose plan has no job in this profile (`pretrain` in the full profile) stays defined, matching nothing.
+
+
+def code_version(rule):
+    """The digest of the archlab source files the rule's job module imports: an edit reruns its jobs."""
+    return PIPELINE.rules[rule].code if rule in PIPELINE.rules else ""
+
+
+def wildcard_values(rule):
+    """The rule's wildcard constraints: exactly the values this profile's plan has."""
+    return PIPELINE.constraints(rule) if rule in PIPELINE.rules else {}
+
+
+def job_priority(rule):
+    return PIPELINE.priority(rule) if rule in PIPELINE.rules else 0
+
+
+def gpu_slots(rule):
+    """A GPU job's part of one GPU's 100 `gpu_slots` (its plan Rule's gpu_share x 100), which the workflow
+    profile profiles/default caps at 100 on one machine, so a GPU never holds more than it fits: four 0.25 jobs
+    or one whole-GPU job. 0 where GPU rules ask no GPU (gpus_per_job: 0, the demo and test profiles) and on a
+    cluster (there SLURM gives each job its own `gpu`, and a one-machine cap must not hold the cluster back)."""
+    return lambda wildcards: PIPELINE.rules[rule].gpu_slots(dict(wildcards.items())) if GPUS and workflow.local_exec else 0
 
 
 def _remote_weight_specs(node):

@@ -1,5 +1,5 @@
 # Snakemake-side entry point of every archlab job: the rule decided the inputs, outputs and params
-# (see workflow/rules/jobs.smk); archlab.runner hands them to the job function named in the plan.
+# (see workflow/rules/<study>.smk); archlab.runner hands them to the job function named in the plan.
 # The job imports the workflow's own src/ (Snakemake runs scripts in the workflow's directory), the
 # same code whose version common.smk recorded in the rule's `code` param. Where this run started a
 # job server (local CPU runs, src/archlab/job_server.py), the job runs in a fork of it, with torch
