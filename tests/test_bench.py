@@ -397,7 +397,9 @@ def test_dropping_snakemakes_default_rate_limit_leaves_one_round_per_job_end(cap
 def test_a_rate_limit_the_user_chose_is_kept():
     from types import SimpleNamespace
 
-    from archlab.local_scheduling import drop_default_rate_limit
+    from archlab.execution.local_scheduling import applies, drop_default_rate_limit
+
+    assert applies("9.27.1") and not applies("10.0.0")  # a private attribute: only on the versions checked
 
     chosen = SimpleNamespace(job_rate_limiter=SimpleNamespace(max_jobs=10, timespan=60))
     assert not drop_default_rate_limit(chosen) and chosen.job_rate_limiter is not None

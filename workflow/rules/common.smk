@@ -9,7 +9,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from archlab.commands.data import used_datasets  # noqa: E402
 from archlab.config import load_files  # noqa: E402
 from archlab.errors import ArchlabError  # noqa: E402
-from archlab import job_server, local_scheduling  # noqa: E402
+from archlab.execution import gpu_bound, job_server, local_scheduling  # noqa: E402
 from archlab.models import weights as archlab_weights  # noqa: E402
 from archlab.pipeline import Paths, Pipeline  # noqa: E402
 
@@ -57,10 +57,13 @@ _JOB_SERVERS = []
 
 
 onstart:
-    # One machine: no scheduling rounds from Snakemake's default job-rate limit (src/archlab/local_scheduling.py).
+    # GPU jobs on one machine only under a gpu_slots limit (src/archlab/execution/gpu_bound.py): a --resources
+    # list that drops the workflow profile's gpu_slots=100 stops the run here, before any job.
+    gpu_bound.check(workflow, gpu_jobs=bool(GPUS) and any(rule.gpu for rule in PIPELINE.rules.values()))
+    # One machine: no scheduling rounds from Snakemake's default job-rate limit (src/archlab/execution/local_scheduling.py).
     if workflow.local_exec:
         local_scheduling.drop_default_rate_limit(workflow.scheduler)
-    # Jobs fork from a server that has torch & co. imported (src/archlab/job_server.py): local CPU runs
+    # Jobs fork from a server that has torch & co. imported (src/archlab/execution/job_server.py): local CPU runs
     # of a few jobs or more (it costs about one job's imports to start).
     if job_server.wanted(config["device"], workflow.local_exec, len(workflow.dag)):
         _JOB_SERVERS.append(job_server.Server.start(Path(workflow.basedir) / "src", Path(LOGS) / "job_server.log"))
