@@ -10,6 +10,7 @@
                       (on a GPU; without CUDA at tiny sizes, as a smoke test)
     8 optimizer_step  a demo S3 GAN / S4 VAE training step: torch's per-tensor optimizer loop vs the fused step
     9 scheduler_rounds  Snakemake's scheduling rounds and CPU on one machine: default job-rate limit vs dropped
+   10 job_server      a typical job's imports: a new process vs a fork of the job server, per job and per demo
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ import archlab  # noqa: F401  (torchvision import fix before any benchmark impor
 from bench.common import ROOT
 
 NAMES = ("head_cache", "noop_rerun", "appendix", "data_path", "gpu_throughput", "mutual_info", "gpu_suite", "optimizer_step",
-         "scheduler_rounds")
+         "scheduler_rounds", "job_server")
 
 
 def _section(number: int, name: str) -> None:
@@ -34,7 +35,7 @@ def run_all() -> int:
     import torch
 
     from bench import (appendix, data_path, gpu_suite, gpu_throughput, head_cache, mutual_info, noop_rerun,
-                       optimizer_step, scheduler_rounds)
+                       job_server, optimizer_step, scheduler_rounds)
 
     failed = []
 
@@ -68,6 +69,7 @@ def run_all() -> int:
     attempt(7, "gpu_suite", lambda: gpu_suite.main([]))
     attempt(8, "optimizer_step", lambda: optimizer_step.main([]))
     attempt(9, "scheduler_rounds", lambda: scheduler_rounds.main([]))
+    attempt(10, "job_server", lambda: job_server.main([]))
     if failed:
         print(f"\nfailed: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0

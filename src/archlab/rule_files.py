@@ -71,7 +71,7 @@ def _producers(pipelines: list[Pipeline], rule: str) -> dict[str, list[str]]:
                     name = producer.get(path)
                     if name is None and "/weights/" in path:
                         name = "fetch_weights"
-                    out.setdefault(key, set()).add(name or "a file in resources/")
+                    out.setdefault(key, set()).add(name or "no rule (a file of the project)")
     return {k: sorted(v) for k, v in sorted(out.items())}
 
 

@@ -106,12 +106,12 @@ rule claims:
 rule report:
     """Render every section into the report (md, tex, self-contained html; pdf with LaTeX)."""
     input:
-        # appendix <- a file in resources/
+        # appendix <- no rule (a file of the project)
         # data <- data_prepare
         # data_params <- data_prepare
         # section_params <- cifar_arch_section, claims, clip_section, gan_section, ood_section, resnet_section, vae_section, vit_section
         # sections <- cifar_arch_section, claims, clip_section, gan_section, ood_section, resnet_section, vae_section, vit_section
-        # templates <- a file in resources/
+        # templates <- no rule (a file of the project)
         unpack(job_input("report")),
     output:
         md=f"{REPORT}/report.md",
