@@ -256,3 +256,14 @@ def test_the_gpu_check_lets_cluster_runs_and_cpu_runs_pass():
     assert problem({"mem_mb": 1}, local=True, gpu_jobs=False) is None  # the demo: no job asks a GPU
     assert problem({"gpu_slots": 100}, local=True, gpu_jobs=True) is None
     assert "gpu_slots=100" in problem({"mem_mb": 1}, local=True, gpu_jobs=True)
+
+
+def test_the_workflow_refuses_an_unbounded_gpu_run_before_any_job(project):
+    """The real Snakefile (common.smk's onstart): GPU rules asking a GPU, a --resources list without gpu_slots."""
+    cfg = project / "config" / "test.yaml"
+    cfg.write_text(cfg.read_text().replace("gpus_per_job: 0", "gpus_per_job: 1"))
+    args = ["results/test/data/mnist/meta.json", "--cores", "1", "--configfile", "config/test.yaml"]
+    proc = _snakemake(project, *args, "--resources", "mem_mb=64000")
+    assert proc.returncode != 0 and "gpu_slots=100" in proc.stdout + proc.stderr, proc.stderr[-3000:]
+    assert not (project / "results").exists()
+    assert _snakemake(project, *args, "--resources", "mem_mb=64000", "gpu_slots=100", "-n").returncode == 0
