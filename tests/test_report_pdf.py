@@ -235,7 +235,7 @@ def test_rules_tag_figures_and_reports_for_snakemake_report():
             tagged += shown
     assert tagged and "report" in pipeline.rules and "html" in pipeline.rules["report"].report_outputs
     smk = "".join(p.read_text() for p in (ROOT / "workflow" / "rules").glob("*.smk"))
-    assert 'html=report(f"{REPORT}/report.html", category="report")' in smk
+    assert 'html=report(f"{REPORT}/report.html", category="report", caption="../report/report.rst")' in smk
     for rule in pipeline.rules.values():
         body = smk.split(f"\nrule {rule.name}:\n")[1].split("\n\n\n")[0]
         assert body.count("=report(f") == len(rule.report_outputs), rule.name

@@ -196,8 +196,8 @@ rule clip_projections:
         # sample <- clip_gap
         unpack(job_input("clip_projections")),
     output:
-        before=report(f"{RESULTS}/clip/projections/before.png", category="clip"),
-        after=report(f"{RESULTS}/clip/projections/after.png", category="clip"),
+        before=report(f"{RESULTS}/clip/projections/before.png", category="clip", caption="../report/clip.rst"),
+        after=report(f"{RESULTS}/clip/projections/after.png", category="clip", caption="../report/clip.rst"),
         params=f"{RESULTS}/clip/projections/params.json",
     params:
         job=job_params("clip_projections"),
@@ -235,7 +235,7 @@ rule clip_section:
         # zeroshot <- clip_zeroshot
         unpack(job_input("clip_section")),
     output:
-        section=report(f"{RESULTS}/clip/section/section.json", category="clip"),
+        section=report(f"{RESULTS}/clip/section/section.json", category="clip", caption="../report/clip.rst"),
         metrics=f"{RESULTS}/dvc/clip/metrics.json",
         params=f"{RESULTS}/clip/section/params.json",
     params:

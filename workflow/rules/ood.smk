@@ -13,7 +13,7 @@ rule ood_corrupted:
         unpack(job_input("ood_corrupted")),
     output:
         meta=f"{RESULTS}/ood/corrupted/meta.json",
-        examples=report(f"{RESULTS}/ood/corrupted/corruption_examples.png", category="ood"),
+        examples=report(f"{RESULTS}/ood/corrupted/corruption_examples.png", category="ood", caption="../report/ood.rst"),
         x=f"{RESULTS}/ood/corrupted/x.npy",
         y=f"{RESULTS}/ood/corrupted/y.npy",
         corruption=f"{RESULTS}/ood/corrupted/corruption.npy",
@@ -125,10 +125,10 @@ rule ood_section:
         # train_params <- ood_train
         unpack(job_input("ood_section")),
     output:
-        section=report(f"{RESULTS}/ood/section/section.json", category="ood"),
-        heatmaps=report(f"{RESULTS}/ood/section/heatmaps.png", category="ood"),
-        severity=report(f"{RESULTS}/ood/section/severity.png", category="ood"),
-        training=report(f"{RESULTS}/ood/section/training.png", category="ood"),
+        section=report(f"{RESULTS}/ood/section/section.json", category="ood", caption="../report/ood.rst"),
+        heatmaps=report(f"{RESULTS}/ood/section/heatmaps.png", category="ood", caption="../report/ood.rst"),
+        severity=report(f"{RESULTS}/ood/section/severity.png", category="ood", caption="../report/ood.rst"),
+        training=report(f"{RESULTS}/ood/section/training.png", category="ood", caption="../report/ood.rst"),
         metrics=f"{RESULTS}/dvc/ood/metrics.json",
         curves=f"{RESULTS}/dvc/ood/val_acc.csv",
         params=f"{RESULTS}/ood/section/params.json",

@@ -108,7 +108,7 @@ rule resnet_hierarchy:
         unpack(job_input("resnet_hierarchy")),
     output:
         csv=f"{RESULTS}/resnet/hierarchy/separability.csv",
-        png=report(f"{RESULTS}/resnet/hierarchy/projections.png", category="resnet"),
+        png=report(f"{RESULTS}/resnet/hierarchy/projections.png", category="resnet", caption="../report/resnet.rst"),
         params=f"{RESULTS}/resnet/hierarchy/params.json",
     params:
         job=job_params("resnet_hierarchy"),
@@ -135,7 +135,7 @@ rule resnet_confusion:
         # pred <- resnet_head
         unpack(job_input("resnet_confusion")),
     output:
-        png=report(f"{RESULTS}/resnet/confusion/confusion.png", category="resnet"),
+        png=report(f"{RESULTS}/resnet/confusion/confusion.png", category="resnet", caption="../report/resnet.rst"),
         pairs=f"{RESULTS}/resnet/confusion/pairs.csv",
         matrix=f"{RESULTS}/resnet/confusion/confusion.csv",
         params=f"{RESULTS}/resnet/confusion/params.json",
@@ -173,9 +173,9 @@ rule resnet_section:
         # separability <- resnet_hierarchy
         unpack(job_input("resnet_section")),
     output:
-        section=report(f"{RESULTS}/resnet/section/section.json", category="resnet"),
-        curves_fig=report(f"{RESULTS}/resnet/section/baseline_vs_noskip.png", category="resnet"),
-        strategies_fig=report(f"{RESULTS}/resnet/section/strategies.png", category="resnet"),
+        section=report(f"{RESULTS}/resnet/section/section.json", category="resnet", caption="../report/resnet.rst"),
+        curves_fig=report(f"{RESULTS}/resnet/section/baseline_vs_noskip.png", category="resnet", caption="../report/resnet.rst"),
+        strategies_fig=report(f"{RESULTS}/resnet/section/strategies.png", category="resnet", caption="../report/resnet.rst"),
         metrics=f"{RESULTS}/dvc/resnet/metrics.json",
         curves=f"{RESULTS}/dvc/resnet/head_val_acc.csv",
         params=f"{RESULTS}/resnet/section/params.json",

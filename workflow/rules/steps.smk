@@ -79,9 +79,9 @@ rule claims:
         # artifacts <- cifar_arch_run, clip_gap, clip_procrustes, clip_zeroshot, gan_train, ood_evaluate, resnet_head, resnet_hierarchy, resnet_strategy, vae_train, vit_masking, vit_probe
         unpack(job_input("claims")),
     output:
-        section=report(f"{RESULTS}/claims/section/section.json", category="claims"),
+        section=report(f"{RESULTS}/claims/section/section.json", category="claims", caption="../report/claims.rst"),
         csv=f"{RESULTS}/claims/claims.csv",
-        figure=report(f"{RESULTS}/claims/section/claims.png", category="claims"),
+        figure=report(f"{RESULTS}/claims/section/claims.png", category="claims", caption="../report/claims.rst"),
         metrics=f"{RESULTS}/dvc/claims/metrics.json",
         params=f"{RESULTS}/claims/section/params.json",
     params:
@@ -116,7 +116,7 @@ rule report:
     output:
         md=f"{REPORT}/report.md",
         tex=f"{REPORT}/report.tex",
-        html=report(f"{REPORT}/report.html", category="report"),
+        html=report(f"{REPORT}/report.html", category="report", caption="../report/report.rst"),
         pdf=f"{REPORT}/report.pdf",
         params=f"{REPORT}/params.json",
     params:

@@ -43,11 +43,11 @@ rule vae_samples:
         # models <- vae_train
         unpack(job_input("vae_samples")),
     output:
-        reconstructions=report(f"{RESULTS}/vae/samples/reconstructions.png", category="vae"),
-        interpolations=report(f"{RESULTS}/vae/samples/interpolations.png", category="vae"),
+        reconstructions=report(f"{RESULTS}/vae/samples/reconstructions.png", category="vae", caption="../report/vae.rst"),
+        interpolations=report(f"{RESULTS}/vae/samples/interpolations.png", category="vae", caption="../report/vae.rst"),
         summary=f"{RESULTS}/vae/samples/samples.json",
-        generated_normal=report(f"{RESULTS}/vae/samples/generated_normal.png", category="vae"),
-        generated_laplace=report(f"{RESULTS}/vae/samples/generated_laplace.png", category="vae"),
+        generated_normal=report(f"{RESULTS}/vae/samples/generated_normal.png", category="vae", caption="../report/vae.rst"),
+        generated_laplace=report(f"{RESULTS}/vae/samples/generated_laplace.png", category="vae", caption="../report/vae.rst"),
         params=f"{RESULTS}/vae/samples/params.json",
     params:
         job=job_params("vae_samples"),
@@ -82,9 +82,9 @@ rule vae_section:
         # summary <- vae_samples
         unpack(job_input("vae_section")),
     output:
-        section=report(f"{RESULTS}/vae/section/section.json", category="vae"),
-        elbo_fig=report(f"{RESULTS}/vae/section/elbo_terms.png", category="vae"),
-        kl_fig=report(f"{RESULTS}/vae/section/kl_per_dim.png", category="vae"),
+        section=report(f"{RESULTS}/vae/section/section.json", category="vae", caption="../report/vae.rst"),
+        elbo_fig=report(f"{RESULTS}/vae/section/elbo_terms.png", category="vae", caption="../report/vae.rst"),
+        kl_fig=report(f"{RESULTS}/vae/section/kl_per_dim.png", category="vae", caption="../report/vae.rst"),
         metrics=f"{RESULTS}/dvc/vae/metrics.json",
         curves=f"{RESULTS}/dvc/vae/val_loss.csv",
         params=f"{RESULTS}/vae/section/params.json",

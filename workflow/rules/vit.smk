@@ -77,9 +77,9 @@ rule vit_attention:
     output:
         maps=f"{RESULTS}/vit/attention/maps.npz",
         stats=f"{RESULTS}/vit/attention/head_stats.csv",
-        overlays=report(f"{RESULTS}/vit/attention/overlays.png", category="vit"),
-        heads=report(f"{RESULTS}/vit/attention/heads.png", category="vit"),
-        stats_png=report(f"{RESULTS}/vit/attention/head_stats.png", category="vit"),
+        overlays=report(f"{RESULTS}/vit/attention/overlays.png", category="vit", caption="../report/vit.rst"),
+        heads=report(f"{RESULTS}/vit/attention/heads.png", category="vit", caption="../report/vit.rst"),
+        stats_png=report(f"{RESULTS}/vit/attention/head_stats.png", category="vit", caption="../report/vit.rst"),
         params=f"{RESULTS}/vit/attention/params.json",
     params:
         job=job_params("vit_attention"),
@@ -112,7 +112,7 @@ rule vit_masking:
         curves=f"{RESULTS}/vit/masking/curves.csv",
         summary=f"{RESULTS}/vit/masking/summary.csv",
         meta=f"{RESULTS}/vit/masking/meta.json",
-        png=report(f"{RESULTS}/vit/masking/curves.png", category="vit"),
+        png=report(f"{RESULTS}/vit/masking/curves.png", category="vit", caption="../report/vit.rst"),
         params=f"{RESULTS}/vit/masking/params.json",
     params:
         job=job_params("vit_masking"),
@@ -203,7 +203,7 @@ rule vit_cnn:
         # resnet_weights <- fetch_weights, pretrain
         unpack(job_input("vit_cnn")),
     output:
-        png=report(f"{RESULTS}/vit/cnn/gradcam_vs_attention.png", category="vit"),
+        png=report(f"{RESULTS}/vit/cnn/gradcam_vs_attention.png", category="vit", caption="../report/vit.rst"),
         csv=f"{RESULTS}/vit/cnn/comparison.csv",
         params=f"{RESULTS}/vit/cnn/params.json",
     params:
@@ -258,7 +258,7 @@ rule vit_section:
         # resnet_head_params <- resnet_head
         unpack(job_input("vit_section")),
     output:
-        section=report(f"{RESULTS}/vit/section/section.json", category="vit"),
+        section=report(f"{RESULTS}/vit/section/section.json", category="vit", caption="../report/vit.rst"),
         metrics=f"{RESULTS}/dvc/vit/metrics.json",
         params=f"{RESULTS}/vit/section/params.json",
     params:
