@@ -85,6 +85,12 @@ def test_exit_codes_and_tracebacks_reach_the_client(server, tmp_path):
     assert failing.returncode == 1 and "ValueError: boom" in err
 
 
+def test_a_forked_jobs_atexit_handlers_run(server, tmp_path):
+    marker = tmp_path / "atexit.txt"
+    assert _client("job_server_targets:exit_handler", str(marker), _env(), tmp_path).wait(WAIT) == 0
+    assert marker.read_text() == "ran"
+
+
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL])
 def test_a_job_ends_with_its_client(server, tmp_path, stop):
     """Snakemake stopping a job (SIGTERM) or its client dying (SIGKILL) stops the job itself."""
