@@ -81,7 +81,7 @@ def test_dvc_stage_code_deps_are_the_units_own():
     assert "src/archlab/report/published.yaml" in deps["resnet"] and "src/archlab/report/claims.yaml" in deps["claims"]
 
 
-@pytest.mark.parametrize("argv", [["list", "--profile", "demo"], ["validate", "--profile", "demo"], ["-h"]])
+@pytest.mark.parametrize("argv", [["list", "--profile", "demo"], ["validate", "--profile", "demo"], ["rules"], ["-h"]])
 def test_light_commands_import_no_torch(argv):
     code = ("import sys, runpy; sys.argv = ['archlab', *%r]\n"
             "try:\n    runpy.run_module('archlab', run_name='__main__')\n"

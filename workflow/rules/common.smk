@@ -92,7 +92,9 @@ def job_params(rule):
     return lambda wildcards: PIPELINE.job(rule, wildcards).params_json
 
 
-# A rule whose plan has no job in this profile (`pretrain` in the full profile) stays defined, matching nothing.
+# A rule with no job in this profile (`pretrain` in the full profile, which uses ImageNet weights) stays
+# defined, with no wildcard constraint: nothing in the profile asks for its files, and asked by hand,
+# PIPELINE.job says which jobs the profile has.
 
 
 def code_version(rule):
@@ -106,6 +108,7 @@ def wildcard_values(rule):
 
 
 def job_priority(rule):
+    """Local (downloading) rules first, then the heads of the longest chains (Pipeline.priority says why)."""
     return PIPELINE.priority(rule) if rule in PIPELINE.rules else 0
 
 
