@@ -23,8 +23,8 @@ import archlab  # noqa: F401  (torchvision import fix before any benchmark impor
 
 from bench.common import ROOT
 
-NAMES = ("head_cache", "noop_rerun", "appendix", "data_path", "gpu_throughput", "mutual_info", "gpu_suite", "optimizer_step",
-         "scheduler_rounds", "job_server")
+NAMES = ("head_cache", "noop_rerun", "appendix", "data_path", "gpu_throughput", "mutual_info", "gpu_suite",
+         "optimizer_step", "scheduler_rounds", "job_server")
 
 
 def _section(number: int, name: str) -> None:

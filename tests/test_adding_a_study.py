@@ -121,7 +121,8 @@ def test_a_stub_study_built_by_the_docs_steps_joins_the_dag(tmp_path):
     _append_study(root / "params.yaml", "stub")
     _append_study(root / "config/test.yaml", "stub")
     step("python -m archlab rules --write")
-    env = {**os.environ, "PYTHONPATH": str(root / "src"), "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
+    env = {**os.environ, "PYTHONPATH": str(root / "src"),
+           "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
     run = lambda *argv: subprocess.run([sys.executable, *argv], cwd=root, env=env, capture_output=True, text=True,
                                        timeout=300)
     wrote = run("-m", "archlab", "rules", "--write")

@@ -18,8 +18,8 @@ import torch
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT))  # bench/ is a folder of the checkout, not part of the installed package
-from bench import (appendix, data_path, gpu_suite, gpu_throughput, head_cache, mutual_info, noop_rerun,  # noqa: E402
-                   optimizer_step, scheduler_rounds)
+from bench import (appendix, data_path, gpu_suite, gpu_throughput, head_cache, job_server,  # noqa: E402
+                   mutual_info, noop_rerun, optimizer_step, scheduler_rounds)
 from bench.__main__ import main as bench_main  # noqa: E402
 
 
@@ -392,6 +392,15 @@ def test_dropping_snakemakes_default_rate_limit_leaves_one_round_per_job_end(cap
     assert r["limit_dropped"]["rounds"] <= 8 + 1
     assert r["default_limit"]["rounds"] > r["limit_dropped"]["rounds"]
     assert _last_line(capsys).startswith("==> scheduling rounds")
+
+
+def test_job_server_bench_times_both_ways_of_starting_a_job(capsys):
+    """One job each way: a new process imports torch & co.; a fork of the server has them (no ratio asserted:
+    timings on a shared machine are the benchmark's output, not a test's)."""
+    r = job_server.main(["--jobs", "1"])
+    assert r["fresh_s"] > 0 and r["forked_s"] > 0 and r["demo_jobs"] > 0
+    assert r["demo_saving_s"] == pytest.approx(r["saving_per_job_s"] * r["demo_jobs"])
+    assert _last_line(capsys).startswith("==> per job: new process")
 
 
 def test_a_rate_limit_the_user_chose_is_kept():
