@@ -6,9 +6,21 @@ configfile: "params.yaml"
 
 
 include: "workflow/rules/common.smk"
-include: "workflow/rules/jobs.smk"
+include: "workflow/rules/steps.smk"  # data, pretrain, claims, report
+
+
+for study in config["studies"]:  # one rule file per study, generated from its plan
+
+    include: f"workflow/rules/{study}.smk"
+
+
 include: "workflow/rules/weights.smk"
 include: "workflow/rules/bench.smk"
+
+
+_unwritten = sorted(set(PIPELINE.rules) - {r.name for r in workflow.rules})
+if _unwritten:
+    raise WorkflowError(f"the plans have rules without a rule file: {_unwritten}; run `python -m archlab rules --write`")
 
 
 rule all_data:

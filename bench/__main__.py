@@ -11,6 +11,7 @@
     8 optimizer_step  a demo S3 GAN / S4 VAE training step: torch's per-tensor optimizer loop vs the fused step
     9 scheduler_rounds  Snakemake's scheduling rounds and CPU on one machine: default job-rate limit vs dropped
    10 cost_check      the cost model's FLOP counts against CPU training time of several full-profile models
+   11 job_server      a typical job's imports: a new process vs a fork of the job server, per job and per demo
 """
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ import archlab  # noqa: F401  (torchvision import fix before any benchmark impor
 from bench.common import ROOT
 
 NAMES = ("head_cache", "noop_rerun", "appendix", "data_path", "gpu_throughput", "mutual_info", "gpu_suite", "optimizer_step",
-         "scheduler_rounds", "cost_check")
+         "scheduler_rounds", "cost_check",
+         "job_server")
 
 
 def _section(number: int, name: str) -> None:
@@ -34,8 +36,8 @@ def _section(number: int, name: str) -> None:
 def run_all() -> int:
     import torch
 
-    from bench import (appendix, cost_check, data_path, gpu_suite, gpu_throughput, head_cache, mutual_info,
-                       noop_rerun, optimizer_step, scheduler_rounds)
+    from bench import (appendix, cost_check, data_path, gpu_suite, gpu_throughput, head_cache, job_server,
+                       mutual_info, noop_rerun, optimizer_step, scheduler_rounds)
 
     failed = []
 
@@ -70,6 +72,7 @@ def run_all() -> int:
     attempt(8, "optimizer_step", lambda: optimizer_step.main([]))
     attempt(9, "scheduler_rounds", lambda: scheduler_rounds.main([]))
     attempt(10, "cost_check", lambda: cost_check.main([]))
+    attempt(11, "job_server", lambda: job_server.main([]))
     if failed:
         print(f"\nfailed: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0

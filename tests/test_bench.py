@@ -18,8 +18,8 @@ import torch
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT))  # bench/ is a folder of the checkout, not part of the installed package
-from bench import (appendix, data_path, gpu_suite, gpu_throughput, head_cache, mutual_info, noop_rerun,  # noqa: E402
-                   optimizer_step, scheduler_rounds)
+from bench import (appendix, data_path, gpu_suite, gpu_throughput, head_cache, job_server,  # noqa: E402
+                   mutual_info, noop_rerun, optimizer_step, scheduler_rounds)
 from bench.__main__ import main as bench_main  # noqa: E402
 
 
@@ -394,10 +394,21 @@ def test_dropping_snakemakes_default_rate_limit_leaves_one_round_per_job_end(cap
     assert _last_line(capsys).startswith("==> scheduling rounds")
 
 
+def test_job_server_bench_times_both_ways_of_starting_a_job(capsys):
+    """One job each way: a new process imports torch & co.; a fork of the server has them (no ratio asserted:
+    timings on a shared machine are the benchmark's output, not a test's)."""
+    r = job_server.main(["--jobs", "1"])
+    assert r["fresh_s"] > 0 and r["forked_s"] > 0 and r["demo_jobs"] > 0
+    assert r["demo_saving_s"] == pytest.approx(r["saving_per_job_s"] * r["demo_jobs"])
+    assert _last_line(capsys).startswith("==> per job: new process")
+
+
 def test_a_rate_limit_the_user_chose_is_kept():
     from types import SimpleNamespace
 
-    from archlab.local_scheduling import drop_default_rate_limit
+    from archlab.execution.local_scheduling import applies, drop_default_rate_limit
+
+    assert applies("9.27.1") and not applies("10.0.0")  # a private attribute: only on the versions checked
 
     chosen = SimpleNamespace(job_rate_limiter=SimpleNamespace(max_jobs=10, timespan=60))
     assert not drop_default_rate_limit(chosen) and chosen.job_rate_limiter is not None

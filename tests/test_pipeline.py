@@ -54,6 +54,14 @@ def test_report_is_built_from_artifacts(built):
     assert (project / "results/test/dvc/resnet/metrics.json").exists()
 
 
+def test_snakemake_report_shows_the_figures_with_their_captions(built):
+    """`snakemake --report`: every figure a rule tags, captioned with its rule's workflow/report/<rule>.rst."""
+    project, _ = built
+    _run(project, "--report", "snakemake_report.html")
+    html = (project / "snakemake_report.html").read_text()
+    assert "confusion matrix of the head-only baseline" in html and "Drawn by the rule" in html
+
+
 def test_second_run_does_nothing(built):
     project, _ = built
     log = _run(project)

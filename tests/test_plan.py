@@ -81,7 +81,7 @@ def test_dvc_stage_code_deps_are_the_units_own():
     assert "src/archlab/report/published.yaml" in deps["resnet"] and "src/archlab/report/claims.yaml" in deps["claims"]
 
 
-@pytest.mark.parametrize("argv", [["list", "--profile", "demo"], ["validate", "--profile", "demo"], ["-h"]])
+@pytest.mark.parametrize("argv", [["list", "--profile", "demo"], ["validate", "--profile", "demo"], ["rules"], ["-h"]])
 def test_light_commands_import_no_torch(argv):
     code = ("import sys, runpy; sys.argv = ['archlab', *%r]\n"
             "try:\n    runpy.run_module('archlab', run_name='__main__')\n"
@@ -154,7 +154,7 @@ def test_rules_heading_long_chains_run_first(demo):
     """Snakemake's priority is the longest downstream chain of jobs: pretraining outranks the short GAN runs."""
     assert demo.priority("pretrain") > demo.priority("resnet_features") > demo.priority("resnet_strategy")
     assert demo.priority("pretrain") > demo.priority("gan_train") > demo.priority("gan_section") > demo.priority("report") == 1
-    assert "priority: PIPELINE.priority(_spec.name)" in (ROOT / "workflow/rules/jobs.smk").read_text()
+    assert 'priority: job_priority("resnet_features")' in (ROOT / "workflow/rules/resnet.smk").read_text()
 
 
 def test_rules_that_may_download_run_before_every_other_rule():

@@ -235,8 +235,11 @@ def test_rules_tag_figures_and_reports_for_snakemake_report():
             assert (key in rule.report_outputs) == shown, (rule.name, key, path)
             tagged += shown
     assert tagged and "report" in pipeline.rules and "html" in pipeline.rules["report"].report_outputs
-    smk = (ROOT / "workflow" / "rules" / "jobs.smk").read_text()
-    assert "report(v, category=_spec.study) if k in _spec.report_outputs" in smk
+    smk = "".join(p.read_text() for p in (ROOT / "workflow" / "rules").glob("*.smk"))
+    assert 'html=report(f"{REPORT}/report.html", category="report", caption="../report/report.rst")' in smk
+    for rule in pipeline.rules.values():
+        body = smk.split(f"\nrule {rule.name}:\n")[1].split("\n\n\n")[0]
+        assert body.count("=report(f") == len(rule.report_outputs), rule.name
 
 
 def test_dvc_plots_name_the_value_column_and_draw_every_run(tmp_path):

@@ -4,6 +4,7 @@
   archlab run resnet_head variant=resnet18 seed=0 --profile demo  one job, exactly as Snakemake runs it
   archlab validate --profile demo                                 check params and every study's plan, then exit
   archlab dvc-yaml --write                                        regenerate dvc.yaml from the plans
+  archlab rules --write                                           regenerate workflow/rules/<study>.smk from the plans
   archlab fetch-weights torchvision:resnet152:IMAGENET1K_V1       download weights (where there is internet)
   archlab cost --profile full --write                             the GPU-hour table (docs/cost.md) from the FLOP model
 
@@ -77,6 +78,16 @@ def _dvc_yaml(args) -> None:
         print(text, end="")
 
 
+def _rules(args) -> None:
+    from archlab import rule_files
+
+    if args.write:
+        for path in rule_files.write(args.root):
+            print(f"wrote {path}")
+    else:
+        print("".join(f"# {path}\n{text}\n" for path, text in rule_files.render(args.root).items()), end="")
+
+
 def _fetch(args) -> None:
     from archlab.models import weights
 
@@ -146,6 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
     cost_.add_argument("--write", action="store_true", help="write docs/cost.md under --root instead of printing")
     cost_.add_argument("--count", action="store_true", help="recount every model's FLOPs first (torch; a minute)")
     cost_.set_defaults(func=_cost)
+    rules = command("rules", "print (or --write) workflow/rules/<study>.smk, generated from the plans")
+    rules.add_argument("--root", default=".", help="project root (default: .)")
+    rules.add_argument("--write", action="store_true", help="overwrite the stale rule files instead of printing them")
+    rules.set_defaults(func=_rules)
     fetch = command("fetch-weights", "download a weights spec into resources/weights (needs internet)")
     fetch.add_argument("spec", help="a weights spec, e.g. torchvision:resnet152:IMAGENET1K_V1 or "
                                     "hf:google/vit-base-patch16-224")

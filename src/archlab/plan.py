@@ -3,7 +3,7 @@
 A :class:`Rule` is a kind of job (one Snakemake rule): the function that runs it, its run directory
 and output files as templates over its wildcards, and its resources. A :class:`Job` is one instance:
 wildcard values, named inputs, and the exact params the function receives. Snakemake's rules
-(``workflow/rules/jobs.smk``) and the command line (``archlab run``) are both built from these
+(``workflow/rules/<study>.smk``, generated from them) and the command line (``archlab run``) are both built from these
 objects, so a path or a params subset is written in one place only. Imports no torch.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ from archlab.errors import ParamsError
 from archlab.provenance import code_digest
 
 PARAMS_FILE = "params.json"
-GPU_SLOTS = 100  # a whole GPU in `gpu_slots`, Snakemake's integer resource for sharing one (workflow/rules/jobs.smk)
+GPU_SLOTS = 100  # a whole GPU in `gpu_slots`, Snakemake's integer resource for sharing one (workflow/rules/common.smk)
 REPORT_SUFFIXES = (".png", ".html")  # outputs tagged with Snakemake's report() flag
 
 

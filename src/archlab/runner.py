@@ -22,7 +22,7 @@ from typing import Any
 
 from archlab.data.kinds import snakemake_command
 from archlab.errors import ArchlabError, MissingResourceError, exit_code
-from archlab.job_server import FORKED_VARIABLE
+from archlab.execution import FORKED_VARIABLE
 from archlab.io import write_json
 from archlab.plan import PARAMS_FILE
 from archlab.provenance import code_digest, git_state, identity, input_checksums, package_versions

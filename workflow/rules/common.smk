@@ -1,14 +1,16 @@
 # Everything is checked here, once, before any job: the params files (strictly: duplicate keys,
 # YAML 1.2 numbers, schema, profile name, device), then every step's and study's cross-key checks
-# while their plans build the job list (src/archlab/pipeline.py). The rules (jobs.smk) come from it.
+# while their plans build the job list (src/archlab/pipeline.py). The rules (steps.smk and one file per
+# study, generated from the plans by `python -m archlab rules --write`) read it through the functions below.
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from archlab.commands.data import used_datasets  # noqa: E402
 from archlab.config import load_files  # noqa: E402
+from archlab.cost import CostModel  # noqa: E402
 from archlab.errors import ArchlabError  # noqa: E402
-from archlab import job_server, local_scheduling  # noqa: E402
+from archlab.execution import gpu_bound, job_server, local_scheduling  # noqa: E402
 from archlab.models import weights as archlab_weights  # noqa: E402
 from archlab.pipeline import Paths, Pipeline  # noqa: E402
 
@@ -48,16 +50,22 @@ except ArchlabError as exc:
 PROFILE = config["profile"]
 RESULTS = PIPELINE.paths.results
 LOGS = PIPELINE.paths.logs
+REPORT = PIPELINE.paths.report
+RESOURCES = PIPELINE.paths.resources
 GPUS = config.get("gpus_per_job", 0)
+COST = CostModel(PIPELINE.cfg)  # per-job time limits and GPU groups (src/archlab/cost.py)
 ENV = "../envs/archlab.yaml"  # conda environment of every rule (relative to workflow/rules)
 _JOB_SERVERS = []
 
 
 onstart:
-    # One machine: no scheduling rounds from Snakemake's default job-rate limit (src/archlab/local_scheduling.py).
+    # GPU jobs on one machine only under a gpu_slots limit (src/archlab/execution/gpu_bound.py): a --resources
+    # list that drops the workflow profile's gpu_slots=100 stops the run here, before any job.
+    gpu_bound.check(workflow, gpu_jobs=bool(GPUS) and any(rule.gpu for rule in PIPELINE.rules.values()))
+    # One machine: no scheduling rounds from Snakemake's default job-rate limit (src/archlab/execution/local_scheduling.py).
     if workflow.local_exec:
         local_scheduling.drop_default_rate_limit(workflow.scheduler)
-    # Jobs fork from a server that has torch & co. imported (src/archlab/job_server.py): local CPU runs
+    # Jobs fork from a server that has torch & co. imported (src/archlab/execution/job_server.py): local CPU runs
     # of a few jobs or more (it costs about one job's imports to start).
     if job_server.wanted(config["device"], workflow.local_exec, len(workflow.dag)):
         _JOB_SERVERS.append(job_server.Server.start(Path(workflow.basedir) / "src", Path(LOGS) / "job_server.log"))
@@ -76,12 +84,54 @@ onerror:
     _stop_job_servers()
 
 
-def _job_input(name):
-    return lambda wc: PIPELINE.job(name, wc).input
+def job_input(rule):
+    """The inputs the plan gives the rule's job with these wildcards (an input function)."""
+    return lambda wildcards: PIPELINE.job(rule, wildcards).input
 
 
-def _job_params(name):
-    return lambda wc: PIPELINE.job(name, wc).params_json
+def job_params(rule):
+    """The exact params the job receives, as JSON: a change in them reruns the job."""
+    return lambda wildcards: PIPELINE.job(rule, wildcards).params_json
+
+
+# A rule with no job in this profile (`pretrain` in the full profile, which uses ImageNet weights) stays
+# defined, with no wildcard constraint: nothing in the profile asks for its files, and asked by hand,
+# PIPELINE.job says which jobs the profile has.
+
+
+def job_runtime(rule):
+    """The minutes the job books: the FLOP/step cost model's estimate x its safety factor (src/archlab/cost.py,
+    docs/cost.md); a rule the model does not cover keeps its plan's runtime."""
+    return lambda wildcards: COST.minutes(PIPELINE.job(rule, wildcards))
+
+
+def job_group(rule):
+    """`small_gpu_<rule>` for a GPU rule whose jobs need part of a GPU, so a cluster can pack several into one
+    allocation (--group-components); None otherwise and without GPUs (CostModel.group says why)."""
+    return COST.group(PIPELINE.rules[rule]) if rule in PIPELINE.rules else None
+
+
+def code_version(rule):
+    """The digest of the archlab source files the rule's job module imports: an edit reruns its jobs."""
+    return PIPELINE.rules[rule].code if rule in PIPELINE.rules else ""
+
+
+def wildcard_values(rule):
+    """The rule's wildcard constraints: exactly the values this profile's plan has."""
+    return PIPELINE.constraints(rule) if rule in PIPELINE.rules else {}
+
+
+def job_priority(rule):
+    """Local (downloading) rules first, then the heads of the longest chains (Pipeline.priority says why)."""
+    return PIPELINE.priority(rule) if rule in PIPELINE.rules else 0
+
+
+def gpu_slots(rule):
+    """A GPU job's part of one GPU's 100 `gpu_slots` (its plan Rule's gpu_share x 100), which the workflow
+    profile profiles/default caps at 100 on one machine, so a GPU never holds more than it fits: four 0.25 jobs
+    or one whole-GPU job. 0 where GPU rules ask no GPU (gpus_per_job: 0, the demo and test profiles) and on a
+    cluster (there SLURM gives each job its own `gpu`, and a one-machine cap must not hold the cluster back)."""
+    return lambda wildcards: PIPELINE.rules[rule].gpu_slots(dict(wildcards.items())) if GPUS and workflow.local_exec else 0
 
 
 def _remote_weight_specs(node):

@@ -19,6 +19,7 @@ exit status. A client that dies (Snakemake killed it) takes its job with it; sig
 """
 from __future__ import annotations
 
+import atexit
 import importlib
 import os
 import pickle
@@ -33,9 +34,10 @@ import tempfile
 import traceback
 from pathlib import Path
 
+from archlab.execution import FORKED_VARIABLE
+
 SOCKET_VARIABLE = "ARCHLAB_JOB_SERVER"  # set for the jobs of a Snakemake run that started a server
 SWITCH_VARIABLE = "ARCHLAB_PRELOAD"  # "0": every job in a new process
-FORKED_VARIABLE = "ARCHLAB_FORKED_FROM"  # in a job's environment: the server's pid (the job log says so)
 # Third-party modules most jobs import, heaviest first; the Agg backend and one thread, as jobs set them.
 PRELOAD = ("torch", "torch._dynamo", "torch.optim", "torchvision", "torchvision.models", "pandas",
            "matplotlib.pyplot", "scipy.stats", "sklearn.linear_model", "sklearn.neighbors", "PIL.Image",
@@ -63,7 +65,7 @@ class Server:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(src), os.environ.get("PYTHONPATH")]))}
         with open(log, "ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "archlab.job_server", str(self.socket), str(os.getpid())],
+                [sys.executable, "-m", "archlab.execution.job_server", str(self.socket), str(os.getpid())],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env, start_new_session=True)
 
     @classmethod
@@ -182,6 +184,9 @@ def _run(request: dict, fds: list[int], server: int) -> None:
     except BaseException:
         traceback.print_exc()
     finally:
+        # end as the process the job would otherwise be: its atexit handlers (tempfile cleanup, logging's
+        # flush, dvclive/wandb's finish) run first; os._exit then skips the server's state that the fork copied
+        atexit._run_exitfuncs()
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
