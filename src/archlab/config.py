@@ -8,6 +8,7 @@ key and line, and numbers are read as YAML 1.2 does (``1e-5`` is a float, not a 
 from __future__ import annotations
 
 import copy
+import math
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -119,6 +120,11 @@ def load_files(paths: list[Path]) -> dict:
 
 def validate_params(params: dict, source: str = "params") -> None:
     """Raise :class:`ParamsError` listing every violation as ``key.path: problem (allowed: …)``."""
+    non_finite = list(_non_finite(params))
+    if non_finite:  # NaN passes every comparison of the schema (`exclusiveMinimum: 0`) and inf most
+        lines = [f"  - {path}: {value!r} is not a finite number; give a real value (e.g. lr: 0.001)"
+                 for path, value in non_finite]
+        raise ParamsError(f"invalid parameters in {source}:\n" + "\n".join(lines))
     validator = jsonschema.Draft202012Validator(params_schema())
     errors = sorted(validator.iter_errors(params), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
@@ -134,6 +140,17 @@ def validate_params(params: dict, source: str = "params") -> None:
     if bad_refs:
         lines = [f"  - {path}: dataset {name!r} is not defined (defined: {sorted(params['data'])})" for path, name in bad_refs]
         raise ParamsError(f"invalid parameters in {source}:\n" + "\n".join(lines))
+
+
+def _non_finite(node, path: str = ""):
+    """Yield (key path, value) for every NaN or ±inf anywhere in the params (YAML's `.nan`, `.inf`)."""
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, value in items:
+        here = f"{path}.{key}" if path else str(key)
+        if isinstance(value, float) and not math.isfinite(value):
+            yield here, value
+        else:
+            yield from _non_finite(value, here)
 
 
 def _dangling_dataset_refs(params: dict, datasets: set[str], path: str = ""):

@@ -125,15 +125,22 @@ def write_text(path: str | os.PathLike, text: str) -> None:
         tmp.write_text(text)
 
 
-def save_torch(path: str | os.PathLike, obj: Any) -> None:
+def save_torch(path: str | os.PathLike, obj: Any, comment: bytes = b"") -> None:
     """``torch.save`` through a Python file, so a full disk surfaces as ENOSPC (torch's own writer reports
-    only "unexpected pos"), then :func:`atomic_path` turns it into one error naming ``path``."""
+    only "unexpected pos"), then :func:`atomic_path` turns it into one error naming ``path``. ``comment``
+    goes into the zip archive's comment: a header a reader can check without unpickling anything."""
+    import zipfile
+
     import torch
 
     with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
+        with open(tmp, "w+b") as fh:
             try:
                 torch.save(obj, fh)
+                if comment:
+                    fh.seek(0)
+                    with zipfile.ZipFile(fh, "a") as archive:
+                        archive.comment = comment
                 fh.flush()
                 os.fsync(fh.fileno())
             except RuntimeError as exc:  # torch wraps the file's OSError when its writer fails

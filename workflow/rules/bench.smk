@@ -9,6 +9,7 @@ rule bench_section:
         section=f"{RESULTS}/bench/section.json",
         metrics=f"{RESULTS}/dvc/bench/metrics.json",
     params:
+        python=PYTHON,
         profile=PROFILE,
     log:
         f"{LOGS}/bench_section.log",
@@ -21,4 +22,4 @@ rule bench_section:
     conda:
         ENV
     shell:
-        "python -m bench appendix --profile {params.profile} --write > {log} 2>&1"
+        "{params.python:q} -m bench appendix --profile {params.profile:q} --write > {log:q} 2>&1"

@@ -4,6 +4,8 @@
 import sys
 from pathlib import Path
 
+from snakemake.settings.types import DeploymentMethod
+
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from archlab.commands.data import used_datasets  # noqa: E402
 from archlab.config import load_files  # noqa: E402
@@ -50,6 +52,9 @@ RESULTS = PIPELINE.paths.results
 LOGS = PIPELINE.paths.logs
 GPUS = config.get("gpus_per_job", 0)
 ENV = "../envs/archlab.yaml"  # conda environment of every rule (relative to workflow/rules)
+# the interpreter of the shell rules: the one running Snakemake (the project's venv), not whatever
+# `python` PATH finds first; under --use-conda the rule's environment's own
+PYTHON = "python" if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method else sys.executable
 _JOB_SERVERS = []
 
 
