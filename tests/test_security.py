@@ -111,3 +111,23 @@ def test_a_checkpoint_round_trips_with_its_arrays_and_package_versions(tmp_path)
     state = Checkpoint(tmp_path / "c.pt", "abc").load()
     assert state["epoch"] == 2 and state["grids"][1].dtype == np.uint8 and state["packages"]["torch"]
     assert Checkpoint(tmp_path / "c.pt", "other").load() is None
+
+
+def test_a_nan_loss_stops_the_job_naming_the_run_and_the_likely_key(tmp_path):
+    """`lr` far too high for this net: the weights overflow, the loss is NaN; before, fit returned a history
+    of NaNs and the job exited 0."""
+    import numpy as np
+
+    from archlab.errors import NonFiniteLossError
+    from archlab.runner import run_job
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 8)).astype(np.float32), rng.integers(0, 3, 64)
+    np.savez(tmp_path / "data.npz", x=x, y=y)
+    out = {"params": str(tmp_path / "run" / "params.json")}
+    with pytest.raises(NonFiniteLossError) as err:
+        run_job("toy_train", "security_targets:train_diverging", {"seed": "0"}, {"data": str(tmp_path / "data.npz")},
+                out, {"lr": 1e30})
+    message = str(err.value)
+    assert "toy_train seed=0" in message and "epoch 1/3" in message and "`optimizer.lr`/`lr`" in message
+    assert not Path(out["params"]).exists()  # never marked finished

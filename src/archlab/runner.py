@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from archlab.data.kinds import snakemake_command
-from archlab.errors import ArchlabError, MissingResourceError, exit_code
+from archlab.errors import ArchlabError, MissingResourceError, NonFiniteLossError, exit_code
 from archlab.job_server import FORKED_VARIABLE
 from archlab.io import write_json
 from archlab.plan import PARAMS_FILE
@@ -118,7 +118,11 @@ def run_job(rule: str, func: str, wildcards: dict, input: dict, output: dict, pa
         _clean_temporaries(output)
         startup_cpu = _process_cpu()
         t0 = time.time()
-        job_function(ctx)
+        try:
+            job_function(ctx)
+        except NonFiniteLossError as exc:  # the loop knows the epoch and the loss, the runner which run it is
+            raise NonFiniteLossError(f"job {rule} {' '.join(f'{k}={v}' for k, v in wildcards.items())} "
+                                     f"({ctx.run_dir}): {exc}") from None
         missing = [p for k, p in output.items() if k != "params" and not Path(p).exists()]
         if missing:
             raise ArchlabError(f"job {rule} finished without writing {missing}: a bug in {func}")
