@@ -50,7 +50,7 @@ def jobs(cfg: dict, paths) -> list:
 
 
 def prepare(job) -> None:
-    from archlab.data.prepared import prepare_dataset
+    from archlab.data.prepare import prepare_dataset
 
     p = job.params
     meta = prepare_dataset(p["name"], p["spec"], job.run_dir, p["raw"])

@@ -34,6 +34,9 @@ NUMPY_GLOBALS = [np._core.multiarray._reconstruct, np.ndarray, np.dtype, np._cor
                  *{type(np.dtype(c)) for c in "?bBhHiIlLqQefdgFDG"}]
 
 
+FRESH_START = "it is ignored and training starts afresh (the next epoch's checkpoint replaces it)"
+
+
 class Checkpoint:
     def __init__(self, path: str | Path, identity: str):
         self.path, self.identity = Path(path), identity
@@ -46,13 +49,12 @@ class Checkpoint:
         """
         if not self.path.exists() or not self.identity:
             return None
-        if _archive_identity(self.path) != self.identity:  # checked before anything is unpickled
-            log.info("ignoring %s: it was written by a different run (params, inputs or code changed)", self.path)
-            return None
         try:
+            if _archive_identity(self.path) != self.identity:  # checked before anything is unpickled
+                log.info("ignoring %s: it was written by a different run (params, inputs or code changed)", self.path)
+                return None
             with torch.serialization.safe_globals(NUMPY_GLOBALS):
-                state = load_torch(self.path, "it is ignored and training starts afresh (the next epoch's "
-                                   "checkpoint replaces it)", map_location="cpu", weights_only=True)
+                state = load_torch(self.path, FRESH_START, map_location="cpu", weights_only=True)
         except CorruptResourceError as exc:  # never trusted; a fresh start is the fix
             log.warning("%s", exc)
             return None
@@ -74,12 +76,12 @@ class Checkpoint:
 
 
 def _archive_identity(path: Path) -> str | None:
-    """The identity in a checkpoint's zip comment; None for anything else (an older or a foreign file)."""
+    """The identity in a checkpoint's zip comment (None: an older or a foreign file)."""
     try:
         with zipfile.ZipFile(path) as archive:
             return archive.comment.decode("ascii", "replace") or None
-    except (OSError, zipfile.BadZipFile):
-        return None
+    except zipfile.BadZipFile as exc:
+        raise CorruptResourceError(f"{path} cannot be read: it is damaged ({exc}); {FRESH_START}") from exc
 
 
 def rng_state() -> dict:
