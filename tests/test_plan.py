@@ -99,7 +99,8 @@ def test_run_writes_params_json_with_provenance(tmp_path):
     assert main(["run", "data_prepare", "name=mnist", "--profile", "test", "--root", str(root)]) == 0
     record = json.loads((root / "results/test/data/mnist/params.json").read_text())
     assert record["params"]["name"] == "mnist" and record["rule"] == "data_prepare"
-    assert len(record["inputs"]) == 0 and record["code"]["digest"] == code_digest("archlab.commands.data")
+    assert set(record["inputs"]) == {"identity"}  # its identity file (archlab.freshness), no other input
+    assert record["code"]["digest"] == code_digest("archlab.commands.data_prepare")
     assert {"python", "numpy"} <= set(record["packages"]) and record["identity"]
 
 

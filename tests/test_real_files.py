@@ -336,7 +336,7 @@ def _prepare_job(tmp_path: Path) -> dict:
 
     run = tmp_path / "results" / "test" / "data" / "toy"
     spec = {"kind": "cifar10", "source": "synthetic", "train_size": 20, "test_size": 10, "val_size": 5}
-    return dict(rule="data_prepare", func="archlab.commands.data:prepare", wildcards={"name": "toy"}, input={},
+    return dict(rule="data_prepare", func="archlab.commands.data_prepare:prepare", wildcards={"name": "toy"}, input={},
                 output={"params": str(run / "params.json"), "meta": str(run / "meta.json"),
                         **{k: str(run / v) for k, v in ARRAYS.items()}},
                 params={"name": "toy", "spec": spec, "raw": str(tmp_path / "raw")})

@@ -72,20 +72,16 @@ DATA_SUFFIXES = (".yaml", ".yml", ".json", ".csv", ".txt")
 
 @lru_cache(maxsize=None)
 def _data_files(path: Path) -> frozenset[Path]:
-    """Data files a module names literally: one beside it (``"published.yaml"`` in ``published.py``), or every
-    data file of a folder beside it that is no package (``"class_maps"`` in ``features/__init__.py``)."""
+    """Data files beside a module that it names literally (``"published.yaml"`` in ``published.py``). A file a
+    job picks by a param (a class map) is one of the job's ``reads`` instead (:attr:`archlab.plan.Job.reads`)."""
     text = path.read_text()
-    files = {p for p in path.parent.glob("*") if p.suffix in DATA_SUFFIXES and f'"{p.name}"' in text}
-    for folder in path.parent.iterdir():
-        if folder.is_dir() and not (folder / "__init__.py").exists() and f'"{folder.name}"' in text:
-            files.update(p for p in folder.rglob("*") if p.suffix in DATA_SUFFIXES)
-    return frozenset(files)
+    return frozenset(p for p in path.parent.glob("*") if p.suffix in DATA_SUFFIXES and f'"{p.name}"' in text)
 
 
 @lru_cache(maxsize=None)
 def code_files(module: str) -> tuple[Path, ...]:
     """Every archlab source file ``module`` can import, itself included, and the data files those
-    modules read from beside themselves (e.g. the published values, the class maps), sorted."""
+    modules read from beside themselves (e.g. the published values), sorted."""
     seen: set[str] = set()
     todo = [module]
     while todo:

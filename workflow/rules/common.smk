@@ -4,7 +4,7 @@
 import sys
 from pathlib import Path
 
-from snakemake.settings.types import DeploymentMethod
+from snakemake.settings.types import DeploymentMethod, RerunTrigger
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from archlab.commands.data import used_datasets  # noqa: E402
@@ -47,6 +47,16 @@ try:
 except ArchlabError as exc:
     raise WorkflowError(str(exc))
 
+# The run's own record decides what is up to date (src/archlab/freshness.py): before Snakemake builds its
+# DAG, each job's identity file is written and timed against the run's params.json, so file times are all
+# Snakemake needs (`rerun-triggers: mtime`, set in every profile of workflow/profiles/ and in dvc.yaml): no
+# params/code triggers from its private .snakemake/ metadata, which a clone, another machine or copied
+# results lack, and whose code trigger reran every job when run_job.py was merely touched.
+# In the jobs Snakemake itself spawns (a cluster job re-reads this file) the main process has done it.
+if workflow.is_main_process:
+    for _job, _reason in PIPELINE.refresh():
+        print(f"archlab: {_job.describe()} is out of date: {_reason}", file=sys.stderr)
+
 PROFILE = config["profile"]
 RESULTS = PIPELINE.paths.results
 LOGS = PIPELINE.paths.logs
@@ -59,6 +69,11 @@ _JOB_SERVERS = []
 
 
 onstart:
+    if set(workflow.rerun_triggers) != {RerunTrigger.MTIME}:
+        print("archlab: Snakemake runs with --rerun-triggers "
+              f"{' '.join(sorted(str(t.name).lower() for t in workflow.rerun_triggers))}: merely touching "
+              "workflow/scripts/run_job.py reruns every job; the profiles (workflow/profiles/) set "
+              "`rerun-triggers: mtime`, as the run's own record decides (src/archlab/freshness.py)", file=sys.stderr)
     # One machine: no scheduling rounds from Snakemake's default job-rate limit (src/archlab/local_scheduling.py).
     if workflow.local_exec:
         local_scheduling.drop_default_rate_limit(workflow.scheduler)
