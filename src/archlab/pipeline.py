@@ -117,7 +117,7 @@ class Pipeline:
         record where the content is the recorded one, after it where not (see :mod:`archlab.freshness`)."""
         from archlab.provenance import code_digest, file_digest
 
-        content = json.dumps({"files": {f: file_digest(Path(f)) for f in files},
+        content = json.dumps({"files": {f: file_digest(Path(f)) if Path(f).exists() else "missing" for f in files},
                               "code": {m: code_digest(m) for m in modules}}, sort_keys=True, indent=1).encode()
         path = Path(identity_path(self.paths.results, rule, {}))
         if not path.exists() or path.read_bytes() != content:
