@@ -170,3 +170,36 @@ def test_an_appendix_edit_reruns_the_bench_section(finished):
     finally:
         appendix.write_text(before)
     assert _planned(finished) == set()
+
+
+def _dvc(project: Path, *args: str) -> str:
+    proc = subprocess.run([str(Path(sys.executable).parent / "dvc"), *args], cwd=project, capture_output=True,
+                          text=True, env=ENV, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout
+
+
+def test_dvc_status_sees_a_top_level_key_every_job_receives(finished):
+    """`compile` reaches the model jobs' params; DVC's stages used to track only their own section."""
+    import yaml
+
+    from archlab.dvc_stages import stages
+
+    dvc_yaml = stages(finished)
+    dvc_yaml["stages"] = {"resnet": dvc_yaml["stages"]["resnet"]}
+    dvc_yaml["stages"]["resnet"]["foreach"] = ["test"]
+    dvc_yaml["stages"]["resnet"]["do"]["deps"] = [d for d in dvc_yaml["stages"]["resnet"]["do"]["deps"]
+                                                  if not d.startswith("results/")]
+    for name in ("metrics", "plots"):
+        dvc_yaml["stages"]["resnet"]["do"].pop(name, None)
+    (finished / "dvc.yaml").write_text(yaml.safe_dump(dvc_yaml, sort_keys=False))
+    _dvc(finished, "init", "--no-scm", "-q")
+    _dvc(finished, "commit", "-f", "-q", "resnet@test")
+    assert "up to date" in _dvc(finished, "status", "resnet@test")
+    params = finished / "params.yaml"
+    before = _edit(params, "\ncompile: auto", "\ncompile: false")
+    try:
+        status = _dvc(finished, "status", "resnet@test")
+        assert "modified:" in status and "compile" in status, status
+    finally:
+        params.write_text(before)
