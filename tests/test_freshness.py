@@ -203,3 +203,9 @@ def test_dvc_status_sees_a_top_level_key_every_job_receives(finished):
         assert "modified:" in status and "compile" in status, status
     finally:
         params.write_text(before)
+
+
+def test_the_what_reruns_table_is_generated_from_the_code():
+    from archlab.what_reruns import DOC, table
+
+    assert (ROOT / DOC).read_text() == table(ROOT), "run `python -m archlab.what_reruns --write`"
