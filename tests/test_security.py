@@ -131,3 +131,59 @@ def test_a_nan_loss_stops_the_job_naming_the_run_and_the_likely_key(tmp_path):
     message = str(err.value)
     assert "toy_train seed=0" in message and "epoch 1/3" in message and "`optimizer.lr`/`lr`" in message
     assert not Path(out["params"]).exists()  # never marked finished
+
+
+def test_a_class_map_must_be_a_name_not_a_path(tmp_path):
+    root = _params_with(tmp_path, {"vit.masking.class_map": "../../x"})
+    with pytest.raises(ParamsError, match=r"vit\.masking\.class_map: '\.\./\.\./x' is not of the form"):
+        load_params("demo", root)
+
+
+@pytest.mark.parametrize("text, says", [
+    ("resnet:\n\tseeds: [0]\n", "line 2 has a tab character; YAML indents with spaces only"),
+    ("base: &b {epochs: 1}\nresnet:\n  <<: *b\n", "line 3: a YAML merge key (`<<: *anchor`) is not supported"),
+])
+def test_yaml_tabs_and_merge_keys_are_named(tmp_path, text, says):
+    from archlab.config import read_yaml
+
+    path = tmp_path / "x.yaml"
+    path.write_text(text)
+    with pytest.raises(ParamsError) as err:
+        read_yaml(path)
+    assert says in str(err.value)
+
+
+def test_a_truncated_run_record_is_named_and_judged_out_of_date(tmp_path):
+    from archlab.errors import CorruptResourceError
+    from archlab.freshness import Checksums, why_out_of_date
+    from archlab.plan import Rule
+    from archlab.provenance import read_run_params
+
+    record = tmp_path / "run" / "params.json"
+    record.parent.mkdir()
+    record.write_text('{"params": {"lr": 0.0')
+    with pytest.raises(CorruptResourceError, match=rf"{re.escape(str(record))} is not a run record.*rerun the job"):
+        read_run_params(record)
+    job = Rule("toy", "toy", "archlab.commands.data_prepare:prepare", str(tmp_path / "run"), {}).job()
+    assert "params.json cannot be read" in why_out_of_date(job, "x", Checksums(tmp_path / "sums.json"))
+
+
+def test_an_output_left_empty_is_not_marked_finished(tmp_path):
+    """A file still open when the process ends with os._exit would stay 0 bytes."""
+    from archlab.errors import ArchlabError
+    from archlab.runner import run_job
+
+    out = {"params": str(tmp_path / "run" / "params.json"), "table": str(tmp_path / "run" / "table.csv")}
+    with pytest.raises(ArchlabError, match=r"left \[.*table.csv'\] empty \(0 bytes\)"):
+        run_job("toy", "security_targets:leave_empty", {}, {}, out, {})
+    assert not Path(out["params"]).exists()
+
+
+def test_a_file_size_limit_is_named_with_its_fix(tmp_path):
+    import errno
+
+    from archlab.io import OutputWriteError, atomic_path
+
+    with pytest.raises(OutputWriteError, match=r"file size limit \(`ulimit -f` is .*\); raise it"):
+        with atomic_path(tmp_path / "big.npy"):
+            raise OSError(errno.EFBIG, "File too large", str(tmp_path / "big.npy"))

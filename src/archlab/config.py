@@ -37,6 +37,11 @@ class StrictLoader(_FAST_SAFE):
     def construct_mapping(self, node, deep=False):
         seen: dict = {}
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise ParamsError(
+                    f"{key_node.start_mark.name}: line {key_node.start_mark.line + 1}: a YAML merge key (`<<: *anchor`) "
+                    "is not supported in params files; write the keys out (each key is read once, so a merged key "
+                    "could not be told from one given twice)")
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
                 raise ParamsError(
@@ -59,7 +64,20 @@ def read_yaml(path: str | Path):
         with open(path) as fh:  # a file object: marks (and so messages) carry the file name
             return yaml.load(fh, Loader=StrictLoader)  # noqa: S506  (a SafeLoader subclass)
     except yaml.YAMLError as exc:
-        raise ParamsError(f"{path} is not valid YAML: {exc}") from exc
+        raise ParamsError(f"{path} is not valid YAML: {exc}{_tab_hint(path, exc)}") from exc
+
+
+def _tab_hint(path: Path, exc: yaml.YAMLError) -> str:
+    """libyaml's scanner does not say the character it stopped at is a tab: name it."""
+    mark = getattr(exc, "problem_mark", None)
+    try:
+        line = path.read_text().splitlines()[mark.line] if mark is not None else ""
+    except (OSError, IndexError, UnicodeDecodeError):
+        return ""
+    if "\t" not in line[: mark.column + 1]:
+        return ""
+    return (f"\n(line {mark.line + 1} has a tab character; YAML indents with spaces only: replace the tab "
+            "with spaces)")
 
 
 def deep_merge(base: dict, override: dict) -> dict:

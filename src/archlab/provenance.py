@@ -208,5 +208,13 @@ def git_state(cwd: str = ".") -> dict:
 
 
 def read_run_params(path: str | Path) -> dict:
-    """The params a run received, from its ``params.json``."""
-    return json.loads(Path(path).read_text())["params"]
+    """The params a run received, from its ``params.json``; a truncated or foreign one is one error naming it
+    (the plan reruns its job on the next run: archlab.freshness judges a garbled record out of date)."""
+    from archlab.errors import CorruptResourceError
+
+    try:
+        return json.loads(Path(path).read_text())["params"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CorruptResourceError(
+            f"{path} is not a run record ({type(exc).__name__}: {exc}): it was cut short or replaced; rerun the "
+            f"job that writes it (a `snakemake` run does, as the record no longer matches)") from exc

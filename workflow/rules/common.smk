@@ -54,6 +54,12 @@ except ArchlabError as exc:
 # results lack, and whose code trigger reran every job when run_job.py was merely touched.
 # In the jobs Snakemake itself spawns (a cluster job re-reads this file) the main process has done it.
 if workflow.is_main_process:
+    # a second Snakemake (e.g. `dvc repro` during a run) would otherwise first meet the running jobs' unfinished
+    # outputs and advise --rerun-incomplete, which would delete them
+    if any(Path(".snakemake", "locks").glob("*.lock")):
+        print("archlab: another Snakemake is running in this project (.snakemake/locks holds its locks): wait for it "
+              "to finish, do not pass --rerun-incomplete; if none runs (it was killed), `snakemake --unlock` first",
+              file=sys.stderr)
     for _job, _reason in PIPELINE.refresh():
         print(f"archlab: {_job.describe()} is out of date: {_reason}", file=sys.stderr)
 
