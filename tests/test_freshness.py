@@ -179,23 +179,29 @@ def _dvc(project: Path, *args: str) -> str:
     return proc.stdout
 
 
-def test_dvc_status_sees_a_top_level_key_every_job_receives(finished):
-    """`compile` reaches the model jobs' params; DVC's stages used to track only their own section."""
+def _dvc_stage(project: Path, name: str) -> None:
+    """dvc.yaml holding the one stage ``name`` for the test profile (upstream results left out), committed
+    as if `dvc repro` had made what the copy holds."""
     import yaml
 
     from archlab.dvc_stages import stages
 
-    dvc_yaml = stages(finished)
-    dvc_yaml["stages"] = {"resnet": dvc_yaml["stages"]["resnet"]}
-    dvc_yaml["stages"]["resnet"]["foreach"] = ["test"]
-    dvc_yaml["stages"]["resnet"]["do"]["deps"] = [d for d in dvc_yaml["stages"]["resnet"]["do"]["deps"]
-                                                  if not d.startswith("results/")]
-    for name in ("metrics", "plots"):
-        dvc_yaml["stages"]["resnet"]["do"].pop(name, None)
-    (finished / "dvc.yaml").write_text(yaml.safe_dump(dvc_yaml, sort_keys=False))
-    _dvc(finished, "init", "--no-scm", "-q")
-    _dvc(finished, "commit", "-f", "-q", "resnet@test")
-    assert "up to date" in _dvc(finished, "status", "resnet@test")
+    stage = stages(project)["stages"][name]
+    stage["foreach"] = ["test"]
+    stage["do"]["deps"] = [d for d in stage["do"]["deps"] if not d.startswith("results/")]
+    for key in ("metrics", "plots"):
+        stage["do"].pop(key, None)
+    (project / "dvc.yaml").write_text(yaml.safe_dump({"vars": stages(project)["vars"], "stages": {name: stage}},
+                                                     sort_keys=False))
+    if not (project / ".dvc").exists():
+        _dvc(project, "init", "--no-scm", "-q")
+    _dvc(project, "commit", "-f", "-q", f"{name}@test")
+    assert "up to date" in _dvc(project, "status", f"{name}@test")
+
+
+def test_dvc_status_sees_a_top_level_key_every_job_receives(finished):
+    """`compile` reaches the model jobs' params; DVC's stages used to track only their own section."""
+    _dvc_stage(finished, "resnet")
     params = finished / "params.yaml"
     before = _edit(params, "\ncompile: auto", "\ncompile: false")
     try:
@@ -203,6 +209,21 @@ def test_dvc_status_sees_a_top_level_key_every_job_receives(finished):
         assert "modified:" in status and "compile" in status, status
     finally:
         params.write_text(before)
+
+
+def test_dvc_repro_reruns_a_changed_param_without_snakemake_metadata(finished):
+    """The issue's case: `dvc repro` after a param change in a copy holding finished results and no
+    `.snakemake/` ran Snakemake, which did nothing, and dvc.lock then recorded a value no run had used.
+    Last in this file: it rebuilds one dataset for real (the bundled digits, seconds)."""
+    _dvc_stage(finished, "data")
+    config = finished / "config" / "test.yaml"
+    _edit(config, "  mnist: {source: digits, val_size: 100, seed: 0}", "  mnist: {source: digits, val_size: 100, seed: 3}")
+    shutil.rmtree(finished / ".snakemake", ignore_errors=True)
+    _dvc(finished, "repro", "data@test")
+    record = json.loads((finished / "results/test/data/mnist/params.json").read_text())
+    assert record["params"]["spec"]["seed"] == 3
+    lock = (finished / "dvc.lock").read_text()
+    assert "seed: 3" in lock and "up to date" in _dvc(finished, "status", "data@test")
 
 
 def test_the_what_reruns_table_is_generated_from_the_code():
