@@ -187,3 +187,15 @@ def test_a_file_size_limit_is_named_with_its_fix(tmp_path):
     with pytest.raises(OutputWriteError, match=r"file size limit \(`ulimit -f` is .*\); raise it"):
         with atomic_path(tmp_path / "big.npy"):
             raise OSError(errno.EFBIG, "File too large", str(tmp_path / "big.npy"))
+
+
+def test_a_read_only_resources_folder_is_named_with_its_fix(tmp_path):
+    import errno
+
+    from archlab.io import OutputWriteError
+    from archlab.runner import _write_errors_named
+
+    resources = tmp_path / "resources"
+    with pytest.raises(OutputWriteError, match=rf"cannot write into {re.escape(str(resources / 'data'))} .*make it writable"):
+        with _write_errors_named({"params": str(tmp_path / "run" / "params.json")}, [str(resources)]):
+            raise PermissionError(errno.EACCES, "Permission denied", str(resources / "data" / "cifar.tar.gz"))
