@@ -16,7 +16,6 @@ rule bench_section:
         section=f"{RESULTS}/bench/section.json",
         metrics=f"{RESULTS}/dvc/bench/metrics.json",
     params:
-        python=PYTHON,
         profile=PROFILE,
     log:
         f"{LOGS}/bench_section.log",
@@ -30,4 +29,4 @@ rule bench_section:
         ENV
     shell:
         "cp {input.identity:q} {output.identity:q} && "
-        "{params.python:q} -m bench appendix --profile {params.profile:q} --write > {log:q} 2>&1"
+        "{PYTHON:q} -m bench appendix --profile {params.profile:q} --write > {log:q} 2>&1"

@@ -68,8 +68,9 @@ RESULTS = PIPELINE.paths.results
 LOGS = PIPELINE.paths.logs
 GPUS = config.get("gpus_per_job", 0)
 ENV = "../envs/archlab.yaml"  # conda environment of every rule (relative to workflow/rules)
-# the interpreter of the shell rules: the one running Snakemake (the project's venv), not whatever
-# `python` PATH finds first; under --use-conda the rule's environment's own
+# the interpreter of the shell rules (`{PYTHON:q}` in their command, not a param: the path differs between
+# equally good ways of calling the same venv): the one running Snakemake, not whatever `python` PATH finds
+# first; under --use-conda the rule's environment's own
 PYTHON = "python" if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method else sys.executable
 _JOB_SERVERS = []
 
