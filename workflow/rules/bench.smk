@@ -16,6 +16,7 @@ rule bench_section:
         section=f"{RESULTS}/bench/section.json",
         metrics=f"{RESULTS}/dvc/bench/metrics.json",
     params:
+        python=PYTHON,
         profile=PROFILE,
     log:
         f"{LOGS}/bench_section.log",
@@ -29,4 +30,4 @@ rule bench_section:
         ENV
     shell:
         "cp {input.identity:q} {output.identity:q} && "
-        "{PYTHON:q} -m bench appendix --profile {params.profile:q} --write > {log:q} 2>&1"
+        "{params.python:q} -m bench appendix --profile {params.profile:q} --write > {log:q} 2>&1"

@@ -68,10 +68,20 @@ RESULTS = PIPELINE.paths.results
 LOGS = PIPELINE.paths.logs
 GPUS = config.get("gpus_per_job", 0)
 ENV = "../envs/archlab.yaml"  # conda environment of every rule (relative to workflow/rules)
-# the interpreter of the shell rules (`{PYTHON:q}` in their command, not a param: the path differs between
-# equally good ways of calling the same venv): the one running Snakemake, not whatever `python` PATH finds
-# first; under --use-conda the rule's environment's own
-PYTHON = "python" if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method else sys.executable
+
+
+def _interpreter() -> str:
+    """The interpreter of the shell rules: this venv's (the one running Snakemake), not whatever `python` PATH
+    finds first; under --use-conda the rule's environment's own. Named by the venv's resolved folder, so the
+    rules' params do not change with the way the venv was called (`.venv/bin/python`, the `snakemake`
+    script's `python3`, a symlinked `.venv`)."""
+    if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method:
+        return "python"
+    folder = Path(sys.prefix).resolve() / "bin"
+    return next((str(folder / name) for name in ("python3", "python") if (folder / name).exists()), sys.executable)
+
+
+PYTHON = _interpreter()
 _JOB_SERVERS = []
 
 
