@@ -6,7 +6,8 @@ import torch
 from archlab.cli import main
 from archlab.config import load_params
 from archlab.data.loaders import Preprocess
-from archlab.data.prepared import PreparedDataset, prepare_dataset
+from archlab.data.prepare import prepare_dataset
+from archlab.data.prepared import PreparedDataset
 from archlab.io import read_json
 from archlab.models.cifar_nets import build_model
 from archlab.provenance import read_run_params

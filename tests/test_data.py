@@ -6,7 +6,8 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from archlab.data import synthetic
-from archlab.data.prepared import PreparedDataset, carve_validation, prepare_dataset
+from archlab.data.prepare import prepare_dataset
+from archlab.data.prepared import PreparedDataset, carve_validation
 from archlab.errors import CorruptResourceError, MissingResourceError
 
 SPEC = {"source": "synthetic", "train_size": 300, "test_size": 100, "val_size": 60, "seed": 3}

@@ -147,17 +147,19 @@ def test_exp_run_sets_a_param_and_diffs_show_it(repo):
     assert metrics["head_only_test_acc"]["new"] == after["head_only_test_acc"] != before["head_only_test_acc"]
 
 
-def test_rerun_triggers_ignore_mtimes(repo):
-    """A DVC checkout gives files fresh mtimes; the stages' Snakemake calls must not rerun for that."""
+def test_touched_files_with_their_recorded_content_rerun_nothing(repo):
+    """A DVC checkout gives files fresh mtimes: each run's own record decides (archlab.freshness sets the
+    time of an input whose content is the recorded one back), so neither the stages' Snakemake calls
+    (`--rerun-triggers mtime`) nor a plain Snakemake with all its triggers rerun for that."""
     caches = sorted((repo.path / "results/test/resnet/features").glob("*/features.npz"))
     assert caches and all(p.stat().st_size > 1_000_000 for p in caches)  # above Snakemake's default checksum size
     time.sleep(1)
     for path in caches:
         path.touch()  # newer than everything computed from them, same content
     cmd = yaml.safe_load((ROOT / "dvc.yaml").read_text())["vars"][0]["smk"].split()
-    assert cmd[0] == "snakemake" and "mtime" not in cmd[cmd.index("--rerun-triggers"):]
+    assert cmd[0] == "snakemake" and cmd[cmd.index("--rerun-triggers") + 1:][:1] == ["mtime"]
     target = ["--configfile", "config/test.yaml", "--", "report/test/report.md"]
     assert "Nothing to be done" in run([sys.executable, "-m", *cmd, "-n", *target], repo.path, timeout=300)
-    # the same call with Snakemake's defaults would retrain every head
-    plain = run([sys.executable, "-m", "snakemake", "-n", *target], repo.path, timeout=300)
-    assert "Updated input files: results/test/resnet/features/" in plain
+    for path in caches:
+        path.touch()
+    assert "Nothing to be done" in run([sys.executable, "-m", "snakemake", "-n", *target], repo.path, timeout=300)

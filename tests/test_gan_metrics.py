@@ -70,7 +70,8 @@ def test_probe_scores_identical_images_as_collapsed_and_varied_as_diverse():
 
 
 def test_digit_classifier_learns_the_demo_digits(tmp_path):
-    from archlab.data.prepared import PreparedDataset, prepare_dataset
+    from archlab.data.prepare import prepare_dataset
+    from archlab.data.prepared import PreparedDataset
     from archlab.models.digit_classifier import SIGNED_RANGE
     from archlab.train.classifier import evaluate
     from archlab.train.digit_classifier import train_digit_classifier

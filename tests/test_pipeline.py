@@ -200,7 +200,7 @@ def test_a_code_edit_reruns_exactly_the_jobs_that_import_it(built):
     project, _ = built
     _run(project)  # bring every job up to date after the targeted runs above
     module = project / "src/archlab/train/gan.py"
-    module.write_text(module.read_text() + "\n# an edit\n")
+    module.write_text(module.read_text() + "\n_EDITED = 1  # a change of meaning: a comment alone reruns nothing\n")
     dry = _run(project, "-n")
     assert "gan_train" in _jobs(dry)
     assert _jobs(dry) <= {"gan_classifier", "gan_train", "gan_section", "claims", "bench_section", "report", "all"}, _jobs(dry)

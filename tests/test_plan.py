@@ -39,7 +39,8 @@ def test_every_input_is_some_jobs_output_or_a_resource(demo):
     for job in demo.jobs:
         for value in job.input.values():
             for path in [value] if isinstance(value, str) else value:
-                assert path in outputs or path.startswith(("resources/", "report/templates/")), (job.describe(), path)
+                assert path in outputs or path.startswith(("resources/", "report/templates/")) or (
+                    path.startswith(f"{demo.paths.results}/.identity/")), (job.describe(), path)  # archlab.freshness
 
 
 @pytest.mark.parametrize("section, train", [("gan_section", "gan_train"), ("vae_section", "vae_train"),
@@ -99,7 +100,8 @@ def test_run_writes_params_json_with_provenance(tmp_path):
     assert main(["run", "data_prepare", "name=mnist", "--profile", "test", "--root", str(root)]) == 0
     record = json.loads((root / "results/test/data/mnist/params.json").read_text())
     assert record["params"]["name"] == "mnist" and record["rule"] == "data_prepare"
-    assert len(record["inputs"]) == 0 and record["code"]["digest"] == code_digest("archlab.commands.data")
+    assert set(record["inputs"]) == {"identity"}  # its identity file (archlab.freshness), no other input
+    assert record["code"]["digest"] == code_digest("archlab.commands.data_prepare")
     assert {"python", "numpy"} <= set(record["packages"]) and record["identity"]
 
 

@@ -25,7 +25,7 @@ from archlab import io
 from archlab.cli import main
 from archlab.config import load_params, validate_params
 from archlab.data import cifar_c, sources
-from archlab.data.prepared import prepare_dataset
+from archlab.data.prepare import prepare_dataset
 from archlab.data.sources import read_image
 from archlab.errors import CorruptResourceError, MissingResourceError, ParamsError
 from archlab.models import weights
@@ -336,7 +336,7 @@ def _prepare_job(tmp_path: Path) -> dict:
 
     run = tmp_path / "results" / "test" / "data" / "toy"
     spec = {"kind": "cifar10", "source": "synthetic", "train_size": 20, "test_size": 10, "val_size": 5}
-    return dict(rule="data_prepare", func="archlab.commands.data:prepare", wildcards={"name": "toy"}, input={},
+    return dict(rule="data_prepare", func="archlab.commands.data_prepare:prepare", wildcards={"name": "toy"}, input={},
                 output={"params": str(run / "params.json"), "meta": str(run / "meta.json"),
                         **{k: str(run / v) for k, v in ARRAYS.items()}},
                 params={"name": "toy", "spec": spec, "raw": str(tmp_path / "raw")})
@@ -360,7 +360,7 @@ def test_a_job_writing_into_a_read_only_results_folder_is_one_error(tmp_path, mo
     the folder too, where the OSError would be a traceback."""
     import builtins
 
-    import archlab.data.prepared as prepared
+    import archlab.data.prepare as prepare
 
     job = _prepare_job(tmp_path)
     results = tmp_path / "results"
@@ -372,7 +372,7 @@ def test_a_job_writing_into_a_read_only_results_folder_is_one_error(tmp_path, mo
         return real_open(path, mode, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "open", read_only_results)
-    monkeypatch.setattr(prepared, "prepare_dataset", lambda name, spec, out, raw: np.save(Path(out) / "x.npy", [1]))
+    monkeypatch.setattr(prepare, "prepare_dataset", lambda name, spec, out, raw: np.save(Path(out) / "x.npy", [1]))
     with pytest.raises(io.OutputWriteError) as err:
         run_job(**job)
     run = Path(job["output"]["params"]).parent
@@ -380,12 +380,12 @@ def test_a_job_writing_into_a_read_only_results_folder_is_one_error(tmp_path, mo
 
 
 def test_an_os_error_about_another_file_is_not_called_a_read_only_results(tmp_path, monkeypatch):
-    import archlab.data.prepared as prepared
+    import archlab.data.prepare as prepare
 
     def unreadable(*args):
         raise PermissionError(errno.EACCES, "Permission denied", str(tmp_path / "elsewhere" / "input.npy"))
 
-    monkeypatch.setattr(prepared, "prepare_dataset", unreadable)
+    monkeypatch.setattr(prepare, "prepare_dataset", unreadable)
     with pytest.raises(PermissionError, match="input.npy"):
         run_job(**_prepare_job(tmp_path))
 

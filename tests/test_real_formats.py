@@ -25,7 +25,8 @@ import torchvision.datasets as tvd
 from archlab.config import load_params
 from archlab.data import cifar_c
 from archlab.data.kinds import split_sizes
-from archlab.data.prepared import PreparedDataset, prepare_dataset
+from archlab.data.prepare import prepare_dataset
+from archlab.data.prepared import PreparedDataset
 from archlab.errors import ParamsError
 from conftest import ROOT
 

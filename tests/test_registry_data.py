@@ -18,7 +18,8 @@ import pytest
 
 from archlab.data import registry
 from archlab.data.kinds import split_sizes
-from archlab.data.prepared import PreparedDataset, prepare_dataset
+from archlab.data.prepare import prepare_dataset
+from archlab.data.prepared import PreparedDataset
 from archlab.errors import CorruptResourceError, MissingResourceError, ParamsError
 from archlab.report.labels import dataset_label, data_difference, real_source
 from archlab.report.section import Section

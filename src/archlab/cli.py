@@ -48,6 +48,7 @@ def _validate(args) -> None:
 
 
 def _run(args) -> None:
+    from archlab.freshness import refresh
     from archlab.runner import run_job
 
     wildcards = {}
@@ -58,7 +59,9 @@ def _run(args) -> None:
         wildcards[key] = value
     with contextlib.chdir(args.root):
         args.root = "."
-        job = _pipeline(args).job(args.rule, wildcards)
+        pipeline = _pipeline(args)
+        job = pipeline.job(args.rule, wildcards)
+        refresh([job], pipeline.paths.results)  # its identity file: one of its inputs (archlab.freshness)
         for path in job.output.values():
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         # the params exactly as Snakemake hands them over (Job.params_json, parsed by run_from_snakemake): keys

@@ -8,6 +8,7 @@ key and line, and numbers are read as YAML 1.2 does (``1e-5`` is a float, not a 
 from __future__ import annotations
 
 import copy
+import math
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -36,6 +37,11 @@ class StrictLoader(_FAST_SAFE):
     def construct_mapping(self, node, deep=False):
         seen: dict = {}
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise ParamsError(
+                    f"{key_node.start_mark.name}: line {key_node.start_mark.line + 1}: a YAML merge key (`<<: *anchor`) "
+                    "is not supported in params files; write the keys out (each key is read once, so a merged key "
+                    "could not be told from one given twice)")
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
                 raise ParamsError(
@@ -58,7 +64,20 @@ def read_yaml(path: str | Path):
         with open(path) as fh:  # a file object: marks (and so messages) carry the file name
             return yaml.load(fh, Loader=StrictLoader)  # noqa: S506  (a SafeLoader subclass)
     except yaml.YAMLError as exc:
-        raise ParamsError(f"{path} is not valid YAML: {exc}") from exc
+        raise ParamsError(f"{path} is not valid YAML: {exc}{_tab_hint(path, exc)}") from exc
+
+
+def _tab_hint(path: Path, exc: yaml.YAMLError) -> str:
+    """libyaml's scanner does not say the character it stopped at is a tab: name it."""
+    mark = getattr(exc, "problem_mark", None)
+    try:
+        line = path.read_text().splitlines()[mark.line] if mark is not None else ""
+    except (OSError, IndexError, UnicodeDecodeError):
+        return ""
+    if "\t" not in line[: mark.column + 1]:
+        return ""
+    return (f"\n(line {mark.line + 1} has a tab character; YAML indents with spaces only: replace the tab "
+            "with spaces)")
 
 
 def deep_merge(base: dict, override: dict) -> dict:
@@ -119,6 +138,11 @@ def load_files(paths: list[Path]) -> dict:
 
 def validate_params(params: dict, source: str = "params") -> None:
     """Raise :class:`ParamsError` listing every violation as ``key.path: problem (allowed: …)``."""
+    non_finite = list(_non_finite(params))
+    if non_finite:  # NaN passes every comparison of the schema (`exclusiveMinimum: 0`) and inf most
+        lines = [f"  - {path}: {value!r} is not a finite number; give a real value (e.g. lr: 0.001)"
+                 for path, value in non_finite]
+        raise ParamsError(f"invalid parameters in {source}:\n" + "\n".join(lines))
     validator = jsonschema.Draft202012Validator(params_schema())
     errors = sorted(validator.iter_errors(params), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
@@ -134,6 +158,17 @@ def validate_params(params: dict, source: str = "params") -> None:
     if bad_refs:
         lines = [f"  - {path}: dataset {name!r} is not defined (defined: {sorted(params['data'])})" for path, name in bad_refs]
         raise ParamsError(f"invalid parameters in {source}:\n" + "\n".join(lines))
+
+
+def _non_finite(node, path: str = ""):
+    """Yield (key path, value) for every NaN or ±inf anywhere in the params (YAML's `.nan`, `.inf`)."""
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, value in items:
+        here = f"{path}.{key}" if path else str(key)
+        if isinstance(value, float) and not math.isfinite(value):
+            yield here, value
+        else:
+            yield from _non_finite(value, here)
 
 
 def _dangling_dataset_refs(params: dict, datasets: set[str], path: str = ""):

@@ -29,6 +29,10 @@ class CorruptResourceError(ArchlabError):
     exit_code = 4
 
 
+class NonFiniteLossError(ArchlabError):
+    """A training loss became NaN or infinite: the run stops instead of writing garbage weights."""
+
+
 EXIT_CODES = {
     0: "success",
     1: "the run failed (a job raised an error, or wrote less than it declares)",

@@ -28,6 +28,7 @@ class OutputWriteError(ArchlabError):
 
 
 _DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
+_TOO_LARGE = {errno.EFBIG}  # the file size limit (`ulimit -f`); Python ignores SIGXFSZ, so a write fails
 _READ_ONLY = {errno.EROFS, errno.EACCES, errno.EPERM}
 # what atomic_path's temporaries are called: .<name>.<8 random chars>.tmp<suffix of name>
 _TEMPORARY = re.compile(r"^\.(?P<name>.+)\.[A-Za-z0-9_]{8}\.tmp(?P<suffix>\.[^.]*)?$")
@@ -46,12 +47,23 @@ def write_error(path: Path, exc: OSError) -> ArchlabError | None:
             f"no space left on the device to write {path} ({free} under {folder}); nothing was kept of it. Free "
             f"space there (e.g. delete old results/ or resources/ you no longer need) or move results/ to a larger "
             f"disk, then rerun the job (a training job resumes from its last checkpoint)")
+    if exc.errno in _TOO_LARGE:
+        return OutputWriteError(
+            f"cannot write {path}: it would exceed this shell's file size limit (`ulimit -f` is "
+            f"{_file_size_limit()}); raise it (`ulimit -f unlimited`) and rerun the job")
     if exc.errno in _READ_ONLY:
         return OutputWriteError(
             f"cannot write into {folder} ({os.strerror(exc.errno)}): the folder is read-only for this user; make it "
             f"writable (`chmod -R u+w {folder}`, or mount the file system read-write) or run the pipeline from a "
             f"copy of the project where results/ can be written")
     return None
+
+
+def _file_size_limit() -> str:
+    import resource
+
+    soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    return "unlimited" if soft == resource.RLIM_INFINITY else f"{soft // 1024} KiB"
 
 
 @contextlib.contextmanager
@@ -125,20 +137,27 @@ def write_text(path: str | os.PathLike, text: str) -> None:
         tmp.write_text(text)
 
 
-def save_torch(path: str | os.PathLike, obj: Any) -> None:
+def save_torch(path: str | os.PathLike, obj: Any, comment: bytes = b"") -> None:
     """``torch.save`` through a Python file, so a full disk surfaces as ENOSPC (torch's own writer reports
-    only "unexpected pos"), then :func:`atomic_path` turns it into one error naming ``path``."""
+    only "unexpected pos"), then :func:`atomic_path` turns it into one error naming ``path``. ``comment``
+    goes into the zip archive's comment: a header a reader can check without unpickling anything."""
+    import zipfile
+
     import torch
 
     with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
+        with open(tmp, "w+b") as fh:
             try:
                 torch.save(obj, fh)
+                if comment:
+                    fh.seek(0)
+                    with zipfile.ZipFile(fh, "a") as archive:
+                        archive.comment = comment
                 fh.flush()
                 os.fsync(fh.fileno())
             except RuntimeError as exc:  # torch wraps the file's OSError when its writer fails
                 cause = _os_error_in(exc)
-                if cause is None or cause.errno not in _DISK_FULL | _READ_ONLY:
+                if cause is None or cause.errno not in _DISK_FULL | _READ_ONLY | _TOO_LARGE:
                     raise
                 raise cause from exc
 
@@ -172,7 +191,7 @@ def _os_error_in(exc: BaseException) -> OSError | None:
             return seen
         seen = seen.__cause__ or seen.__context__
     text = str(exc)
-    for code in _DISK_FULL:
+    for code in _DISK_FULL | _TOO_LARGE:
         if os.strerror(code) in text or errno.errorcode[code] in text:
             return OSError(code, os.strerror(code))
     return None

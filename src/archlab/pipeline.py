@@ -9,12 +9,16 @@ params. Imports no torch.
 from __future__ import annotations
 
 import importlib
+import json
+import os
 import re
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 
 from archlab.errors import ParamsError
+from archlab.freshness import IDENTITY_INPUT, identity_path, refresh
 from archlab.plan import Job, Rule
 from archlab.studies import STUDIES
 
@@ -90,13 +94,40 @@ class Pipeline:
         units = [*STEPS, *(s for s in STUDIES if s in cfg["studies"]), *FINAL]
         for name in units:
             unit_module(name).check(cfg)
-        self.jobs: list[Job] = [job for name in units for job in unit_module(name).jobs(cfg, paths)]
+        # every job also reads its identity file (what it would receive now; see archlab.freshness)
+        self.jobs: list[Job] = [
+            replace(job, input={**job.input, IDENTITY_INPUT: identity_path(paths.results, job.rule.name, job.wildcards)})
+            for name in units for job in unit_module(name).jobs(cfg, paths)]
         self._index: dict[str, dict[tuple, Job]] = {}
         for job in self.jobs:
             slot = self._index.setdefault(job.rule.name, {})
             if job.key in slot:
                 raise ParamsError(f"two {job.rule.name} jobs with the same wildcards {job.wildcards}")
             slot[job.key] = job
+
+    def refresh(self) -> list[tuple[Job, str]]:
+        """Before any job: identity files written, finished runs judged by their own record (see
+        :func:`archlab.freshness.refresh`); returns the out-of-date ones with the reason."""
+        return refresh(self.jobs, self.paths.results)
+
+    def code_identity(self, rule: str, files: list[str], modules: list[str], record: str) -> str:
+        """The identity file of a rule that is no plan job (the bench appendix): the meaning of the ``files``
+        it runs and the code version of the archlab ``modules`` it imports. The rule copies it to ``record``,
+        its first output, which stands in for a params.json: the identity file is timed just before the
+        record where the content is the recorded one, after it where not (see :mod:`archlab.freshness`)."""
+        from archlab.provenance import code_digest, file_digest
+
+        content = json.dumps({"files": {f: file_digest(Path(f)) if Path(f).exists() else "missing" for f in files},
+                              "code": {m: code_digest(m) for m in modules}}, sort_keys=True, indent=1).encode()
+        path = Path(identity_path(self.paths.results, rule, {}))
+        if not path.exists() or path.read_bytes() != content:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content)
+        if Path(record).exists():
+            recorded = Path(record).read_bytes() == content
+            stamp = Path(record).stat().st_mtime - 1 if recorded else max(time.time(), Path(record).stat().st_mtime + 1)
+            os.utime(path, (stamp, stamp))
+        return str(path)
 
     @cached_property
     def rules(self) -> dict[str, Rule]:

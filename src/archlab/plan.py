@@ -77,11 +77,12 @@ class Rule:
         """The code version of this rule's jobs (see :func:`archlab.provenance.code_digest`)."""
         return code_digest(self.module)
 
-    def job(self, input: dict | None = None, params: dict | None = None, **wildcards) -> "Job":
+    def job(self, input: dict | None = None, params: dict | None = None, reads: tuple[str, ...] = (),
+            **wildcards) -> "Job":
         missing = set(self.wildcards) - set(wildcards)
         if missing:
             raise ValueError(f"{self.name}: missing wildcards {sorted(missing)}")
-        return Job(self, {k: str(v) for k, v in wildcards.items()}, dict(input or {}), dict(params or {}))
+        return Job(self, {k: str(v) for k, v in wildcards.items()}, dict(input or {}), dict(params or {}), tuple(reads))
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,9 @@ class Job:
     wildcards: dict[str, str]
     input: dict[str, str | list[str]]
     params: dict = field(default_factory=dict)
+    # files or folders the job reads that no job writes and that are too many to list as inputs (a
+    # `source: local` image folder): their content digests are part of the run's identity (archlab.freshness)
+    reads: tuple[str, ...] = ()
 
     @property
     def key(self) -> tuple[str, ...]:

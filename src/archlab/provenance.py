@@ -3,13 +3,16 @@
 A job's *identity* is the hash of everything that determines its outputs (rule, wildcards, params,
 the content of every input, the code it runs). ``params.json`` records it beside the outputs, and a
 checkpoint is resumed only into a run with the same identity. The code version of a job is the
-digest of the archlab source files its module can import (a static import closure), so editing
+digest of the archlab source files its module can import (a static import closure), each by its
+meaning (syntax tree without docstrings: a comment or reformatting changes nothing), so editing
 ``train/gan.py`` changes the GAN jobs' code version and no other's. Imports no torch.
 """
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
+import os
 import platform
 import re
 import subprocess
@@ -64,11 +67,15 @@ def _with_parents(name: str) -> Iterable[str]:
     return (".".join(parts[:i]) for i in range(1, len(parts) + 1))
 
 
+DATA_SUFFIXES = (".yaml", ".yml", ".json", ".csv", ".txt")
+
+
 @lru_cache(maxsize=None)
 def _data_files(path: Path) -> frozenset[Path]:
-    """Data files beside a module that it names literally (``published.yaml`` in ``published.py``)."""
+    """Data files beside a module that it names literally (``"published.yaml"`` in ``published.py``). A file a
+    job picks by a param (a class map) is one of the job's ``reads`` instead (:attr:`archlab.plan.Job.reads`)."""
     text = path.read_text()
-    return frozenset(p for p in path.parent.glob("*.yaml") if f'"{p.name}"' in text)
+    return frozenset(p for p in path.parent.glob("*") if p.suffix in DATA_SUFFIXES and f'"{p.name}"' in text)
 
 
 @lru_cache(maxsize=None)
@@ -90,17 +97,69 @@ def code_files(module: str) -> tuple[Path, ...]:
 
 @lru_cache(maxsize=None)
 def code_digest(module: str) -> str:
-    """sha256 over the relative path and content of every file in ``module``'s import closure."""
+    """sha256 over the relative path and meaning (:func:`file_digest`) of every file in ``module``'s closure."""
     h = hashlib.sha256()
     for path in code_files(module):
-        h.update(str(path.relative_to(SRC)).encode() + b"\0" + _file_bytes(path) + b"\0")
+        h.update(str(path.relative_to(SRC)).encode() + b"\0" + file_digest(path).encode() + b"\0")
     return h.hexdigest()[:16]
 
 
 @lru_cache(maxsize=None)
-def _file_bytes(path: Path) -> bytes:
-    """Each source file read once per process: the rules' digests share most of their files."""
-    return path.read_bytes()
+def file_digest(path: Path) -> str:
+    """What a source file means, not how it is written: for Python, the sha256 of its syntax tree without
+    docstrings, unparsed (comments, blank lines, formatting and docstrings change nothing); for a data file,
+    of its parsed content where it is YAML/JSON, else of its bytes. Parsing costs about 10 ms a file, so
+    each result is cached by the sha256 of the file's bytes (:func:`_digest_cache`): a no-op run parses none."""
+    raw = path.read_bytes()
+    key = hashlib.sha256(raw).hexdigest()
+    cache = _digest_cache()
+    if key not in cache:
+        cache[key] = hashlib.sha256(_meaning(path, raw).encode()).hexdigest()
+        _save_digest_cache(cache)
+    return cache[key]
+
+
+def _meaning(path: Path, raw: bytes) -> str:
+    if path.suffix == ".py":
+        tree = ast.parse(raw, filename=str(path))
+        for node in ast.walk(tree):
+            body = getattr(node, "body", None)
+            if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
+                    and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                    and isinstance(body[0].value.value, str)):
+                node.body = body[1:] or [ast.Pass()]
+        return ast.unparse(tree)
+    if path.suffix in (".yaml", ".yml", ".json"):
+        import yaml
+
+        return json.dumps(yaml.safe_load(raw), sort_keys=True, default=str)
+    return raw.decode("utf-8", "replace")
+
+
+def _cache_file() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "archlab" / "code-digests.json"
+
+
+@lru_cache(maxsize=1)
+def _digest_cache() -> dict[str, str]:
+    """sha256 of a file's bytes → its :func:`file_digest` (content-addressed: an entry is never wrong)."""
+    try:
+        cache = json.loads(_cache_file().read_text())
+        return cache if isinstance(cache, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _save_digest_cache(cache: dict[str, str]) -> None:
+    """Best effort (atomic replace; a read-only home only costs the parse again)."""
+    path = _cache_file()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        tmp.write_text(json.dumps(cache))
+        os.replace(tmp, path)
+    except OSError:
+        pass
 
 
 def file_sha256(path: str | Path) -> str:
@@ -149,5 +208,13 @@ def git_state(cwd: str = ".") -> dict:
 
 
 def read_run_params(path: str | Path) -> dict:
-    """The params a run received, from its ``params.json``."""
-    return json.loads(Path(path).read_text())["params"]
+    """The params a run received, from its ``params.json``; a truncated or foreign one is one error naming it
+    (the plan reruns its job on the next run: archlab.freshness judges a garbled record out of date)."""
+    from archlab.errors import CorruptResourceError
+
+    try:
+        return json.loads(Path(path).read_text())["params"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CorruptResourceError(
+            f"{path} is not a run record ({type(exc).__name__}: {exc}): it was cut short or replaced; rerun the "
+            f"job that writes it (a `snakemake` run does, as the record no longer matches)") from exc

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from archlab.data.kinds import snakemake_command
-from archlab.errors import ArchlabError, MissingResourceError, exit_code
+from archlab.errors import ArchlabError, MissingResourceError, NonFiniteLossError, exit_code
 from archlab.execution import FORKED_VARIABLE
 from archlab.io import write_json
 from archlab.plan import PARAMS_FILE
@@ -114,14 +114,23 @@ def run_job(rule: str, func: str, wildcards: dict, input: dict, output: dict, pa
     ctx = JobContext(rule, dict(wildcards), dict(input), dict(output), params, threads,
                      identity(rule, wildcards, params, checksums, code))
     job_function = resolve(func)  # imported first: the job module's imports are start-up, not the job's work
-    with _write_errors_named(output):
+    with _write_errors_named(output, [params[k] for k in ("resources", "raw") if isinstance(params.get(k), str)]):
         _clean_temporaries(output)
         startup_cpu = _process_cpu()
         t0 = time.time()
-        job_function(ctx)
+        try:
+            job_function(ctx)
+        except NonFiniteLossError as exc:  # the loop knows the epoch and the loss, the runner which run it is
+            raise NonFiniteLossError(f"job {rule} {' '.join(f'{k}={v}' for k, v in wildcards.items())} "
+                                     f"({ctx.run_dir}): {exc}") from None
         missing = [p for k, p in output.items() if k != "params" and not Path(p).exists()]
         if missing:
             raise ArchlabError(f"job {rule} finished without writing {missing}: a bug in {func}")
+        # the process ends with os._exit (end_process_now): a file still open would lose its buffer and stay empty
+        empty = [p for k, p in output.items() if k != "params" and Path(p).is_file() and Path(p).stat().st_size == 0]
+        if empty:
+            raise ArchlabError(f"job {rule} left {empty} empty (0 bytes): a bug in {func}, which must close what it "
+                               "writes (a `with` block) before it returns; the job is not marked finished")
         write_json(output["params"], {
             "rule": rule, "wildcards": wildcards, "params": params, "identity": ctx.identity,
             "inputs": {k: {"path": input[k], "sha256": v} for k, v in checksums.items()},
@@ -167,11 +176,11 @@ def own_usage(startup_cpu: float | None = None) -> dict:
 
 
 @contextlib.contextmanager
-def _write_errors_named(output: dict):
-    """A read-only folder or a full disk met while the job writes (a file beside its outputs, or a folder
-    above them; libraries that write without :mod:`archlab.io` included) becomes one archlab error naming
-    it and the fix. Any other OSError, or one about a file that is not the job's (an unreadable input),
-    stays what it is."""
+def _write_errors_named(output: dict, downloads: list[str] = ()):
+    """A read-only folder, a full disk or the file size limit met while the job writes (a file beside its
+    outputs, or a folder above them, or in the ``downloads`` folders it fills: resources/; libraries that
+    write without :mod:`archlab.io` included) becomes one archlab error naming it and the fix. Any other
+    OSError, or one about a file that is not the job's (an unreadable input), stays what it is."""
     from archlab.io import write_error
 
     try:
@@ -179,8 +188,9 @@ def _write_errors_named(output: dict):
     except OSError as exc:
         failed = Path(exc.filename).absolute() if exc.filename else None
         outputs = [Path(p).absolute() for p in output.values()]
-        ours = failed is not None and any(failed in (out, *out.parents) or out.parent in failed.parents
-                                          for out in outputs)
+        ours = failed is not None and (
+            any(failed in (out, *out.parents) or out.parent in failed.parents for out in outputs)
+            or any(Path(d).absolute() in (failed, *failed.parents) for d in downloads))
         error = write_error(Path(exc.filename), exc) if ours else None
         if error is None:
             raise

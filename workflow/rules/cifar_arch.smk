@@ -9,6 +9,7 @@ rule cifar_arch_run:
     """Train one sweep setting with gradient recording."""
     input:
         # data <- data_prepare
+        # identity <- no rule (a file of the project)
         unpack(job_input("cifar_arch_run")),
     output:
         metrics=f"{RESULTS}/cifar_arch/runs/{{model}}/{{setting}}/seed{{seed}}/metrics.json",
@@ -46,6 +47,7 @@ rule cifar_arch_section:
         # drawn <- cifar_arch_run
         # gradflow <- cifar_arch_run
         # histories <- cifar_arch_run
+        # identity <- no rule (a file of the project)
         # metrics <- cifar_arch_run
         # run_params <- cifar_arch_run
         unpack(job_input("cifar_arch_section")),

@@ -9,6 +9,7 @@ rule clip_pretrain:
     """Demo only: a tiny open_clip CLIP trained contrastively on synthetic captioned images."""
     input:
         # data <- data_prepare
+        # identity <- no rule (a file of the project)
         unpack(job_input("clip_pretrain")),
     output:
         weights=f"{RESULTS}/clip/pretrain/model/open_clip_pytorch_model.bin",
@@ -42,6 +43,7 @@ rule clip_images:
     """Image embeddings of the test and fitting splits."""
     input:
         # data <- data_prepare
+        # identity <- no rule (a file of the project)
         # model_config <- clip_pretrain
         # weights <- clip_pretrain, fetch_weights
         unpack(job_input("clip_images")),
@@ -75,6 +77,7 @@ rule clip_texts:
     """Text embeddings of every prompt template x class."""
     input:
         # data <- data_prepare
+        # identity <- no rule (a file of the project)
         # model_config <- clip_pretrain
         # weights <- clip_pretrain, fetch_weights
         unpack(job_input("clip_texts")),
@@ -106,6 +109,7 @@ rule clip_texts:
 rule clip_zeroshot:
     """Zero-shot accuracy per prompt set."""
     input:
+        # identity <- no rule (a file of the project)
         # images <- clip_images
         # texts <- clip_texts
         unpack(job_input("clip_zeroshot")),
@@ -134,6 +138,7 @@ rule clip_zeroshot:
 rule clip_gap:
     """Matched/unmatched cosine and centroid distance, raw and L2-normalised."""
     input:
+        # identity <- no rule (a file of the project)
         # images <- clip_images
         # texts <- clip_texts
         unpack(job_input("clip_gap")),
@@ -164,6 +169,7 @@ rule clip_procrustes:
     """Centroid shift and orthogonal Procrustes: held-out vs in-sample."""
     input:
         # fit_images <- clip_images
+        # identity <- no rule (a file of the project)
         # images <- clip_images
         # texts <- clip_texts
         unpack(job_input("clip_procrustes")),
@@ -195,6 +201,7 @@ rule clip_projections:
     input:
         # aligners <- clip_procrustes
         # gap_params <- clip_gap
+        # identity <- no rule (a file of the project)
         # procrustes_params <- clip_procrustes
         # sample <- clip_gap
         unpack(job_input("clip_projections")),
@@ -230,6 +237,7 @@ rule clip_section:
         # data <- data_prepare
         # gap <- clip_gap
         # gap_params <- clip_gap
+        # identity <- no rule (a file of the project)
         # pretrain <- clip_pretrain
         # pretrain_params <- clip_pretrain
         # procrustes <- clip_procrustes

@@ -5,6 +5,8 @@
 import sys
 from pathlib import Path
 
+from snakemake.settings.types import DeploymentMethod, RerunTrigger
+
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from archlab.commands.data import used_datasets  # noqa: E402
 from archlab.config import load_files  # noqa: E402
@@ -47,6 +49,22 @@ try:
 except ArchlabError as exc:
     raise WorkflowError(str(exc))
 
+# The run's own record decides what is up to date (src/archlab/freshness.py): before Snakemake builds its
+# DAG, each job's identity file is written and timed against the run's params.json, so file times are all
+# Snakemake needs (`rerun-triggers: mtime`, set in every profile of workflow/profiles/ and in dvc.yaml): no
+# params/code triggers from its private .snakemake/ metadata, which a clone, another machine or copied
+# results lack, and whose code trigger reran every job when run_job.py was merely touched.
+# In the jobs Snakemake itself spawns (a cluster job re-reads this file) the main process has done it.
+if workflow.is_main_process:
+    # a second Snakemake (e.g. `dvc repro` during a run) would otherwise first meet the running jobs' unfinished
+    # outputs and advise --rerun-incomplete, which would delete them
+    if any(Path(".snakemake", "locks").glob("*.lock")):
+        print("archlab: another Snakemake is running in this project (.snakemake/locks holds its locks): wait for it "
+              "to finish, do not pass --rerun-incomplete; if none runs (it was killed), `snakemake --unlock` first",
+              file=sys.stderr)
+    for _job, _reason in PIPELINE.refresh():
+        print(f"archlab: {_job.describe()} is out of date: {_reason}", file=sys.stderr)
+
 PROFILE = config["profile"]
 RESULTS = PIPELINE.paths.results
 LOGS = PIPELINE.paths.logs
@@ -55,6 +73,20 @@ RESOURCES = PIPELINE.paths.resources
 GPUS = config.get("gpus_per_job", 0)
 COST = CostModel(PIPELINE.cfg)  # per-job time limits and GPU groups (src/archlab/cost.py)
 ENV = "../envs/archlab.yaml"  # conda environment of every rule (relative to workflow/rules)
+
+
+def _interpreter() -> str:
+    """The interpreter of the shell rules: this venv's (the one running Snakemake), not whatever `python` PATH
+    finds first; under --use-conda the rule's environment's own. Named by the venv's resolved folder, so the
+    rules' params do not change with the way the venv was called (`.venv/bin/python`, the `snakemake`
+    script's `python3`, a symlinked `.venv`)."""
+    if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method:
+        return "python"
+    folder = Path(sys.prefix).resolve() / "bin"
+    return next((str(folder / name) for name in ("python3", "python") if (folder / name).exists()), sys.executable)
+
+
+PYTHON = _interpreter()
 _JOB_SERVERS = []
 
 
@@ -62,6 +94,11 @@ onstart:
     # GPU jobs on one machine only under a gpu_slots limit (src/archlab/execution/gpu_bound.py): a --resources
     # list that drops the workflow profile's gpu_slots=100 stops the run here, before any job.
     gpu_bound.check(workflow, gpu_jobs=bool(GPUS) and any(rule.gpu for rule in PIPELINE.rules.values()))
+    if set(workflow.rerun_triggers) != {RerunTrigger.MTIME}:
+        print("archlab: Snakemake runs with --rerun-triggers "
+              f"{' '.join(sorted(str(t.name).lower() for t in workflow.rerun_triggers))}: merely touching "
+              "workflow/scripts/run_job.py reruns every job; the profiles (workflow/profiles/) set "
+              "`rerun-triggers: mtime`, as the run's own record decides (src/archlab/freshness.py)", file=sys.stderr)
     # One machine: no scheduling rounds from Snakemake's default job-rate limit (src/archlab/execution/local_scheduling.py).
     if workflow.local_exec:
         local_scheduling.drop_default_rate_limit(workflow.scheduler)

@@ -9,6 +9,7 @@ rule gan_classifier:
     """Train the digit classifier that judges samples."""
     input:
         # data <- data_prepare
+        # identity <- no rule (a file of the project)
         unpack(job_input("gan_classifier")),
     output:
         model=f"{RESULTS}/gan/classifier/model.pt",
@@ -42,6 +43,7 @@ rule gan_train:
     input:
         # classifier <- gan_classifier
         # data <- data_prepare
+        # identity <- no rule (a file of the project)
         unpack(job_input("gan_train")),
     output:
         history=f"{RESULTS}/gan/runs/{{run}}/seed{{seed}}/history.csv",
@@ -79,6 +81,7 @@ rule gan_section:
         # data <- data_prepare
         # grids <- gan_train
         # histories <- gan_train
+        # identity <- no rule (a file of the project)
         # run_params <- gan_train
         # summaries <- gan_train
         unpack(job_input("gan_section")),

@@ -10,6 +10,7 @@ rule ood_corrupted:
     input:
         # cifar_c <- ood_fetch
         # data <- data_prepare
+        # identity <- no rule (a file of the project)
         unpack(job_input("ood_corrupted")),
     output:
         meta=f"{RESULTS}/ood/corrupted/meta.json",
@@ -42,6 +43,7 @@ rule ood_train:
     """Train one rung of the ladder."""
     input:
         # data <- data_prepare
+        # identity <- no rule (a file of the project)
         # weights <- fetch_weights, pretrain
         unpack(job_input("ood_train")),
     output:
@@ -82,6 +84,7 @@ rule ood_evaluate:
         # corrupted_x <- ood_corrupted
         # corrupted_y <- ood_corrupted
         # data <- data_prepare
+        # identity <- no rule (a file of the project)
         # info <- ood_train
         # model <- ood_train
         # train_params <- ood_train
@@ -123,6 +126,7 @@ rule ood_section:
         # examples <- ood_corrupted
         # grids <- ood_evaluate
         # histories <- ood_train
+        # identity <- no rule (a file of the project)
         # metrics <- ood_evaluate
         # train_params <- ood_train
         unpack(job_input("ood_section")),
@@ -156,6 +160,7 @@ rule ood_section:
 rule ood_fetch:
     """CIFAR-100-C into resources/ (local: compute nodes may have no internet)."""
     input:
+        # identity <- no rule (a file of the project)
         unpack(job_input("ood_fetch")),
     output:
         labels=f"{RESOURCES}/data/cifar100_c/CIFAR-100-C/labels.npy",

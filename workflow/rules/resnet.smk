@@ -8,6 +8,7 @@
 rule resnet_features:
     input:
         # data <- data_prepare
+        # identity <- no rule (a file of the project)
         # weights <- fetch_weights, pretrain
         unpack(job_input("resnet_features")),
     output:
@@ -42,6 +43,7 @@ rule resnet_head:
     input:
         # data <- data_prepare
         # features <- resnet_features
+        # identity <- no rule (a file of the project)
         unpack(job_input("resnet_head")),
     output:
         metrics=f"{RESULTS}/resnet/head/{{variant}}/seed{{seed}}/metrics.json",
@@ -73,6 +75,7 @@ rule resnet_head:
 rule resnet_strategy:
     input:
         # data <- data_prepare
+        # identity <- no rule (a file of the project)
         # weights <- fetch_weights, pretrain
         unpack(job_input("resnet_strategy")),
     output:
@@ -107,6 +110,7 @@ rule resnet_hierarchy:
     input:
         # data <- data_prepare
         # features <- resnet_features
+        # identity <- no rule (a file of the project)
         unpack(job_input("resnet_hierarchy")),
     output:
         csv=f"{RESULTS}/resnet/hierarchy/separability.csv",
@@ -134,6 +138,7 @@ rule resnet_hierarchy:
 rule resnet_confusion:
     input:
         # data <- data_prepare
+        # identity <- no rule (a file of the project)
         # pred <- resnet_head
         unpack(job_input("resnet_confusion")),
     output:
@@ -168,6 +173,7 @@ rule resnet_section:
         # features <- resnet_features
         # hierarchy_params <- resnet_hierarchy
         # histories <- resnet_head, resnet_strategy
+        # identity <- no rule (a file of the project)
         # metrics <- resnet_head, resnet_strategy
         # pairs <- resnet_confusion
         # projections <- resnet_hierarchy

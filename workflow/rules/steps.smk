@@ -8,6 +8,7 @@
 rule data_prepare:
     """Download/convert/generate a dataset, split it, checksum it."""
     input:
+        # identity <- no rule (a file of the project)
         unpack(job_input("data_prepare")),
     output:
         meta=f"{RESULTS}/data/{{name}}/meta.json",
@@ -22,7 +23,7 @@ rule data_prepare:
         **wildcard_values("data_prepare"),
     params:
         job=job_params("data_prepare"),
-        func="archlab.commands.data:prepare",
+        func="archlab.commands.data_prepare:prepare",
         code=code_version("data_prepare"),
     log:
         f"{LOGS}/data/data_prepare_{{name}}.log",
@@ -44,6 +45,7 @@ rule pretrain:
     """Pretrain a small ResNet on the synthetic source task."""
     input:
         # data <- data_prepare
+        # identity <- no rule (a file of the project)
         unpack(job_input("pretrain")),
     output:
         weights=f"{RESULTS}/pretrain/{{arch}}/weights.pt",
@@ -78,6 +80,7 @@ rule claims:
     """Judge every claim of the ledger from the studies' artifacts, over seeds."""
     input:
         # artifacts <- cifar_arch_run, clip_gap, clip_procrustes, clip_zeroshot, gan_train, ood_evaluate, resnet_head, resnet_hierarchy, resnet_strategy, vae_train, vit_masking, vit_probe
+        # identity <- no rule (a file of the project)
         unpack(job_input("claims")),
     output:
         section=report(f"{RESULTS}/claims/section/section.json", category="claims", caption="../report/claims.rst"),
@@ -110,6 +113,7 @@ rule report:
         # appendix <- no rule (a file of the project)
         # data <- data_prepare
         # data_params <- data_prepare
+        # identity <- no rule (a file of the project)
         # section_params <- cifar_arch_section, claims, clip_section, gan_section, ood_section, resnet_section, vae_section, vit_section
         # sections <- cifar_arch_section, claims, clip_section, gan_section, ood_section, resnet_section, vae_section, vit_section
         # templates <- no rule (a file of the project)

@@ -8,6 +8,7 @@
 rule vae_train:
     input:
         # data <- data_prepare
+        # identity <- no rule (a file of the project)
         unpack(job_input("vae_train")),
     output:
         model=f"{RESULTS}/vae/runs/{{run}}/seed{{seed}}/model.pt",
@@ -41,6 +42,7 @@ rule vae_train:
 rule vae_samples:
     input:
         # data <- data_prepare
+        # identity <- no rule (a file of the project)
         # models <- vae_train
         unpack(job_input("vae_samples")),
     output:
@@ -75,6 +77,7 @@ rule vae_section:
         # generated_laplace <- vae_samples
         # generated_normal <- vae_samples
         # histories <- vae_train
+        # identity <- no rule (a file of the project)
         # interpolations <- vae_samples
         # metrics <- vae_train
         # reconstructions <- vae_samples

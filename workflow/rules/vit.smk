@@ -8,6 +8,7 @@
 rule vit_pretrain:
     input:
         # data <- data_prepare
+        # identity <- no rule (a file of the project)
         unpack(job_input("vit_pretrain")),
     output:
         model=f"{RESULTS}/vit/pretrain/model/config.json",
@@ -40,6 +41,7 @@ rule vit_pretrain:
 
 rule vit_predict:
     input:
+        # identity <- no rule (a file of the project)
         # model_weights <- vit_pretrain
         # photos <- data_prepare
         # weights <- fetch_weights, vit_pretrain
@@ -71,6 +73,7 @@ rule vit_predict:
 
 rule vit_attention:
     input:
+        # identity <- no rule (a file of the project)
         # model_weights <- vit_pretrain
         # photos <- data_prepare
         # stats_data <- data_prepare
@@ -108,6 +111,7 @@ rule vit_attention:
 rule vit_masking:
     input:
         # data <- data_prepare
+        # identity <- no rule (a file of the project)
         # model_weights <- vit_pretrain
         # weights <- fetch_weights, vit_pretrain
         unpack(job_input("vit_masking")),
@@ -142,6 +146,7 @@ rule vit_masking:
 rule vit_probe_features:
     input:
         # data <- data_prepare
+        # identity <- no rule (a file of the project)
         # model_weights <- vit_pretrain
         # weights <- fetch_weights, vit_pretrain
         unpack(job_input("vit_probe_features")),
@@ -173,6 +178,7 @@ rule vit_probe_features:
 rule vit_probe:
     input:
         # features <- vit_probe_features
+        # identity <- no rule (a file of the project)
         unpack(job_input("vit_probe")),
     output:
         results=f"{RESULTS}/vit/probe/seed{{seed}}/results.json",
@@ -200,6 +206,7 @@ rule vit_probe:
 
 rule vit_cnn:
     input:
+        # identity <- no rule (a file of the project)
         # maps <- vit_attention
         # photos <- data_prepare
         # resnet_data <- data_prepare
@@ -244,6 +251,7 @@ rule vit_section:
         # cnn_csv <- vit_cnn
         # cnn_params <- vit_cnn
         # cnn_png <- vit_cnn
+        # identity <- no rule (a file of the project)
         # masking_curves <- vit_masking
         # masking_data <- data_prepare
         # masking_meta <- vit_masking

@@ -15,6 +15,7 @@ rule fetch_weights:
     wildcard_constraints:
         slug="|".join(REMOTE_WEIGHTS) or "no-remote-weights",
     params:
+        python=PYTHON,
         spec=lambda wc: REMOTE_WEIGHTS[wc.slug],
         resources=lambda wc, output: Path(output[0]).parents[1],
     log:
@@ -23,5 +24,7 @@ rule fetch_weights:
     conda:
         ENV
     shell:
-        "python -m archlab fetch-weights '{params.spec}' --resources {params.resources} > {log} 2>&1"
+        # every value quoted by Snakemake (`:q`): the spec comes from config (its pattern admits no shell
+        # metacharacters, this is the second guard) and resources may be a path with a space
+        "{params.python:q} -m archlab fetch-weights {params.spec:q} --resources {params.resources:q} > {log:q} 2>&1"
 

@@ -7,12 +7,9 @@ A local rule: on a cluster it runs on the login node, which has internet (``sour
 """
 from __future__ import annotations
 
-import logging
-
 from archlab.data.kinds import check_source_keys
 from archlab.plan import Rule, run_files
 
-log = logging.getLogger(__name__)
 ARRAYS = {f"{split}_{xy}": f"{split}_{xy}.npy" for split in ("train", "val", "test") for xy in ("x", "y")}
 
 
@@ -46,17 +43,11 @@ def used_datasets(cfg: dict) -> list[str]:
 
 def jobs(cfg: dict, paths) -> list:
     run_dir = f"{paths.results}/data/{{name}}"
-    rule = Rule("data_prepare", "data", f"{__name__}:prepare", run_dir,
+    # the job function lives apart (commands/data_prepare.py): the report imports this module for
+    # used_datasets, and the downloaders must be in no code version but data_prepare's
+    rule = Rule("data_prepare", "data", "archlab.commands.data_prepare:prepare", run_dir,
                 run_files(run_dir, meta="meta.json", **ARRAYS), mem_mb=8000, runtime=60, local=True,
                 description="download/convert/generate a dataset, split it, checksum it")
-    return [rule.job(params={"name": name, "spec": cfg["data"][name], "raw": f"{paths.resources}/data"}, name=name)
-            for name in cfg["data"]]
-
-
-def prepare(job) -> None:
-    from archlab.data.prepared import prepare_dataset
-
-    p = job.params
-    meta = prepare_dataset(p["name"], p["spec"], job.run_dir, p["raw"])
-    log.info("prepared %s (%s, %s): %s, %d classes", p["name"], meta["kind"], meta["source"], meta["sizes"],
-             len(meta["classes"]))
+    return [rule.job(params={"name": name, "spec": spec, "raw": f"{paths.resources}/data"},
+                     reads=(spec["path"],) if spec["source"] == "local" else (), name=name)
+            for name, spec in cfg["data"].items()]

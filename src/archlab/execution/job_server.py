@@ -173,6 +173,7 @@ def _run(request: dict, fds: list[int], server: int) -> None:
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"] | {FORKED_VARIABLE: str(server)})
+        tempfile.tempdir = None  # chosen again from the job's TMPDIR (Snakemake's per-job tmpdir), not the server's
         sys.path[:], sys.argv[:] = request["path"], request["argv"]
         # dropped from sys.modules, not freed: archlab._torchvision_compat keeps torchvision's operator schemas alive
         _retired.extend(sys.modules.pop(name) for name in list(sys.modules) if name.split(".")[0] == "archlab")

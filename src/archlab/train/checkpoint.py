@@ -5,19 +5,36 @@ params, input checksums and code, see :mod:`archlab.provenance`) and is loaded o
 the same identity; the runner deletes it once the run's outputs are written, so a finished run is
 never "resumed" and a forced rerun trains for real. A damaged file (its CRC-32s are checked, so a
 flipped bit counts) is reported with its path and ignored: training starts afresh.
+
+Results folders travel (copies, ``dvc pull``), so a checkpoint is untrusted input: its identity is
+written in the archive's comment and compared *before* anything is unpickled, and the state is then
+read with ``weights_only=True`` (tensors, arrays, containers and numbers only, never code). The package
+versions that wrote it are recorded too and named when they differ.
 """
 from __future__ import annotations
 
 import logging
+import zipfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from archlab.errors import CorruptResourceError
 from archlab.io import load_torch, save_torch
+from archlab.provenance import package_versions
 
 log = logging.getLogger(__name__)
+
+
+# what numpy arrays and scalars in a state (GAN sample grids, metrics in a history) need beyond the
+# tensors and containers ``weights_only`` allows: constructors of plain data, no callable of a user's choice
+NUMPY_GLOBALS = [np._core.multiarray._reconstruct, np.ndarray, np.dtype, np._core.multiarray.scalar,
+                 *{type(np.dtype(c)) for c in "?bBhHiIlLqQefdgFDG"}]
+
+
+FRESH_START = "it is ignored and training starts afresh (the next epoch's checkpoint replaces it)"
 
 
 class Checkpoint:
@@ -33,21 +50,38 @@ class Checkpoint:
         if not self.path.exists() or not self.identity:
             return None
         try:
-            state = load_torch(self.path, "it is ignored and training starts afresh (the next epoch's checkpoint "
-                               "replaces it)", map_location="cpu", weights_only=False)
+            if _archive_identity(self.path) != self.identity:  # checked before anything is unpickled
+                log.info("ignoring %s: it was written by a different run (params, inputs or code changed)", self.path)
+                return None
+            with torch.serialization.safe_globals(NUMPY_GLOBALS):
+                state = load_torch(self.path, FRESH_START, map_location="cpu", weights_only=True)
         except CorruptResourceError as exc:  # never trusted; a fresh start is the fix
             log.warning("%s", exc)
             return None
         if not isinstance(state, dict) or state.get("identity") != self.identity:
             log.info("ignoring %s: it was written by a different run (params, inputs or code changed)", self.path)
             return None
+        if state.get("packages") != package_versions():
+            log.warning("%s was written with other package versions (%s; now %s): resuming, as its identity "
+                        "(params, inputs, code) is this run's", self.path, state.get("packages"), package_versions())
         log.info("resuming %s after epoch %d", self.path.parent, state["epoch"] + 1)
         return state
 
     def save(self, epoch: int, **state: Any) -> None:
-        """Atomically save ``state`` as the resume point after ``epoch`` (0-based)."""
+        """Atomically save ``state`` as the resume point after ``epoch`` (0-based), with the package versions
+        and, also in the archive's comment (read by :meth:`load` without unpickling), the identity."""
         if self.identity:
-            save_torch(self.path, {**state, "epoch": epoch, "identity": self.identity})
+            save_torch(self.path, {**state, "epoch": epoch, "identity": self.identity, "packages": package_versions()},
+                       comment=self.identity.encode())
+
+
+def _archive_identity(path: Path) -> str | None:
+    """The identity in a checkpoint's zip comment (None: an older or a foreign file)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.comment.decode("ascii", "replace") or None
+    except zipfile.BadZipFile as exc:
+        raise CorruptResourceError(f"{path} cannot be read: it is damaged ({exc}); {FRESH_START}") from exc
 
 
 def rng_state() -> dict:

@@ -7,7 +7,6 @@ divided again by the number of batches), so they read in the same units as the p
 """
 from __future__ import annotations
 
-import math
 from typing import Callable, Iterable
 
 import numpy as np
@@ -106,8 +105,6 @@ def fit(model, train_batches: Callable[[int], Batches], val_batches: Callable[[]
             n += len(x)
             step += 1
         sums = totals.tolist()
-        if not math.isfinite(sums[2]):
-            raise FloatingPointError(f"{desc}: loss became non-finite in epoch {epoch + 1}")
         val = evaluate(model, val_batches())
         history.append({
             "epoch": epoch + 1, "beta": beta,

@@ -96,7 +96,8 @@ def jobs(cfg: dict, paths) -> list:
     out_jobs.append(masking.job({"data": paths.dataset(mc["data"]), **vit_in},
                                 {**model, **pick(mc, "n_images", "fractions", "strategies", "methods", "fill"),
                                  "label_map": mc.get("label_map") or {}, "class_map": mc.get("class_map"),
-                                 "seeds": s2["seeds"]}))
+                                 "seeds": s2["seeds"]},
+                                reads=(str(CLASS_MAPS / f"{mc['class_map']}.yaml"),) if mc.get("class_map") else ()))
     feats = rule("probe_features", {"features": "features.npz"}, mem_mb=8000, runtime=60, gpu=True)
     out_jobs.append(feats.job({"data": paths.dataset(pc["data"]), **vit_in},
                               {**model, **pick(pc, "train_size", "val_size", "test_size")}))
