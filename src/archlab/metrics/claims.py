@@ -189,13 +189,13 @@ def judge(relation: str, a: Mapping[str, float], b: Mapping[str, float] | None =
         raise ValueError(f"relation {relation} needs a threshold")
     if relation in ("greater", "less") and b is None:
         raise ValueError(f"relation {relation} needs a second quantity b")
+    labels = (set(a), set(b) if b is not None else set())
     a, notes = _clean(a, "a")
-    two_sample = b is not None
-    if two_sample:
+    if b is not None:
         b, more = _clean(b, "b")
         notes += more
         if paired:
-            unmatched = sorted(set(a) ^ set(b))
+            unmatched = sorted(labels[0] ^ labels[1])
             if unmatched:
                 notes.append(f"{len(unmatched)} seed(s) without a partner on the other side "
                              f"(seed {', '.join(unmatched)}): not in the paired test")
