@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 LEDGER = "src/archlab/report/claims.yaml"
 PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 NO_SEED = "-"
+IMAGES = "images"   # the planned replicates of a deterministic evaluation: its test images
 NOT_JUDGED = "not judged"
 SIDES = ("a", "b", "series")
 KINDS = {"report": "Claims of the source reports", "check": "archlab's own checks (sanity checks, literature comparisons)"}
@@ -75,7 +76,7 @@ def _files(claim: dict, name: str, q: dict, cfg: dict, plan_jobs: list) -> dict:
     where = f"{LEDGER}: claim {claim['id']}.{name}"
     try:
         match = {k: str(v) for k, v in _fill(q.get("match", {}), cfg).items()}
-        spec = {k: _fill(q[k], cfg) for k in ("csv", "minus", "npz", "key") if k in q}
+        spec = {k: _fill(q[k], cfg) for k in ("csv", "minus", "npz", "key", "images") if k in q}
     except (KeyError, IndexError, TypeError) as exc:
         return {"missing": f"its setting is not configured in this profile ({exc})"}
     rules = {j.rule.name: j.rule for j in plan_jobs}
@@ -95,7 +96,9 @@ def _files(claim: dict, name: str, q: dict, cfg: dict, plan_jobs: list) -> dict:
         files[seed] = job.output[q["output"]]
     if not files:
         return {"missing": f"this profile runs no {q['rule']} job with {match}"}
-    if list(files) == [NO_SEED]:
+    if "images" in q:
+        planned = [IMAGES]
+    elif list(files) == [NO_SEED]:
         planned = [str(s) for s in _cfg_get(cfg, q["seeds"])] if "seeds" in q else [NO_SEED]
     else:
         planned = sorted(files)
@@ -130,7 +133,7 @@ def _tests(claim: dict) -> list[dict]:
     return tests
 
 
-def judgeability(claim: dict, cfg: dict) -> tuple[int, str | None]:
+def judgeability(claim: dict, cfg: dict) -> tuple[int | str, str | None]:
     """(planned replicates, reason it is not judged in this profile or None), from the plan alone."""
     from archlab.metrics.claims import ALPHA, min_p, min_replicates
 
@@ -144,9 +147,9 @@ def judgeability(claim: dict, cfg: dict) -> tuple[int, str | None]:
         if have != want:
             source = f" (= {c['equals']})" if isinstance(c["equals"], str) else ""
             return 0, f"confounded: {c['path']} = {have} but a fair comparison needs {want}{source}"
-    if claim.get("per_image"):
-        return 0, f"needs per-image predictions: {claim['per_image']}"
     sides = [claim[s]["planned"] for s in SIDES if s in claim]
+    if IMAGES in sides[0]:
+        return IMAGES, None  # thousands of test images: the paired bootstrap can always decide
     paired = len(sides) == 1 or claim.get("pairing") == "paired"
     if len(sides) == 1:
         n, floor = len(sides[0]), min_p(len(sides[0]))
@@ -169,7 +172,7 @@ def resolve(claim: dict, cfg: dict, plan_jobs: dict[str, list]) -> dict:
     from archlab.report.published import lookup
 
     keep = ("id", "study", "kind", "statement", "a_is", "b_is", "relation", "pairing", "pairing_why", "delta_why",
-            "tol_why", "full_scale", "per_image", "comparable")
+            "tol_why", "full_scale", "comparable")
     out = {k: claim[k] for k in keep if k in claim}
     out |= {"sources": [{"key": s["key"], "quote": s["quote"], "reads": s.get("reads", "as stated")}
                         for s in claim.get("sources", [])],
@@ -265,7 +268,7 @@ def plan_table(claims: list[dict]) -> str:
     lines = []
     for c in claims:
         state = "judged" if not c["not_judged"] else f"not judged in this profile: {c['not_judged']}"
-        lines.append(f"{c['id']:<28} {c['kind']:<6} n = {c['planned_n']:<3} {state}")
+        lines.append(f"{c['id']:<28} {c['kind']:<6} n = {c['planned_n']:<6} {state}")
     judged = sum(not c["not_judged"] for c in claims)
     lines.append(f"{judged} of {len(claims)} claims judged in this profile")
     return "\n".join(lines)
@@ -358,7 +361,16 @@ def _gradflow_ratio(arrays: dict, path: str, cid: str) -> float:
 
 
 def read_values(q: dict, cid: str) -> dict[str, float]:
-    """One quantity's value per seed (minus its ``minus`` selection, log10 if asked, then scaled)."""
+    """One quantity's value per seed (minus its ``minus`` selection, log10 if asked, then scaled), or per test
+    image for a deterministic evaluation (``images``: one row per image, the image is the replicate)."""
+    if "images" in q:
+        import pandas as pd
+
+        (path,) = q["files"].values()
+        df, column = pd.read_csv(path), q["images"]["column"]
+        if column not in df.columns:
+            raise ArchlabError(f"{path}: no column {column!r} (claim {cid}; columns {list(df.columns)}); fix {LEDGER}")
+        return {str(i): float(v) * q["scale"] for i, v in enumerate(df[column])}
     out = {}
     for seed, path, data in _by_seed(q):
         if "key" in q:
@@ -418,7 +430,7 @@ def raw_verdicts(claim: dict) -> tuple[dict, list]:
     out = []
     for t in claim["tests"]:
         v = judge(t["relation"], sides["a"], sides["b"], t["threshold"], t["delta"], t["tol"],
-                  paired=claim.get("pairing", "paired") == "paired")
+                  paired=claim.get("pairing", "paired") == "paired", images="images" in claim.get("a", {}))
         if claim["not_judged"]:  # the effect is still shown, never a verdict
             v = replace(v, verdict=NOT_JUDGED, reason=f"not judged in this profile: {claim['not_judged']}")
         out.append(v)
@@ -446,12 +458,15 @@ def _row(claim: dict, sides: dict, verdicts: list) -> dict:
     row = {"id": claim["id"], "study": claim["study"], "kind": claim["kind"], "statement": claim["statement"],
            "a_is": claim.get("a_is", ""), "b_is": claim.get("b_is", ""), "relation": claim["relation"],
            "pairing": claim.get("pairing", "one-sample"), "published": " | ".join(claim["published"]),
-           "sources": ", ".join(s["key"] for s in claim["sources"]), "bound": bound_text(claim["tests"][0], "b" in claim),
+           "sources": ", ".join(s["key"] for s in claim["sources"]), "bound": bound_text(claim["tests"][0], bool(claim.get("b_is"))),
            "delta_why": claim.get("delta_why") or claim.get("tol_why", ""), **main.as_dict()}
     row["per_source"] = "; ".join(f"{k}{_says(t)}: {v.verdict}" for t, v in zip(claim["tests"], verdicts)
                                   for k in t["sources"])
     row["other_reasons"] = " | ".join(f"{'/'.join(t['sources'])}: {v.reason}"
-                                      for t, v in zip(claim["tests"][1:], verdicts[1:]))
+                                      for t, v in zip(claim["tests"][1:], verdicts[1:]) if v.reason != main.reason)
+    row["quotes"] = [(s["key"], s["reads"], " … ".join(s["quote"]) if isinstance(s["quote"], list) else s["quote"],
+                      verdict) for s in claim["sources"]
+                     for t, verdict in zip(claim["tests"], (v.verdict for v in verdicts)) if s["key"] in t["sources"]]
     for name in ("a", "b"):
         m, s, n = summarise((sides.get(name) or {}).values())
         row[f"{name}_mean"], row[f"{name}_std"], row[f"{name}_n"] = m, s, n
@@ -589,7 +604,7 @@ def claims(job) -> None:
     from archlab.report.section import Section
 
     rows = evaluate(job.params["claims"])
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame([{k: v for k, v in r.items() if k != "quotes"} for r in rows])
     with atomic_path(job.output["csv"]) as tmp:
         table.to_csv(tmp, index=False)
     verdicts = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, NOT_JUDGED)
@@ -613,7 +628,12 @@ def claims(job) -> None:
             draw(part, job.output["figure"])
             sec.figure(job.output["figure"], "The table's effects and intervals, one row per claim (each row scaled to "
                                              "its own range; the numbers are printed on the right; an open circle is one "
-                                             "replicate, drawn without an interval).")
+                                             "replicate, drawn without an interval).", here=True)
+    quotes = [(r["id"], *q) for r in rows if r["kind"] == "report" for q in r["quotes"]]
+    sec.heading("What each source says, verbatim")
+    sec.table(pd.DataFrame(quotes, columns=["claim", "source", "claims", "quote", "verdict"]),
+              "Each source's own words for each claim (tests/test_claims.py finds every quote in the report's text), "
+              "what it claims where it departs from the claim as stated, and the verdict on it.")
     for kind in KINDS:
         for v in verdicts:
             sec.metric(f"{kind}_{v.replace(' ', '_')}", counts[kind][v])

@@ -13,6 +13,9 @@ plainly when n is too small to decide anything.
   sign patterns; its smallest one-sided p is ``2^-n``, so α = 0.05 needs n ≥ 5).
 - **unpaired** (a seed label that links nothing): the exact two-sample permutation test of
   ``mean(a) − mean(b) − δ`` (all ``C(n_a + n_b, n_a)`` splits; smallest p ``1 / C(n_a + n_b, n_a)``).
+- **images** (one deterministic evaluation, e.g. two prompt templates scored by one pretrained model:
+  its replicates are the test images, thousands of them): the paired bootstrap of the mean
+  per-image difference (:data:`BOOTSTRAP` resamples of the images), conditional on that one model.
 
 Three-way verdict: **reproduced** when the test of "effect ≤ δ" rejects, **not reproduced** when
 the test of "effect ≥ δ" rejects (a null is then "not reproduced", not merely unproven),
@@ -38,6 +41,7 @@ import numpy as np
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
 RELATIONS = ("greater", "less", "at_least", "at_most", "approx", "increasing", "decreasing")
 ALPHA = 0.05
+BOOTSTRAP = 4000          # image resamples for a deterministic evaluation (its smallest p is 1/(B+1))
 EXACT_LIMIT = 16          # up to 2^16 sign patterns / 2^16-ish splits enumerated; beyond, a fixed random draw
 _DRAWS = 1 << 16
 _TIE = 1e-9
@@ -115,6 +119,17 @@ def permutation_p(a: Sequence[float], b: Sequence[float], greater: bool = True) 
     return float(np.mean(stats >= obs - tie) if greater else np.mean(stats <= obs + tie))
 
 
+def bootstrap_means(values: Sequence[float], draws: int = BOOTSTRAP, seed: int = 0) -> np.ndarray:
+    """Means of ``draws`` resamples (with replacement) of ``values``, drawn as multinomial counts of its
+    distinct values (per-image 0/1 differences have three), in chunks so thousands of images stay small."""
+    v = np.asarray(values, float)
+    uniq, counts = np.unique(v, return_counts=True)
+    rng = np.random.default_rng(seed)
+    chunks = [rng.multinomial(len(v), counts / len(v), size=min(500, draws - i)) @ uniq / len(v)
+              for i in range(0, draws, 500)]
+    return np.concatenate(chunks)
+
+
 def min_p(n_a: int, n_b: int | None = None) -> float:
     """The smallest one-sided p an exact test can give: ``2^-n`` paired, ``1/C(n_a+n_b, n_a)`` unpaired."""
     if n_b is None:
@@ -177,12 +192,13 @@ def _inverted(p_up, p_down, lo: float, hi: float, alpha: float) -> tuple[float, 
 
 def judge(relation: str, a: Mapping[str, float], b: Mapping[str, float] | None = None,
           threshold: float | None = None, delta: float = 0.0, tol: float = 0.0, paired: bool = True,
-          alpha: float = ALPHA) -> Verdict:
+          images: bool = False, alpha: float = ALPHA) -> Verdict:
     """The verdict on one claim from each replicate's ``a`` (and ``b``), before any multiplicity adjustment.
 
     ``a``/``b`` map a replicate label (a seed) to a number; ``paired`` says whether equal labels link
     the two sides. ``threshold`` replaces ``b`` for at_least / at_most / approx; series relations
-    pass each seed's slope as ``a``.
+    pass each seed's slope as ``a``. ``images``: the replicates are test images of one deterministic
+    evaluation (paired by image), judged by the paired bootstrap.
     """
     sign = orientation(relation)
     if relation in ("at_least", "at_most") and threshold is None:
@@ -206,7 +222,18 @@ def judge(relation: str, a: Mapping[str, float], b: Mapping[str, float] | None =
         base = threshold if threshold is not None else 0.0
         d = {s: v - base for s, v in a.items()}
     note = "; ".join(notes)
-    if d is not None:
+    if d is not None and images and d:
+        x = sign * np.array(list(d.values()), float)
+        n, effect, test, floor = len(x), float(x.mean()), "bootstrap", 1.0 / (BOOTSTRAP + 1)
+        centred = bootstrap_means(x) - effect
+
+        def p_up(c):
+            return float((np.sum(centred >= effect - c) + 1) / (BOOTSTRAP + 1))
+
+        def p_down(c):
+            return float((np.sum(centred <= effect - c) + 1) / (BOOTSTRAP + 1))
+        span = (float(x.min()), float(x.max()))
+    elif d is not None:
         x = sign * np.array(list(d.values()), float)
         n, effect, test, floor = len(x), (float(x.mean()) if len(x) else math.nan), "sign-flip", min_p(len(x))
 
