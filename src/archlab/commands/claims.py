@@ -146,7 +146,8 @@ def judgeability(claim: dict, cfg: dict) -> tuple[int | str, str | None]:
         want = _cfg_value(cfg, c["equals"]) if isinstance(c["equals"], str) else c["equals"]
         if have != want:
             source = f" (= {c['equals']})" if isinstance(c["equals"], str) else ""
-            return 0, f"confounded: {c['path']} = {have} but a fair comparison needs {want}{source}"
+            need = "it unset (the pathology may change nothing else)" if want is None else f"{want}{source}"
+            return 0, f"confounded: {c['path']} = {have}, but a fair comparison needs {need}"
     sides = [claim[s]["planned"] for s in SIDES if s in claim]
     if IMAGES in sides[0]:
         return IMAGES, None  # thousands of test images: the paired bootstrap can always decide
