@@ -419,3 +419,5 @@ def test_a_deterministic_evaluation_is_judged_over_its_test_images(tmp_path):
     assert gap > 5 and row["verdict"] == "reproduced" and row["ci_low"] < gap < row["ci_high"]
     claim["tests"][0]["delta"] = 50  # far above the effect: credibly smaller
     assert step.evaluate([claim])[0]["verdict"] == "not reproduced"
+    table = step._table([row], reports=True)
+    assert "over 2000 test images" in table["a and b"][0] and "±" not in table["a and b"][0]

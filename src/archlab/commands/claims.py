@@ -489,13 +489,15 @@ def bound_text(test: dict, two_sided: bool) -> str:
             "increasing": f"slope ≥ δ = {d:g}", "decreasing": f"−slope ≥ δ = {d:g}"}[rel]
 
 
-def _side(what: str, m, s, n) -> str:
+def _side(what: str, m, s, n, images: bool = False) -> str:
     from archlab.report.section import fmt
 
     if not what:
         return ""
     if n == 0:
         return f"{what}: not run"
+    if images:  # a per-image 0/100 score: its mean over the images, no spread worth printing
+        return f"{what}: {fmt(m, 3)} over {n} test images"
     return f"{what}: {fmt(m, 3)} (n = 1)" if n == 1 else f"{what}: {fmt(m, 3)} ± {fmt(s, 3)} (n = {n})"
 
 
@@ -585,9 +587,9 @@ def _table(rows: list[dict], reports: bool):
     import pandas as pd
 
     cols = {"claim": [f"{r['id']}: {r['statement']}" for r in rows],
-            "a and b": ["; ".join(x for x in (_side(r["a_is"], r["a_mean"], r["a_std"], r["a_n"]),
-                                              _side(r["b_is"], r["b_mean"], r["b_std"], r["b_n"])) if x)
-                        for r in rows],
+            "a and b": ["; ".join(x for x in (_side(r["a_is"], r["a_mean"], r["a_std"], r["a_n"], r["test"] == "bootstrap"),
+                                              _side(r["b_is"], r["b_mean"], r["b_std"], r["b_n"], r["test"] == "bootstrap"))
+                                  if x) for r in rows],
             "holds if": [f"{r['bound']} ({r['delta_why']})" for r in rows],
             "effect [90 % interval]": [_effect(r) for r in rows],
             "verdict": [_status(r) for r in rows]}
