@@ -461,8 +461,11 @@ def _row(claim: dict, sides: dict, verdicts: list) -> dict:
            "pairing": claim.get("pairing", "one-sample"), "published": " | ".join(claim["published"]),
            "sources": ", ".join(s["key"] for s in claim["sources"]), "bound": bound_text(claim["tests"][0], bool(claim.get("b_is"))),
            "delta_why": claim.get("delta_why") or claim.get("tol_why", ""), **main.as_dict()}
-    row["per_source"] = "; ".join(f"{k}{_says(t)}: {v.verdict}" for t, v in zip(claim["tests"], verdicts)
-                                  for k in t["sources"])
+    if len(verdicts) == 1:  # every source says the claim as stated: one verdict for them all
+        row["per_source"] = f"{', '.join(claim['tests'][0]['sources'])}: {main.verdict}" if claim["sources"] else ""
+    else:
+        row["per_source"] = "; ".join(f"{k}{_says(t)}: {v.verdict}" for t, v in zip(claim["tests"], verdicts)
+                                      for k in t["sources"])
     row["other_reasons"] = " | ".join(f"{'/'.join(t['sources'])}: {v.reason}"
                                       for t, v in zip(claim["tests"][1:], verdicts[1:]) if v.reason != main.reason)
     row["quotes"] = [(s["key"], s["reads"], " … ".join(s["quote"]) if isinstance(s["quote"], list) else s["quote"],
