@@ -166,7 +166,8 @@ def _clean(values: Mapping[str, float], side: str) -> tuple[dict[str, float], li
     """The finite values, and a note naming each NaN/inf replicate (never dropped silently)."""
     ok = {s: float(v) for s, v in values.items() if math.isfinite(float(v))}
     bad = [s for s in values if s not in ok]
-    return ok, ([f"{side}: {len(bad)} non-finite replicate(s) excluded (seed {', '.join(map(str, bad))})"] if bad else [])
+    return ok, ([f"{side}: {len(bad)} non-finite replicate(s) excluded (seed {', '.join(map(str, bad))}: NaN, inf, "
+                 f"or a setting its file does not hold)"] if bad else [])
 
 
 # ---------------------------------------------------------------- the verdict
