@@ -99,7 +99,7 @@ def test_nan_and_unmatched_seeds_are_named_not_dropped_silently():
     a = {"0": 5.0, "1": math.nan, "2": 6.0, "3": 7.0, "4": 8.0, "5": 9.0, "6": 9.5}
     b = {"0": 1.0, "1": 1.0, "2": 1.0, "3": 1.0, "4": 1.0, "5": 1.0, "9": 1.0}
     v = M.judge("greater", a, b, delta=1)
-    assert v.n == 5 and "1 non-finite replicate(s) excluded (seed 1)" in v.notes
+    assert v.n == 5 and "1 non-finite replicate(s) excluded (seed 1: " in v.notes
     assert "2 seed(s) without a partner" in v.notes and "seed 6, 9" in v.notes
 
 
