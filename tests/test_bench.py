@@ -319,7 +319,8 @@ def test_gpu_suite_extrapolates_from_the_full_profiles_jobs():
     assert masking.work == m["n_images"] * (1 + conditions) and masking.unit == "forwards"
     ood, = gpu_suite.s7_steps(cfg, pipe, dev, True, ROOT)
     rung = next(r for r in cfg["ood"]["ladder"] if r["arch"] == "resnet50")
-    assert ood.work == rung["epochs"] * 40000  # CIFAR-100: 50 000 minus the 20 % validation
+    seeds = len(rung.get("seeds", cfg["ood"]["seeds"]))  # one ood_train job per seed
+    assert ood.work == seeds * rung["epochs"] * 40000  # CIFAR-100: 50 000 minus the 20 % validation
     assert gpu_suite.split_sizes({"val_fraction": 0.2}, "cifar100") == {"train": 40000, "val": 10000, "test": 10000}
     assert gpu_suite.split_sizes({"val_size": 500}, "stl10") == {"train": 4500, "val": 500, "test": 8000}
 

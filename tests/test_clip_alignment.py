@@ -63,7 +63,8 @@ def test_each_prompt_set_scores_the_same_image_embeddings():
     images = np.array([[1.0, 0.1], [0.1, 1.0]])
     good = np.array([[[1.0, 0.0], [0.0, 1.0]]])
     swapped = good[:, ::-1]
-    assert al.zero_shot_by_prompt_set(images, [0, 1], {"good": good, "swapped": swapped}) == {"good": 1.0, "swapped": 0.0}
+    correct = al.zero_shot_correct_by_prompt_set(images, [0, 1], {"good": good, "swapped": swapped})
+    assert {k: v.tolist() for k, v in correct.items()} == {"good": [True, True], "swapped": [False, False]}
 
 
 def test_ensemble_is_the_normalised_mean_of_normalised_template_embeddings():

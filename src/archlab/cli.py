@@ -5,6 +5,7 @@
   archlab validate --profile demo                                 check params and every study's plan, then exit
   archlab dvc-yaml --write                                        regenerate dvc.yaml from the plans
   archlab rules --write                                           regenerate workflow/rules/<study>.smk from the plans
+  archlab claims --plan --profile full                            each claim's planned replicates, judged or why not
   archlab fetch-weights torchvision:resnet152:IMAGENET1K_V1       download weights (where there is internet)
   archlab cost --profile full --write                             the GPU-hour table (docs/cost.md) from the FLOP model
 
@@ -69,6 +70,13 @@ def _run(args) -> None:
         # dataset's meta.json) come out byte-identical whichever route ran the job, and nothing downstream reruns
         params = json.loads(job.params_json)
         run_job(job.rule.name, job.rule.func, job.wildcards, job.input, job.output, params, args.threads)
+
+
+def _claims(args) -> None:
+    from archlab.commands.claims import plan_claims, plan_table
+
+    pipeline = _pipeline(args)
+    print(plan_table(plan_claims(pipeline.cfg, pipeline.paths)))
 
 
 def _dvc_yaml(args) -> None:
@@ -149,6 +157,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--threads", type=int, default=int(os.environ.get("ARCHLAB_THREADS", 1)),
                      help="torch CPU threads (default: $ARCHLAB_THREADS or 1)")
     run.set_defaults(func=_run)
+    claims = profile_args(command("claims", "print each claim's planned replicates and whether (or why not) it is judged",
+                                  "Print, for each claim of src/archlab/report/claims.yaml, the replicates the profile "
+                                  "plans and whether it is judged there or why not; runs nothing."))
+    claims.add_argument("--plan", action="store_true", required=True,
+                        help="from the plan alone (the only mode: verdicts come from the claims rule)")
+    claims.set_defaults(func=_claims)
     dvc = command("dvc-yaml", "print (or --write) dvc.yaml, generated from the plans")
     dvc.add_argument("--root", default=".", help="project root (default: .)")
     dvc.add_argument("--write", action="store_true", help="overwrite <root>/dvc.yaml instead of printing it")

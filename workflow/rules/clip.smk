@@ -107,7 +107,7 @@ rule clip_texts:
 
 
 rule clip_zeroshot:
-    """Zero-shot accuracy per prompt set."""
+    """Zero-shot accuracy per prompt set, and per image (the claims resample images)."""
     input:
         # identity <- no rule (a file of the project)
         # images <- clip_images
@@ -115,6 +115,7 @@ rule clip_zeroshot:
         unpack(job_input("clip_zeroshot")),
     output:
         metrics=f"{RESULTS}/clip/zeroshot/metrics.json",
+        per_image=f"{RESULTS}/clip/zeroshot/per_image.csv",
         params=f"{RESULTS}/clip/zeroshot/params.json",
     params:
         job=job_params("clip_zeroshot"),

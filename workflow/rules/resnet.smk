@@ -115,6 +115,7 @@ rule resnet_hierarchy:
     output:
         csv=f"{RESULTS}/resnet/hierarchy/separability.csv",
         png=report(f"{RESULTS}/resnet/hierarchy/projections.png", category="resnet", caption="../report/resnet_hierarchy.rst"),
+        per_image=f"{RESULTS}/resnet/hierarchy/per_image.csv",
         params=f"{RESULTS}/resnet/hierarchy/params.json",
     params:
         job=job_params("resnet_hierarchy"),

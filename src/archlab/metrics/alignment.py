@@ -39,14 +39,15 @@ def zero_shot_accuracy(image_emb: np.ndarray, class_emb: np.ndarray, labels: np.
     return float(np.mean(zero_shot_predict(image_emb, class_emb) == np.asarray(labels)))
 
 
-def zero_shot_by_prompt_set(image_emb: np.ndarray, labels: np.ndarray,
-                            prompt_emb: dict[str, np.ndarray]) -> dict[str, float]:
-    """Accuracy of each prompt set, given its (templates, classes, dim) text embeddings.
+def zero_shot_correct_by_prompt_set(image_emb: np.ndarray, labels: np.ndarray,
+                                    prompt_emb: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Whether each image is classified right by each prompt set (its (templates, classes, dim) text embeddings):
+    the mean is the set's accuracy; per image, two sets can be compared image by image.
 
     The image embeddings are an input, computed once, so every prompt set scores the same vectors.
     """
-    return {name: zero_shot_accuracy(image_emb, ensemble_embedding(emb), labels)
-            for name, emb in prompt_emb.items()}
+    labels = np.asarray(labels)
+    return {name: zero_shot_predict(image_emb, ensemble_embedding(emb)) == labels for name, emb in prompt_emb.items()}
 
 
 def matched_cosine(image_emb: np.ndarray, text_emb: np.ndarray) -> float:

@@ -66,11 +66,12 @@ class Section:
         self.data["blocks"].append({"kind": "table", "caption": caption, "columns": [str(c) for c in df.columns], "rows": rows})
         return self
 
-    def figure(self, path: str | Path, caption: str, width: float = 1.0) -> "Section":
+    def figure(self, path: str | Path, caption: str, width: float = 1.0, here: bool = False) -> "Section":
+        """``here``: the figure stays where it is in the text (beside the table it draws), never floated pages away."""
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(f"figure {path} does not exist: the section must be built from written artifacts")
-        self.data["blocks"].append({"kind": "figure", "path": str(path), "caption": caption, "width": width})
+        self.data["blocks"].append({"kind": "figure", "path": str(path), "caption": caption, "width": width, "here": here})
         return self
 
     def compare(self, rows: Iterable[tuple[str, object, str]], caption: str) -> "Section":

@@ -79,9 +79,13 @@ def texts(job) -> None:
 
 
 def zeroshot(job) -> None:
+    """Accuracy per prompt set, and whether each test image is right under each (one deterministic model:
+    its replicates are the images, which the claims resample)."""
     images, labels = _images(job.input["images"])
-    accuracy = al.zero_shot_by_prompt_set(images, labels, _npz(job.input["texts"]))
-    write_json(job.output["metrics"], {"n_images": len(labels), "accuracy": accuracy})
+    correct = al.zero_shot_correct_by_prompt_set(images, labels, _npz(job.input["texts"]))
+    write_json(job.output["metrics"], {"n_images": len(labels), "accuracy": {k: float(v.mean()) for k, v in correct.items()}})
+    pd.DataFrame({"image": np.arange(len(labels)), "label": labels,
+                  **{f"correct_{k}": v.astype(int) for k, v in correct.items()}}).to_csv(job.output["per_image"], index=False)
 
 
 def _gap_sample(p: dict, images, labels, texts, seed: int):

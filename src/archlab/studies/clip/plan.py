@@ -65,8 +65,8 @@ def jobs(cfg: dict, paths) -> list:
     texts = Rule("clip_texts", "clip", f"{JOBS}:texts", txt_dir, run_files(txt_dir, texts="text.npz"),
                  mem_mb=4000, runtime=20, gpu=True, description="text embeddings of every prompt template x class")
     zs_dir = f"{out}/zeroshot"
-    zeroshot = Rule("clip_zeroshot", "clip", f"{JOBS}:zeroshot", zs_dir, run_files(zs_dir, metrics="metrics.json"),
-                    description="zero-shot accuracy per prompt set")
+    zeroshot = Rule("clip_zeroshot", "clip", f"{JOBS}:zeroshot", zs_dir, run_files(zs_dir, metrics="metrics.json", per_image="per_image.csv"),
+                    description="zero-shot accuracy per prompt set, and per image (the claims resample images)")
     gap_dir = f"{out}/gap"
     gap = Rule("clip_gap", "clip", f"{JOBS}:gap", gap_dir, run_files(gap_dir, metrics="metrics.csv", sample="sample.npz"),
                description="matched/unmatched cosine and centroid distance, raw and L2-normalised")

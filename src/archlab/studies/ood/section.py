@@ -120,9 +120,6 @@ def build(job) -> None:
             compare.append((clean_key, mean_std([m["clean_acc"] for m in r]), where))
         if ood_key:
             compare.append((ood_key, mean_std([m["mean_corruption_acc"] for m in r]), where))
-    best = max(names, key=lambda n: np.mean([m["mean_corruption_acc"] for m in runs[n]]))
-    compare.append(("ood.course_bar", mean_std([m["mean_corruption_acc"] for m in runs[best]]),
-                    f"best rung ({best}); {short}; n = {len(runs[best])}"))
     sec.heading("Published vs. archlab")
     sec.compare(compare, "D's numbers are on the course's own Kaggle OOD test set, not CIFAR-100-C: compare trends, "
                          "not digits.")

@@ -92,9 +92,10 @@ def strategy(job) -> None:
 
 
 def hierarchy(job) -> None:
-    """Separability of each block's features (k-NN, silhouette) and their 2-D projections."""
+    """Separability of each block's features (k-NN, silhouette), per image (whether k-NN classifies it right:
+    the claims compare two blocks image by image) and their 2-D projections."""
     from archlab.features.projections import project_2d
-    from archlab.metrics.separability import knn_accuracy, silhouette
+    from archlab.metrics.separability import knn_correct, silhouette
     from archlab.plots.projections import scatter_grid
 
     p = job.params
@@ -103,14 +104,17 @@ def hierarchy(job) -> None:
     with np.load(job.input["features"]) as cache:  # plain numpy: this job needs no torch
         # every block the features job cached for the test split, in network order (layer1 … layer4, avgpool)
         feats = {k.removeprefix("test/"): cache[k][: p["n_images"]] for k in cache.files if k.startswith("test/")}
-    rows, panels, subtitles = [], {}, {}
+    rows, panels, subtitles, per_image = [], {}, {}, {"image": np.arange(len(y)), "label": y}
     for layer, x in feats.items():
-        knn, sil = knn_accuracy(x, y, p["knn_k"]), silhouette(x, y)
+        correct = knn_correct(x, y, p["knn_k"])
+        knn, sil = float(correct.mean()), silhouette(x, y)
+        per_image[f"correct_{layer}"] = correct.astype(int)
         rows.append({"layer": layer, "channels": x.shape[1], "knn_acc": knn, "silhouette": sil})
         for method in p["methods"]:
             panels[(method, layer)] = project_2d(x, method, seed=p["seed"])[0]
             subtitles[(method, layer)] = f"{p['knn_k']}-NN acc {knn * 100:.1f}%"
     pd.DataFrame(rows).to_csv(job.output["csv"], index=False)
+    pd.DataFrame(per_image).to_csv(job.output["per_image"], index=False)
     scatter_grid(panels, y, data.classes, job.output["png"], subtitles)
 
 

@@ -64,7 +64,8 @@ def jobs(cfg: dict, paths) -> list:
                     run_files(strat_dir, metrics="metrics.json", history="history.csv"), mem_mb=16000, runtime=360, gpu=True)
     hier_dir = f"{out}/hierarchy"
     hierarchy = Rule("resnet_hierarchy", "resnet", f"{JOBS}:hierarchy", hier_dir,
-                     run_files(hier_dir, csv="separability.csv", png="projections.png"), mem_mb=8000, runtime=60)
+                     run_files(hier_dir, csv="separability.csv", png="projections.png",
+                                               per_image="per_image.csv"), mem_mb=8000, runtime=60)
     conf_dir = f"{out}/confusion"
     confusion = Rule("resnet_confusion", "resnet", f"{JOBS}:confusion", conf_dir,
                      run_files(conf_dir, png="confusion.png", pairs="pairs.csv", matrix="confusion.csv"))
