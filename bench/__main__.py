@@ -10,6 +10,7 @@
                       (on a GPU; without CUDA at tiny sizes, as a smoke test)
     8 optimizer_step  a demo S3 GAN / S4 VAE training step: torch's per-tensor optimizer loop vs the fused step
     9 scheduler_rounds  Snakemake's scheduling rounds and CPU on one machine: default job-rate limit vs dropped
+   10 cpu_pin         a demo S3 GAN / S4 VAE step pinned to AVX2 (same numbers on every x86-64) vs native kernels
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ import archlab  # noqa: F401  (torchvision import fix before any benchmark impor
 from bench.common import ROOT
 
 NAMES = ("head_cache", "noop_rerun", "appendix", "data_path", "gpu_throughput", "mutual_info", "gpu_suite", "optimizer_step",
-         "scheduler_rounds")
+         "scheduler_rounds", "cpu_pin")
 
 
 def _section(number: int, name: str) -> None:
@@ -33,8 +34,8 @@ def _section(number: int, name: str) -> None:
 def run_all() -> int:
     import torch
 
-    from bench import (appendix, data_path, gpu_suite, gpu_throughput, head_cache, mutual_info, noop_rerun,
-                       optimizer_step, scheduler_rounds)
+    from bench import (appendix, cpu_pin, data_path, gpu_suite, gpu_throughput, head_cache, mutual_info,
+                       noop_rerun, optimizer_step, scheduler_rounds)
 
     failed = []
 
@@ -68,6 +69,7 @@ def run_all() -> int:
     attempt(7, "gpu_suite", lambda: gpu_suite.main([]))
     attempt(8, "optimizer_step", lambda: optimizer_step.main([]))
     attempt(9, "scheduler_rounds", lambda: scheduler_rounds.main([]))
+    attempt(10, "cpu_pin", lambda: cpu_pin.main([]))
     if failed:
         print(f"\nfailed: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0
