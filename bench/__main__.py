@@ -11,6 +11,7 @@
     8 optimizer_step  a demo S3 GAN / S4 VAE training step: torch's per-tensor optimizer loop vs the fused step
     9 scheduler_rounds  Snakemake's scheduling rounds and CPU on one machine: default job-rate limit vs dropped
    10 cpu_pin         a demo S3 GAN / S4 VAE step pinned to AVX2 (same numbers on every x86-64) vs native kernels
+   11 batched_seeds   5 demo S3 GAN seeds trained one at a time vs all at once as one stacked network
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ import archlab  # noqa: F401  (torchvision import fix before any benchmark impor
 from bench.common import ROOT
 
 NAMES = ("head_cache", "noop_rerun", "appendix", "data_path", "gpu_throughput", "mutual_info", "gpu_suite", "optimizer_step",
-         "scheduler_rounds", "cpu_pin")
+         "scheduler_rounds", "cpu_pin", "batched_seeds")
 
 
 def _section(number: int, name: str) -> None:
@@ -34,7 +35,7 @@ def _section(number: int, name: str) -> None:
 def run_all() -> int:
     import torch
 
-    from bench import (appendix, cpu_pin, data_path, gpu_suite, gpu_throughput, head_cache, mutual_info,
+    from bench import (appendix, batched_seeds, cpu_pin, data_path, gpu_suite, gpu_throughput, head_cache, mutual_info,
                        noop_rerun, optimizer_step, scheduler_rounds)
 
     failed = []
@@ -70,6 +71,7 @@ def run_all() -> int:
     attempt(8, "optimizer_step", lambda: optimizer_step.main([]))
     attempt(9, "scheduler_rounds", lambda: scheduler_rounds.main([]))
     attempt(10, "cpu_pin", lambda: cpu_pin.main([]))
+    attempt(11, "batched_seeds", lambda: batched_seeds.main([]))
     if failed:
         print(f"\nfailed: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0

@@ -396,6 +396,14 @@ def test_cpu_pin_benchmark_runs_each_side_on_its_own_kernels(capsys):
         assert r["native_capability"] == "AVX512"
 
 
+def test_batched_seeds_benchmark_checks_the_seeds_end_identical(capsys):
+    from bench import batched_seeds
+
+    r = batched_seeds.main(["--seeds", "2", "--images", "64", "--epochs", "1", "--repeats", "1"])
+    assert r["seeds"] == 2 and all(t > 0 for t in r["medians"].values())
+    assert _last_line(capsys).startswith("==> 2 GAN seeds trained at once")
+
+
 def test_dropping_snakemakes_default_rate_limit_leaves_one_round_per_job_end(capsys):
     r = scheduler_rounds.main(["--jobs", "8", "--seconds", "1", "--inputs", "3"])
     # Without the limiter Snakemake only reschedules when a job ends; with it, every round that leaves
@@ -431,5 +439,5 @@ def test_bench_cli_lists_the_benchmarks(capsys):
     out = capsys.readouterr().out
     assert all(name in out for name in ("head_cache", "noop_rerun", "appendix", "data_path", "gpu_throughput",
                                         "mutual_info", "gpu_suite", "optimizer_step", "scheduler_rounds",
-                                        "cpu_pin"))
+                                        "cpu_pin", "batched_seeds"))
     assert bench_main(["nonsense"]) == 2

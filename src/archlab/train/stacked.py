@@ -7,8 +7,9 @@ than the cost of one.
 
 Each seed stays exactly what it would be trained alone: its weights are the ones its own module was
 initialised with (stacked, not re-drawn), slice ``s`` of a batched product is computed by the same
-kernel on the same shapes as ``F.linear`` on that seed alone (bit-identical on the CPU:
-tests/test_gan_seeds.py), activations are elementwise, losses are summed over seeds (so each seed's
+kernel on the same shapes whatever the number of seeds (bit-identical on the CPU to the seed stacked
+alone, which is how one seed trains: tests/test_gan_seeds.py, bench/batched_seeds.py; equal to a plain
+``nn.Linear`` to rounding only), activations are elementwise, losses are summed over seeds (so each seed's
 gradient is its own), Adam is elementwise, and dropout draws each seed's mask from that seed's own
 generator, as ``nn.Dropout`` draws it from the global one when the seed trains alone.
 """
@@ -27,6 +28,8 @@ class StackedLinear(nn.Module):
         self.bias = nn.Parameter(torch.stack([layer.bias.detach() for layer in layers]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.weight.shape[1] == 1:  # one output (D's logit): MKL's batched product of S > 1 rounds it otherwise
+            return (x * self.weight).sum(-1, keepdim=True) + self.bias.unsqueeze(1)  # than of S = 1; this does not
         return torch.baddbmm(self.bias.unsqueeze(1), x, self.weight.transpose(1, 2))
 
     def unstacked(self, s: int) -> dict[str, torch.Tensor]:
