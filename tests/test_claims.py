@@ -214,7 +214,7 @@ def test_claims_rule_reads_exactly_the_artifacts_the_plans_write(profile):
             if side in c and c["study"] in cfg["studies"]:
                 rules = {j.rule.name: j.rule for j in unit_module(c["study"]).jobs(cfg, Paths(profile))}
                 if c[side]["rule"] in rules:
-                    assert c[side]["output"] in rules[c[side]["rule"]].outputs, f"{c['id']}.{side}"
+                    assert rules[c[side]["rule"]].declares(c[side]["output"]), f"{c['id']}.{side}"
 
 
 def test_claims_only_for_enabled_studies():

@@ -85,7 +85,8 @@ def _sha(path: Path) -> str:
 
 
 def _record(path: Path) -> dict:
-    return json.loads((path.parent / "params.json").read_text())
+    """The params.json of the run that wrote ``path``: beside it, or above it (a job of several seeds)."""
+    return json.loads(next(d / "params.json" for d in path.parents if (d / "params.json").exists()).read_text())
 
 
 def _pipeline(project: Path):
