@@ -4,6 +4,7 @@
   archlab run resnet_head variant=resnet18 seed=0 --profile demo  one job, exactly as Snakemake runs it
   archlab validate --profile demo                                 check params and every study's plan, then exit
   archlab dvc-yaml --write                                        regenerate dvc.yaml from the plans
+  archlab reference --profile demo [--write]                      does this run match the reference run?
   archlab fetch-weights torchvision:resnet152:IMAGENET1K_V1       download weights (where there is internet)
 
 "run" looks the job up in the same plan Snakemake's rules come from (src/archlab/studies/<study>/plan.py),
@@ -71,6 +72,12 @@ def _dvc_yaml(args) -> None:
         print(text, end="")
 
 
+def _reference(args) -> None:
+    from archlab.commands.reference import main as reference
+
+    reference(args.profile, Path(args.root), args.write)
+
+
 def _fetch(args) -> None:
     from archlab.models import weights
 
@@ -117,6 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
     dvc.add_argument("--root", default=".", help="project root (default: .)")
     dvc.add_argument("--write", action="store_true", help="overwrite <root>/dvc.yaml instead of printing it")
     dvc.set_defaults(func=_dvc_yaml)
+    ref = profile_args(command("reference", "compare a finished run's per-claim per-seed values with "
+                                            "tests/reference/<profile>.json (or --write it)"))
+    ref.add_argument("--write", action="store_true", help="record this run as the profile's reference run")
+    ref.set_defaults(func=_reference)
     fetch = command("fetch-weights", "download a weights spec into resources/weights (needs internet)")
     fetch.add_argument("spec", help="a weights spec, e.g. torchvision:resnet152:IMAGENET1K_V1 or "
                                     "hf:google/vit-base-patch16-224")
