@@ -4,6 +4,7 @@ import contextlib
 import hashlib
 import json
 import os
+import platform
 import re
 import subprocess
 import sys
@@ -52,6 +53,21 @@ def test_report_is_built_from_artifacts(built):
         assert (project / "report/test" / fig).resolve().exists(), fig
     assert (project / "logs/test/resnet/resnet_section.log").exists()
     assert (project / "results/test/dvc/resnet/metrics.json").exists()
+
+
+def test_the_run_matches_the_test_profiles_reference_run(built):
+    """Pinned CPU numerics (archlab/cpu_pin.py): this machine's test-profile values are the reviewed ones in
+    tests/reference/test.json, per claim and seed (regenerate: `python -m archlab reference --profile test --write`
+    after a test-profile run, and review the diff)."""
+    from conftest import ROOT
+    import shutil
+
+    from archlab.cli import main
+
+    shutil.copytree(ROOT / "tests/reference", built[0] / "tests/reference", dirs_exist_ok=True)
+    assert main(["reference", "--profile", "test", "--root", str(built[0])]) == 0
+    record = json.loads((built[0] / "results/test/gan/runs/baseline/params.json").read_text())
+    assert record["cpu_numerics"]["pinned"] is (platform.machine() == "x86_64")
 
 
 def test_second_run_does_nothing(built):
