@@ -81,3 +81,13 @@ def test_stacked_mlp_slices_are_each_network_stacked_alone_and_close_to_it_plain
 def test_a_layer_that_cannot_be_stacked_is_named():
     with pytest.raises(ValueError, match="BatchNorm1d"):
         StackedMLP([nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2))])
+
+
+def test_one_seeds_on_epoch_receives_its_run():
+    from archlab.train.gan import GanRun
+
+    seen = []
+    cfg = GanConfig(latent_dim=8, g_hidden=(16,), d_hidden=(16,), batch_size=16, epochs=2)
+    run = train_gan(cfg, toy_images(32, 1), toy_images(16, 2), lambda fake: {"class_histogram": []}, seed=0,
+                    device=torch.device("cpu"), n_eval=16, n_grid=2, progress=False, on_epoch=seen.append)
+    assert len(seen) == 2 and all(isinstance(r, GanRun) and r is run for r in seen)

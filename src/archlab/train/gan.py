@@ -230,9 +230,12 @@ class _Streams:
 
 
 def train_gan(cfg: GanConfig, train_images: torch.Tensor, heldout_images: torch.Tensor,
-              probe: Callable[[torch.Tensor], dict], *, seed: int, device: torch.device, **options) -> GanRun:
-    """Train one scenario for one seed: :func:`train_gan_seeds` with that seed alone."""
-    return train_gan_seeds(cfg, train_images, heldout_images, probe, seeds=[seed], device=device, **options)[0]
+              probe: Callable[[torch.Tensor], dict], *, seed: int, device: torch.device,
+              on_epoch: Callable[[GanRun], None] | None = None, **options) -> GanRun:
+    """Train one scenario for one seed: :func:`train_gan_seeds` with that seed alone (``on_epoch(run)``)."""
+    each = None if on_epoch is None else (lambda runs: on_epoch(runs[0]))
+    return train_gan_seeds(cfg, train_images, heldout_images, probe, seeds=[seed], device=device, on_epoch=each,
+                           **options)[0]
 
 
 def train_gan_seeds(cfg: GanConfig, train_images: torch.Tensor, heldout_images: torch.Tensor,
