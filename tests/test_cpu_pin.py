@@ -51,14 +51,14 @@ def test_pinned_numbers_are_identical_from_any_starting_environment():
 @x86_only
 @pytest.mark.skipif(not _has_avx512(), reason="needs a CPU with AVX-512 to show two vector widths")
 def test_unpinned_vector_width_changes_the_numbers_and_pinning_gives_the_avx2_ones():
-    """The same training on AVX-512 and AVX2 kernels ends with other weights; pinned, this machine computes
-    exactly what an AVX2-only machine computes."""
+    """The same training on AVX-512 and AVX2 kernels ends with other weights (here the convolutional VAE and
+    classifier: oneDNN and torch's kernels round by vector width; the stacked GAN MLP happens to end equal on
+    this CPU); pinned, this machine computes exactly what an AVX2-only machine computes."""
     native = probe(**{cpu_pin.SWITCH: "native"})
     avx2_machine = probe(**{cpu_pin.SWITCH: "native", **{k: v.split(",")[0] for k, v in cpu_pin.PINNED.items()}})
     pinned = probe()
     assert native["capability"] == "AVX512" and avx2_machine["capability"] == "AVX2"
-    assert native["gan"] != avx2_machine["gan"] and native["vae"] != avx2_machine["vae"]
-    assert native["classifier"] != avx2_machine["classifier"]
+    assert native["vae"] != avx2_machine["vae"] and native["classifier"] != avx2_machine["classifier"]
     assert pinned == avx2_machine
 
 
