@@ -12,6 +12,8 @@
     9 scheduler_rounds  Snakemake's scheduling rounds and CPU on one machine: default job-rate limit vs dropped
    10 cost_check      the cost model's FLOP counts against CPU training time of several full-profile models
    11 job_server      a typical job's imports: a new process vs a fork of the job server, per job and per demo
+   12 cpu_pin         a demo S3 GAN / S4 VAE step pinned to AVX2 (same numbers on every x86-64) vs native kernels
+   13 batched_seeds   5 demo S3 GAN seeds trained one at a time vs all at once as one stacked network
 """
 from __future__ import annotations
 
@@ -25,8 +27,7 @@ import archlab  # noqa: F401  (torchvision import fix before any benchmark impor
 from bench.common import ROOT
 
 NAMES = ("head_cache", "noop_rerun", "appendix", "data_path", "gpu_throughput", "mutual_info", "gpu_suite", "optimizer_step",
-         "scheduler_rounds", "cost_check",
-         "job_server")
+         "scheduler_rounds", "cost_check", "job_server", "cpu_pin", "batched_seeds")
 
 
 def _section(number: int, name: str) -> None:
@@ -36,8 +37,8 @@ def _section(number: int, name: str) -> None:
 def run_all() -> int:
     import torch
 
-    from bench import (appendix, cost_check, data_path, gpu_suite, gpu_throughput, head_cache, job_server,
-                       mutual_info, noop_rerun, optimizer_step, scheduler_rounds)
+    from bench import (appendix, batched_seeds, cost_check, cpu_pin, data_path, gpu_suite, gpu_throughput,
+                       head_cache, job_server, mutual_info, noop_rerun, optimizer_step, scheduler_rounds)
 
     failed = []
 
@@ -73,6 +74,8 @@ def run_all() -> int:
     attempt(9, "scheduler_rounds", lambda: scheduler_rounds.main([]))
     attempt(10, "cost_check", lambda: cost_check.main([]))
     attempt(11, "job_server", lambda: job_server.main([]))
+    attempt(12, "cpu_pin", lambda: cpu_pin.main([]))
+    attempt(13, "batched_seeds", lambda: batched_seeds.main([]))
     if failed:
         print(f"\nfailed: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0

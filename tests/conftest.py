@@ -6,9 +6,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-import torch
 
-import archlab  # noqa: F401  (torchvision import fix before any test imports it)
+import archlab  # noqa: F401, I001  (first: CPU pinning and the torchvision import fix, see archlab/__init__.py)
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 torch.set_num_threads(1)

@@ -386,6 +386,25 @@ def test_optimizer_step_benchmark_compares_the_same_update(capsys):
     assert _last_line(capsys).startswith("==> fused optimizer step on the CPU: S3 GAN")
 
 
+def test_cpu_pin_benchmark_runs_each_side_on_its_own_kernels(capsys):
+    from bench import cpu_pin as cpu_pin_bench
+
+    r = cpu_pin_bench.main(["--steps", "2", "--repeats", "1"])
+    assert all(t > 0 for side in r["medians"].values() for t in side.values())
+    assert set(r["cost"]) == {"gan", "vae"}
+    assert _last_line(capsys).startswith("==> pinning to AVX2 costs GAN")
+    if " avx512f" in Path("/proc/cpuinfo").read_text():  # the native side really ran other kernels
+        assert r["native_capability"] == "AVX512"
+
+
+def test_batched_seeds_benchmark_checks_the_seeds_end_identical(capsys):
+    from bench import batched_seeds
+
+    r = batched_seeds.main(["--seeds", "2", "--images", "64", "--epochs", "1", "--repeats", "1"])
+    assert r["seeds"] == 2 and all(t > 0 for t in r["medians"].values())
+    assert _last_line(capsys).startswith("==> 2 GAN seeds trained at once")
+
+
 def test_dropping_snakemakes_default_rate_limit_leaves_one_round_per_job_end(capsys):
     r = scheduler_rounds.main(["--jobs", "8", "--seconds", "1", "--inputs", "3"])
     # Without the limiter Snakemake only reschedules when a job ends; with it, every round that leaves
@@ -431,5 +450,6 @@ def test_bench_cli_lists_the_benchmarks(capsys):
     assert bench_main(["--help"]) == 0
     out = capsys.readouterr().out
     assert all(name in out for name in ("head_cache", "noop_rerun", "appendix", "data_path", "gpu_throughput",
-                                        "mutual_info", "gpu_suite", "optimizer_step", "scheduler_rounds"))
+                                        "mutual_info", "gpu_suite", "optimizer_step", "scheduler_rounds",
+                                        "cpu_pin", "batched_seeds"))
     assert bench_main(["nonsense"]) == 2

@@ -43,12 +43,13 @@ def test_jobs_build_the_section_from_every_run(test_root):
     assert [j.wildcards["run"] for j in pipeline.jobs_of("gan_train")] == RUNS
     assert run(test_root, "gan_classifier") == 0
     for name in RUNS:
-        assert run(test_root, "gan_train", f"run={name}", "seed=0") == 0
+        assert run(test_root, "gan_train", f"run={name}") == 0
     out = test_root / "results/test/gan"
-    ran = read_run_params(out / "runs/overfit/seed0/params.json")
+    ran = read_run_params(out / "runs/overfit/params.json")  # one job per run, all its seeds
     assert ran["config"]["train_size"] == cfg["gan"]["scenarios"]["overfit"]["pathology"]["train_size"]
     assert len((out / "runs/overfit/seed0/history.csv").read_text().splitlines()) == cfg["gan"]["baseline"]["epochs"] + 1
-    assert not list(out.glob("runs/*/seed0/checkpoint*.pt"))  # the runner removes finished runs' checkpoints
+    assert ran["seeds"] == cfg["gan"]["seeds"] and (out / "runs/overfit/seed0/summary.json").exists()
+    assert not list(out.glob("runs/**/checkpoint*.pt"))  # the runner removes finished runs' checkpoints
     assert run(test_root, "gan_section") == 0
     section = read_json(out / "section/section.json")
     captions = [b.get("caption", "") for b in section["blocks"]]
@@ -76,42 +77,42 @@ def test_a_run_resumed_after_its_last_epoch_writes_every_output(tmp_path, monkey
 
     monkeypatch.setattr(jobs, "write_npz", crash)
     with pytest.raises(RuntimeError):
-        run(root, "gan_train", "run=baseline", "seed=0")
+        run(root, "gan_train", "run=baseline")
     out = root / "results/test/gan/runs/baseline/seed0"
-    assert (out / "checkpoint.pt").exists()
+    assert (out.parent / "checkpoint.pt").exists()  # the job's, for all its seeds
     (out / "history.csv").unlink()  # what Snakemake does with a failed job's outputs
     monkeypatch.setattr(jobs, "write_npz", real_write_npz)
     capsys.readouterr()
-    assert run(root, "gan_train", "run=baseline", "seed=0") == 0
+    assert run(root, "gan_train", "run=baseline") == 0
     assert "resuming" in capsys.readouterr().err
     epochs = load_params("test", root)["gan"]["baseline"]["epochs"]
     assert len((out / "history.csv").read_text().splitlines()) == epochs + 1
-    assert (out / "grids.npz").exists() and (out / "summary.json").exists() and (out / "params.json").exists()
-    assert not (out / "checkpoint.pt").exists()
+    assert (out / "grids.npz").exists() and (out / "summary.json").exists() and (out.parent / "params.json").exists()
+    assert not (out.parent / "checkpoint.pt").exists()
 
     # a probe-classifier change makes it another run: an interrupted run's checkpoint is not resumed
     monkeypatch.setattr(jobs, "write_npz", crash)
     with pytest.raises(RuntimeError):
-        run(root, "gan_train", "run=baseline", "seed=0")
+        run(root, "gan_train", "run=baseline")
     monkeypatch.setattr(jobs, "write_npz", real_write_npz)
     config = root / "config/test.yaml"
     config.write_text(config.read_text().replace("classifier: {epochs: 1,", "classifier: {epochs: 2,"))
     assert run(root, "gan_classifier") == 0
     capsys.readouterr()
-    assert run(root, "gan_train", "run=baseline", "seed=0") == 0
+    assert run(root, "gan_train", "run=baseline") == 0
     err = capsys.readouterr().err
     assert "resuming" not in err and "different run" in err
     assert len((out / "history.csv").read_text().splitlines()) == epochs + 1
 
     # a forced rerun of a finished run trains for real (nothing is left to "resume")
-    assert run(root, "gan_train", "run=baseline", "seed=0") == 0
+    assert run(root, "gan_train", "run=baseline") == 0
     err = capsys.readouterr().err
     assert "resuming" not in err
     assert len((out / "history.csv").read_text().splitlines()) == epochs + 1
 
 
 def test_unknown_run_is_rejected_before_any_work(test_root):
-    assert run(test_root, "gan_train", "run=collapse_fixed", "seed=0") == 2
+    assert run(test_root, "gan_train", "run=collapse_fixed") == 2
 
 
 def test_a_misspelt_override_is_a_params_error(tmp_path):

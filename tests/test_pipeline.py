@@ -4,6 +4,7 @@ import contextlib
 import hashlib
 import json
 import os
+import platform
 import re
 import subprocess
 import sys
@@ -60,6 +61,19 @@ def test_snakemake_report_shows_the_figures_with_their_captions(built):
     _run(project, "--report", "snakemake_report.html")
     html = (project / "snakemake_report.html").read_text()
     assert "confusion matrix of the head-only baseline" in html and "Drawn by the rule" in html
+def test_the_run_matches_the_test_profiles_reference_run(built):
+    """Pinned CPU numerics (archlab/cpu_pin.py): this machine's test-profile values are the reviewed ones in
+    tests/reference/test.json, per claim and seed (regenerate: `python -m archlab reference --profile test --write`
+    after a test-profile run, and review the diff)."""
+    from conftest import ROOT
+    import shutil
+
+    from archlab.cli import main
+
+    shutil.copytree(ROOT / "tests/reference", built[0] / "tests/reference", dirs_exist_ok=True)
+    assert main(["reference", "--profile", "test", "--root", str(built[0])]) == 0
+    record = json.loads((built[0] / "results/test/gan/runs/baseline/params.json").read_text())
+    assert record["cpu_numerics"]["pinned"] is (platform.machine() == "x86_64")
 
 
 def test_second_run_does_nothing(built):
@@ -93,7 +107,8 @@ def _sha(path: Path) -> str:
 
 
 def _record(path: Path) -> dict:
-    return json.loads((path.parent / "params.json").read_text())
+    """The params.json of the run that wrote ``path``: beside it, or above it (a job of several seeds)."""
+    return json.loads(next(d / "params.json" for d in path.parents if (d / "params.json").exists()).read_text())
 
 
 def _pipeline(project: Path):

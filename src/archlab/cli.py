@@ -6,6 +6,7 @@
   archlab dvc-yaml --write                                        regenerate dvc.yaml from the plans
   archlab rules --write                                           regenerate workflow/rules/<study>.smk from the plans
   archlab claims --plan --profile full                            each claim's planned replicates, judged or why not
+  archlab reference --profile demo [--write]                      does this run match the reference run?
   archlab fetch-weights torchvision:resnet152:IMAGENET1K_V1       download weights (where there is internet)
   archlab cost --profile full --write                             the GPU-hour table (docs/cost.md) from the FLOP model
 
@@ -97,6 +98,10 @@ def _rules(args) -> None:
             print(f"wrote {path}")
     else:
         print("".join(f"# {path}\n{text}\n" for path, text in rule_files.render(args.root).items()), end="")
+def _reference(args) -> None:
+    from archlab.commands.reference import main as reference
+
+    reference(args.profile, Path(args.root), args.write)
 
 
 def _fetch(args) -> None:
@@ -178,6 +183,10 @@ def build_parser() -> argparse.ArgumentParser:
     rules.add_argument("--root", default=".", help="project root (default: .)")
     rules.add_argument("--write", action="store_true", help="overwrite the stale rule files instead of printing them")
     rules.set_defaults(func=_rules)
+    ref = profile_args(command("reference", "compare a finished run's per-claim per-seed values with "
+                                            "tests/reference/<profile>.json (or --write it)"))
+    ref.add_argument("--write", action="store_true", help="record this run as the profile's reference run")
+    ref.set_defaults(func=_reference)
     fetch = command("fetch-weights", "download a weights spec into resources/weights (needs internet)")
     fetch.add_argument("spec", help="a weights spec, e.g. torchvision:resnet152:IMAGENET1K_V1 or "
                                     "hf:google/vit-base-patch16-224")

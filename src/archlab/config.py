@@ -17,6 +17,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from archlab import seed_roles
 from archlab.data.kinds import split_sizes
 from archlab.errors import ParamsError
 from archlab.studies import STUDIES
@@ -149,6 +150,7 @@ def validate_params(params: dict, source: str = "params") -> None:
         lines = [f"  - {_describe(e)}" for e in errors]
         raise ParamsError(f"invalid parameters in {source}:\n" + "\n".join(lines))
     check_device(params, source)
+    seed_roles.check(params, source)
     for name, spec in params.get("data", {}).items():
         try:  # size keys against the sources known before any download
             split_sizes(name, spec)

@@ -40,6 +40,9 @@ class Rule:
     gpu_share: float | Callable[[Mapping[str, str]], float] = 1.0
     local: bool = False
     description: str = ""
+    # a job trains every one of these seeds at once (e.g. stacked, archlab.train.stacked); its per-seed outputs
+    # are declared by seed_outputs() as ``<name>_seed<k>``, and Job.files_by_seed finds them by seed
+    seeds: tuple[int, ...] = ()
 
     def __post_init__(self):
         if not callable(self.gpu_share):
@@ -62,6 +65,12 @@ class Rule:
     def outputs(self) -> dict[str, str]:
         """Every declared output, the run's ``params.json`` included."""
         return {**self.output, "params": f"{self.run_dir}/{PARAMS_FILE}"}
+
+    def declares(self, name: str) -> bool:
+        """Whether ``name`` is an output of this rule's jobs (one per seed, for a multi-seed rule)."""
+        if self.seeds:
+            return all(f"{name}_seed{seed}" in self.outputs for seed in self.seeds)
+        return name in self.outputs
 
     @cached_property
     def report_outputs(self) -> tuple[str, ...]:
@@ -114,6 +123,19 @@ class Job:
 
     def describe(self) -> str:
         return " ".join([self.rule.name, *(f"{k}={v}" for k, v in self.wildcards.items())])
+
+    def files_by_seed(self, name: str, no_seed: str = "-") -> dict[str, str]:
+        """Output ``name`` of this job by seed: one per seed of a multi-seed rule (:func:`seed_outputs`), else
+        the one file, under the job's ``seed`` wildcard (``no_seed`` for a job without one)."""
+        if self.rule.seeds:
+            return {str(seed): self.output[f"{name}_seed{seed}"] for seed in self.rule.seeds}
+        return {self.wildcards.get("seed", no_seed): self.output[name]}
+
+
+def seed_outputs(run_dir: str, seeds, **names: str) -> dict[str, str]:
+    """``{<name>_seed<k>: run_dir/seed<k>/file}``: the per-seed outputs of a job that trains several seeds,
+    at the paths one job per seed would write (so readers of those files see no difference)."""
+    return {f"{k}_seed{seed}": f"{run_dir}/seed{seed}/{v}" for seed in seeds for k, v in names.items()}
 
 
 def run_files(run_dir: str, **names: str) -> dict[str, str]:

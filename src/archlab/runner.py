@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from archlab import cpu_pin
 from archlab.data.kinds import snakemake_command
 from archlab.errors import ArchlabError, MissingResourceError, NonFiniteLossError, exit_code
 from archlab.execution import FORKED_VARIABLE
@@ -91,6 +92,7 @@ def run_job(rule: str, func: str, wildcards: dict, input: dict, output: dict, pa
             threads: int = 1) -> None:
     """Run ``func`` for this job and record what made its outputs."""
     pin_threads(threads)
+    cpu_pin.check()
     module = func.split(":")[0]
     code = code_digest(module)
     log.info("job %s %s", rule, " ".join(f"{k}={v}" for k, v in wildcards.items()))
@@ -136,7 +138,7 @@ def run_job(rule: str, func: str, wildcards: dict, input: dict, output: dict, pa
             "inputs": {k: {"path": input[k], "sha256": v} for k, v in checksums.items()},
             "code": {"module": module, "digest": code, **git_state()}, "packages": package_versions(),
             "device": device_name(ctx.device) if "device" in params else device_name(None),
-            "host": os.uname().nodename, "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(t0)),
+            "cpu_numerics": cpu_pin.state(), "host": os.uname().nodename, "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(t0)),
             "seconds": round(time.time() - t0, 3), **own_usage(startup_cpu)})
         for stale in ctx.run_dir.glob(CHECKPOINT_GLOB):
             stale.unlink()

@@ -82,18 +82,18 @@ def _files(claim: dict, name: str, q: dict, cfg: dict, plan_jobs: list) -> dict:
     rules = {j.rule.name: j.rule for j in plan_jobs}
     if q["rule"] not in rules:
         return {"missing": f"this profile runs no {q['rule']} jobs"}
-    if q["output"] not in rules[q["rule"]].outputs:
+    if not rules[q["rule"]].declares(q["output"]):
         raise ParamsError(f"{where}: rule {q['rule']} has no output {q['output']!r} "
                           f"(outputs: {sorted(rules[q['rule']].outputs)}); fix the ledger")
     files = {}
     for job in plan_jobs:
         if job.rule.name != q["rule"] or any(job.wildcards.get(k) != v for k, v in match.items()):
             continue
-        seed = job.wildcards.get("seed", NO_SEED)
-        if seed in files:
-            raise ParamsError(f"{where}: match {match} selects several {q['rule']} jobs for seed {seed}; "
-                              f"name every wildcard but seed ({list(rules[q['rule']].wildcards)})")
-        files[seed] = job.output[q["output"]]
+        for seed, path in job.files_by_seed(q["output"], NO_SEED).items():  # a multi-seed job: each of its seeds
+            if seed in files:
+                raise ParamsError(f"{where}: match {match} selects several {q['rule']} jobs for seed {seed}; "
+                                  f"name every wildcard but seed ({list(rules[q['rule']].wildcards)})")
+            files[seed] = path
     if not files:
         return {"missing": f"this profile runs no {q['rule']} job with {match}"}
     if "images" in q:

@@ -52,7 +52,8 @@ def jobs(cfg: dict, paths) -> list:
     return [rule.job(input={"sections": sections, "section_params": [_beside(p) for p in sections],
                             "appendix": f"{paths.results}/bench/section.json", "templates": templates,
                             "data": datasets, "data_params": [_beside(p) for p in datasets]},
-                     params={"report": cfg["report"], "profile": cfg["profile"], "params_hash": params_hash(cfg)})]
+                     params={"report": cfg["report"], "profile": cfg["profile"], "params_hash": params_hash(cfg),
+                             "seeds": cfg.get("seeds")})]  # tuning vs confirmation seeds, for the report to state
 
 
 def data_in_words(metas: dict[str, dict]) -> str:

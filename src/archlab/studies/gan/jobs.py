@@ -40,9 +40,10 @@ def classifier(job) -> None:
 
 
 def train(job) -> None:
-    """One GAN run (baseline, a pathology or its mitigation) for one seed."""
+    """One GAN run (baseline, a pathology or its mitigation), every seed at once; each seed's files as that seed
+    trained alone writes them."""
     from archlab.metrics.diversity import DiversityProbe
-    from archlab.train.gan import GanConfig, summarise, train_gan
+    from archlab.train.gan import GanConfig, summarise, train_gan_seeds
 
     p, device, ev = job.params, job.device, job.params["eval"]
     gan_cfg = GanConfig.from_dict(p["config"])
@@ -57,17 +58,25 @@ def train(job) -> None:
                           f"{len(train_x) // gan_cfg.batch_size}; fix SOURCE_SIZES in data/kinds.py")
     probe = DiversityProbe(load_digit_classifier(job.input["classifier"], device), heldout, len(data.classes),
                            ev["min_class_share"])
-    seed_everything(p["seed"])
+    seeds = p["seeds"]
+
+    def write_histories(runs) -> None:
+        for seed, run in zip(seeds, runs):
+            _write_history(job.output[f"history_seed{seed}"], run.history)
+
+    seed_everything(seeds[0])
     t0 = time.perf_counter()
-    result = train_gan(gan_cfg, train_x, heldout, probe, seed=p["seed"], device=device, n_eval=ev["n_samples"],
-                       sample_every=ev["sample_every"], n_grid=ev["grid_size"], checkpoint=job.checkpoint(),
-                       on_epoch=lambda r: _write_history(job.output["history"], r.history), compile=p["compile"])
+    results = train_gan_seeds(gan_cfg, train_x, heldout, probe, seeds=seeds, device=device, n_eval=ev["n_samples"],
+                              sample_every=ev["sample_every"], n_grid=ev["grid_size"], checkpoint=job.checkpoint(),
+                              on_epoch=write_histories, compile=p["compile"])
+    seconds = time.perf_counter() - t0
     # written after the loop too: a run resumed after its last epoch trains nothing but writes everything
-    _write_history(job.output["history"], result.history)
-    write_npz(job.output["grids"], **{f"epoch{e}": g for e, g in result.grids.items()})
-    last = result.history[-1]
-    write_json(job.output["summary"], {
-        "run": p["run"], "seed": p["seed"], "device": str(device),
-        "summary": summarise(result.history, ev["summary_epochs"]),
-        "final_class_histogram": [last[f"class_{c}"] for c in range(len(data.classes))],
-        "train_seconds": time.perf_counter() - t0})
+    write_histories(results)
+    for seed, result in zip(seeds, results):
+        write_npz(job.output[f"grids_seed{seed}"], **{f"epoch{e}": g for e, g in result.grids.items()})
+        last = result.history[-1]
+        write_json(job.output[f"summary_seed{seed}"], {
+            "run": p["run"], "seed": seed, "device": str(device),
+            "summary": summarise(result.history, ev["summary_epochs"]),
+            "final_class_histogram": [last[f"class_{c}"] for c in range(len(data.classes))],
+            "train_seconds": seconds / len(seeds)})  # the seeds trained together: each one's share

@@ -1,7 +1,9 @@
 """S3 ``gan``: MLP GAN training dynamics on MNIST — three pathologies induced, measured, mitigated.
 
 A digit classifier is trained once (``gan_classifier``) and judges the samples of every run. Runs
-(``gan_train``, one per run and seed) are the baseline plus, per scenario in ``gan.scenarios``, a
+(``gan_train``, one job per run training all its seeds at once as one stacked network, see
+:func:`archlab.train.gan.train_gan_seeds`; each seed's files in its own ``seed<k>/`` folder, as one job
+per seed would write them) are the baseline plus, per scenario in ``gan.scenarios``, a
 pathology run (baseline + ``pathology`` overrides) and its mitigation (the pathology run +
 ``mitigation`` overrides); each run receives its resolved settings only, so a scenario change reruns
 that scenario's runs. ``gan_section`` builds the report section.
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 from archlab.data.kinds import check_subset, split_sizes
 from archlab.errors import ParamsError
-from archlab.plan import Rule, require_unique, run_files
+from archlab.plan import Rule, require_unique, run_files, seed_outputs
 
 JOBS = "archlab.studies.gan.jobs"
 FIGURES = ("losses", "d_outputs", "g_grad_norm", "diversity", "heldout", "samples", "class_histograms")
@@ -106,10 +108,11 @@ def jobs(cfg: dict, paths) -> list:
                       run_files(clf_dir, model="model.pt", metrics="metrics.json", history="history.csv"),
                       mem_mb=2000, runtime=30, gpu=True, gpu_share=0.25,
                       description="train the digit classifier that judges samples")
-    run_dir = f"{out}/runs/{{run}}/seed{{seed}}"
+    run_dir = f"{out}/runs/{{run}}"
     train = Rule("gan_train", "gan", f"{JOBS}:train", run_dir,
-                 run_files(run_dir, history="history.csv", grids="grids.npz", summary="summary.json"),
-                 mem_mb=4000, runtime=120, gpu=True, gpu_share=0.25, description="one GAN run")
+                 seed_outputs(run_dir, seeds, history="history.csv", grids="grids.npz", summary="summary.json"),
+                 mem_mb=4000, runtime=120 * len(seeds), gpu=True, gpu_share=0.25, seeds=tuple(seeds),
+                 description="one GAN run, every seed at once")
     sec_dir = f"{out}/section"
     section = Rule("gan_section", "gan", "archlab.studies.gan.section:build", sec_dir,
                    {**run_files(sec_dir, section="section.json", **{f: f"{f}.png" for f in FIGURES}),
@@ -120,14 +123,13 @@ def jobs(cfg: dict, paths) -> list:
 
     out_jobs = [classifier.job(data, {**s3["classifier"], "device": device})]
     for name, settings in runs.items():
-        for seed in seeds:
-            out_jobs.append(train.job({**data, "classifier": f"{clf_dir}/model.pt"},
-                                      {"run": name, "seed": seed, "config": settings, "eval": s3["eval"],
-                                       "device": device, "compile": cfg.get("compile", "auto")}, run=name, seed=seed))
+        out_jobs.append(train.job({**data, "classifier": f"{clf_dir}/model.pt"},
+                                  {"run": name, "seeds": seeds, "config": settings, "eval": s3["eval"],
+                                   "device": device, "compile": cfg.get("compile", "auto")}, run=name))
     dirs = [f"{out}/runs/{name}/seed{seed}" for name in runs for seed in seeds]
     out_jobs.append(section.job(
         {**data, "summaries": [f"{d}/summary.json" for d in dirs], "histories": [f"{d}/history.csv" for d in dirs],
-         "grids": [f"{d}/grids.npz" for d in dirs], "run_params": [f"{d}/params.json" for d in dirs],
+         "grids": [f"{d}/grids.npz" for d in dirs], "run_params": [f"{out}/runs/{name}/params.json" for name in runs],
          "classifier": f"{clf_dir}/metrics.json", "classifier_params": f"{clf_dir}/params.json"},
         {"profile": cfg["profile"], "runs": list(runs), "seeds": seeds}))
     return out_jobs

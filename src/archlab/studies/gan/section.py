@@ -85,11 +85,16 @@ def _steps_note(configs: dict[str, dict], n_train: int) -> str:
 def build(job) -> None:
     p, inp, out = job.params, job.input, job.output
     runs, seeds, n = p["runs"], p["seeds"], len(p["seeds"])
-    # every run by (name, seed): its summary, the params it received, its history and grids
+    # every run by (name, seed): its summary, the params its job received (one job per run trains all its
+    # seeds), its history and grids; the files come in the plan's order, run by run, seed by seed
     by_dir = {}
-    for s, q, h, g in zip(inp["summaries"], inp["run_params"], inp["histories"], inp["grids"]):
-        summary, params = read_json(s), read_run_params(q)
-        by_dir[(params["run"], params["seed"])] = {"summary": summary, "params": params, "history": h, "grids": g}
+    files = iter(zip(inp["summaries"], inp["histories"], inp["grids"]))
+    for q in inp["run_params"]:
+        params = read_run_params(q)
+        for _ in params["seeds"]:
+            s, h, g = next(files)
+            summary = read_json(s)
+            by_dir[(params["run"], summary["seed"])] = {"summary": summary, "params": params, "history": h, "grids": g}
     summaries = {r: [by_dir[(r, s)]["summary"] for s in seeds] for r in runs}
     configs = {r: by_dir[(r, seeds[0])]["params"]["config"] for r in runs}
     first = {r: by_dir[(r, seeds[0])] for r in runs}

@@ -23,8 +23,13 @@ def features(job) -> None:
     from archlab.features.extract import extract_to_cache
     from archlab.models.resnet import STAGES, build_resnet, remove_skips
 
+    from archlab.runtime import seed_everything
+
     p = job.params
     data = PreparedDataset(job.input["data"])
+    # torch seeds its global generator at random in every process: a backbone with weights "none" must be
+    # drawn from a fixed seed, or each run extracts other features (tests/reference caught it)
+    seed_everything(0)
     model = build_resnet(p["arch"], len(data.classes), p["weights"], p["resources"])
     changed = remove_skips(model, p["skips_removed_blocks"]) if p["skips_removed_blocks"] else []
     t0 = time.perf_counter()
