@@ -66,6 +66,10 @@ class Rule:
         """Every declared output, the run's ``params.json`` included."""
         return {**self.output, "params": f"{self.run_dir}/{PARAMS_FILE}"}
 
+    def is_seed_output(self, key: str) -> bool:
+        """Whether output ``key`` is one seed's file of a multi-seed rule (``<name>_seed<k>``, :func:`seed_outputs`)."""
+        return any(key.endswith(f"_seed{seed}") for seed in self.seeds)
+
     def declares(self, name: str) -> bool:
         """Whether ``name`` is an output of this rule's jobs (one per seed, for a multi-seed rule)."""
         if self.seeds:

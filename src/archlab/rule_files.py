@@ -76,6 +76,8 @@ def _producers(pipelines: list[Pipeline], rule: str) -> dict[str, list[str]]:
                     name = producer.get(path)
                     if name is None and "/weights/" in path:
                         name = "fetch_weights"
+                    if name is None and "/.identity/" in path:
+                        name = "the job's expected identity, written before the DAG (archlab.freshness)"
                     out.setdefault(key, set()).add(name or "no rule (a file of the project)")
     return {k: sorted(v) for k, v in sorted(out.items())}
 
@@ -97,8 +99,10 @@ def render_rule(spec: Rule, pipeline: Pipeline, pipelines: list[Pipeline]) -> st
     lines += [f"{INDENT * 2}# {key} <- {', '.join(rules)}" for key, rules in producers.items()]
     lines.append(f'{INDENT * 2}unpack(job_input("{name}")),')
     lines.append(f"{INDENT}output:")
+    if spec.seeds:  # one job trains every seed of the profile: its per-seed files come from the plan
+        lines.append(f'{INDENT * 2}**seed_outputs("{name}"),  # <name>_seed<k>: one file per seed of the profile')
     lines += [f"{INDENT * 2}{key}={_report_flag(key, _template(path, pipeline), spec)},"
-              for key, path in spec.outputs.items()]
+              for key, path in spec.outputs.items() if not spec.is_seed_output(key)]
     if spec.wildcards:
         lines += [f"{INDENT}wildcard_constraints:", f'{INDENT * 2}**wildcard_values("{name}"),']
     lines += [
@@ -135,7 +139,7 @@ def _header(stem: str, units: list[str]) -> str:
             "# (src/archlab/rule_files.py): edit the plan, then regenerate; a test fails on a stale file.\n"
             "# Every rule runs workflow/scripts/run_job.py, which hands the job its inputs, outputs and exact params\n"
             "# (`job`) through archlab.runner. The functions (job_input, job_params, code_version, wildcard_values,\n"
-            "# job_priority, gpu_slots) are in common.smk and read the profile's pipeline.\n")
+            "# job_priority, job_runtime, job_group, seed_outputs, gpu_slots) are in common.smk and read the profile's pipeline.\n")
 
 
 def _rules(pipelines: list[Pipeline]) -> dict[str, str]:

@@ -2,14 +2,14 @@
 # (src/archlab/rule_files.py): edit the plan, then regenerate; a test fails on a stale file.
 # Every rule runs workflow/scripts/run_job.py, which hands the job its inputs, outputs and exact params
 # (`job`) through archlab.runner. The functions (job_input, job_params, code_version, wildcard_values,
-# job_priority, gpu_slots) are in common.smk and read the profile's pipeline.
+# job_priority, job_runtime, job_group, seed_outputs, gpu_slots) are in common.smk and read the profile's pipeline.
 
 
 rule cifar_arch_run:
     """Train one sweep setting with gradient recording."""
     input:
         # data <- data_prepare
-        # identity <- no rule (a file of the project)
+        # identity <- the job's expected identity, written before the DAG (archlab.freshness)
         unpack(job_input("cifar_arch_run")),
     output:
         metrics=f"{RESULTS}/cifar_arch/runs/{{model}}/{{setting}}/seed{{seed}}/metrics.json",
@@ -47,7 +47,7 @@ rule cifar_arch_section:
         # drawn <- cifar_arch_run
         # gradflow <- cifar_arch_run
         # histories <- cifar_arch_run
-        # identity <- no rule (a file of the project)
+        # identity <- the job's expected identity, written before the DAG (archlab.freshness)
         # metrics <- cifar_arch_run
         # run_params <- cifar_arch_run
         unpack(job_input("cifar_arch_section")),

@@ -2,14 +2,14 @@
 # (src/archlab/rule_files.py): edit the plan, then regenerate; a test fails on a stale file.
 # Every rule runs workflow/scripts/run_job.py, which hands the job its inputs, outputs and exact params
 # (`job`) through archlab.runner. The functions (job_input, job_params, code_version, wildcard_values,
-# job_priority, gpu_slots) are in common.smk and read the profile's pipeline.
+# job_priority, job_runtime, job_group, seed_outputs, gpu_slots) are in common.smk and read the profile's pipeline.
 
 
 rule clip_pretrain:
     """Demo only: a tiny open_clip CLIP trained contrastively on synthetic captioned images."""
     input:
         # data <- data_prepare
-        # identity <- no rule (a file of the project)
+        # identity <- the job's expected identity, written before the DAG (archlab.freshness)
         unpack(job_input("clip_pretrain")),
     output:
         weights=f"{RESULTS}/clip/pretrain/model/open_clip_pytorch_model.bin",
@@ -43,7 +43,7 @@ rule clip_images:
     """Image embeddings of the test and fitting splits."""
     input:
         # data <- data_prepare
-        # identity <- no rule (a file of the project)
+        # identity <- the job's expected identity, written before the DAG (archlab.freshness)
         # model_config <- clip_pretrain
         # weights <- clip_pretrain, fetch_weights
         unpack(job_input("clip_images")),
@@ -77,7 +77,7 @@ rule clip_texts:
     """Text embeddings of every prompt template x class."""
     input:
         # data <- data_prepare
-        # identity <- no rule (a file of the project)
+        # identity <- the job's expected identity, written before the DAG (archlab.freshness)
         # model_config <- clip_pretrain
         # weights <- clip_pretrain, fetch_weights
         unpack(job_input("clip_texts")),
@@ -109,7 +109,7 @@ rule clip_texts:
 rule clip_zeroshot:
     """Zero-shot accuracy per prompt set, and per image (the claims resample images)."""
     input:
-        # identity <- no rule (a file of the project)
+        # identity <- the job's expected identity, written before the DAG (archlab.freshness)
         # images <- clip_images
         # texts <- clip_texts
         unpack(job_input("clip_zeroshot")),
@@ -139,7 +139,7 @@ rule clip_zeroshot:
 rule clip_gap:
     """Matched/unmatched cosine and centroid distance, raw and L2-normalised."""
     input:
-        # identity <- no rule (a file of the project)
+        # identity <- the job's expected identity, written before the DAG (archlab.freshness)
         # images <- clip_images
         # texts <- clip_texts
         unpack(job_input("clip_gap")),
@@ -170,7 +170,7 @@ rule clip_procrustes:
     """Centroid shift and orthogonal Procrustes: held-out vs in-sample."""
     input:
         # fit_images <- clip_images
-        # identity <- no rule (a file of the project)
+        # identity <- the job's expected identity, written before the DAG (archlab.freshness)
         # images <- clip_images
         # texts <- clip_texts
         unpack(job_input("clip_procrustes")),
@@ -202,7 +202,7 @@ rule clip_projections:
     input:
         # aligners <- clip_procrustes
         # gap_params <- clip_gap
-        # identity <- no rule (a file of the project)
+        # identity <- the job's expected identity, written before the DAG (archlab.freshness)
         # procrustes_params <- clip_procrustes
         # sample <- clip_gap
         unpack(job_input("clip_projections")),
@@ -238,7 +238,7 @@ rule clip_section:
         # data <- data_prepare
         # gap <- clip_gap
         # gap_params <- clip_gap
-        # identity <- no rule (a file of the project)
+        # identity <- the job's expected identity, written before the DAG (archlab.freshness)
         # pretrain <- clip_pretrain
         # pretrain_params <- clip_pretrain
         # procrustes <- clip_procrustes

@@ -136,6 +136,13 @@ def job_params(rule):
 # PIPELINE.job says which jobs the profile has.
 
 
+def seed_outputs(rule):
+    """A multi-seed rule's per-seed outputs in this profile (one job trains all its seeds; Rule.seeds in the
+    plan), at the paths one job per seed would write; none where the profile has no such rule."""
+    spec = PIPELINE.rules.get(rule)
+    return {k: v for k, v in spec.outputs.items() if spec.is_seed_output(k)} if spec else {}
+
+
 def job_runtime(rule):
     """The minutes the job books: the FLOP/step cost model's estimate x its safety factor (src/archlab/cost.py,
     docs/cost.md); a rule the model does not cover keeps its plan's runtime."""

@@ -2,14 +2,14 @@
 # (src/archlab/rule_files.py): edit the plan, then regenerate; a test fails on a stale file.
 # Every rule runs workflow/scripts/run_job.py, which hands the job its inputs, outputs and exact params
 # (`job`) through archlab.runner. The functions (job_input, job_params, code_version, wildcard_values,
-# job_priority, gpu_slots) are in common.smk and read the profile's pipeline.
+# job_priority, job_runtime, job_group, seed_outputs, gpu_slots) are in common.smk and read the profile's pipeline.
 
 
 rule gan_classifier:
     """Train the digit classifier that judges samples."""
     input:
         # data <- data_prepare
-        # identity <- no rule (a file of the project)
+        # identity <- the job's expected identity, written before the DAG (archlab.freshness)
         unpack(job_input("gan_classifier")),
     output:
         model=f"{RESULTS}/gan/classifier/model.pt",
@@ -39,17 +39,15 @@ rule gan_classifier:
 
 
 rule gan_train:
-    """One GAN run."""
+    """One GAN run, every seed at once."""
     input:
         # classifier <- gan_classifier
         # data <- data_prepare
-        # identity <- no rule (a file of the project)
+        # identity <- the job's expected identity, written before the DAG (archlab.freshness)
         unpack(job_input("gan_train")),
     output:
-        history=f"{RESULTS}/gan/runs/{{run}}/seed{{seed}}/history.csv",
-        grids=f"{RESULTS}/gan/runs/{{run}}/seed{{seed}}/grids.npz",
-        summary=f"{RESULTS}/gan/runs/{{run}}/seed{{seed}}/summary.json",
-        params=f"{RESULTS}/gan/runs/{{run}}/seed{{seed}}/params.json",
+        **seed_outputs("gan_train"),  # <name>_seed<k>: one file per seed of the profile
+        params=f"{RESULTS}/gan/runs/{{run}}/params.json",
     wildcard_constraints:
         **wildcard_values("gan_train"),
     params:
@@ -57,9 +55,9 @@ rule gan_train:
         func="archlab.studies.gan.jobs:train",
         code=code_version("gan_train"),
     log:
-        f"{LOGS}/gan/gan_train_{{run}}_{{seed}}.log",
+        f"{LOGS}/gan/gan_train_{{run}}.log",
     benchmark:
-        f"{LOGS}/bench/gan/gan_train_{{run}}_{{seed}}.tsv"
+        f"{LOGS}/bench/gan/gan_train_{{run}}.tsv"
     threads: 1
     priority: job_priority("gan_train")
     resources:
@@ -81,7 +79,7 @@ rule gan_section:
         # data <- data_prepare
         # grids <- gan_train
         # histories <- gan_train
-        # identity <- no rule (a file of the project)
+        # identity <- the job's expected identity, written before the DAG (archlab.freshness)
         # run_params <- gan_train
         # summaries <- gan_train
         unpack(job_input("gan_section")),

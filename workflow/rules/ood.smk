@@ -2,7 +2,7 @@
 # (src/archlab/rule_files.py): edit the plan, then regenerate; a test fails on a stale file.
 # Every rule runs workflow/scripts/run_job.py, which hands the job its inputs, outputs and exact params
 # (`job`) through archlab.runner. The functions (job_input, job_params, code_version, wildcard_values,
-# job_priority, gpu_slots) are in common.smk and read the profile's pipeline.
+# job_priority, job_runtime, job_group, seed_outputs, gpu_slots) are in common.smk and read the profile's pipeline.
 
 
 rule ood_corrupted:
@@ -10,7 +10,7 @@ rule ood_corrupted:
     input:
         # cifar_c <- ood_fetch
         # data <- data_prepare
-        # identity <- no rule (a file of the project)
+        # identity <- the job's expected identity, written before the DAG (archlab.freshness)
         unpack(job_input("ood_corrupted")),
     output:
         meta=f"{RESULTS}/ood/corrupted/meta.json",
@@ -43,7 +43,7 @@ rule ood_train:
     """Train one rung of the ladder."""
     input:
         # data <- data_prepare
-        # identity <- no rule (a file of the project)
+        # identity <- the job's expected identity, written before the DAG (archlab.freshness)
         # weights <- fetch_weights, pretrain
         unpack(job_input("ood_train")),
     output:
@@ -84,7 +84,7 @@ rule ood_evaluate:
         # corrupted_x <- ood_corrupted
         # corrupted_y <- ood_corrupted
         # data <- data_prepare
-        # identity <- no rule (a file of the project)
+        # identity <- the job's expected identity, written before the DAG (archlab.freshness)
         # info <- ood_train
         # model <- ood_train
         # train_params <- ood_train
@@ -126,7 +126,7 @@ rule ood_section:
         # examples <- ood_corrupted
         # grids <- ood_evaluate
         # histories <- ood_train
-        # identity <- no rule (a file of the project)
+        # identity <- the job's expected identity, written before the DAG (archlab.freshness)
         # metrics <- ood_evaluate
         # train_params <- ood_train
         unpack(job_input("ood_section")),
@@ -160,7 +160,7 @@ rule ood_section:
 rule ood_fetch:
     """CIFAR-100-C into resources/ (local: compute nodes may have no internet)."""
     input:
-        # identity <- no rule (a file of the project)
+        # identity <- the job's expected identity, written before the DAG (archlab.freshness)
         unpack(job_input("ood_fetch")),
     output:
         labels=f"{RESOURCES}/data/cifar100_c/CIFAR-100-C/labels.npy",

@@ -2,13 +2,13 @@
 # (src/archlab/rule_files.py): edit the plan, then regenerate; a test fails on a stale file.
 # Every rule runs workflow/scripts/run_job.py, which hands the job its inputs, outputs and exact params
 # (`job`) through archlab.runner. The functions (job_input, job_params, code_version, wildcard_values,
-# job_priority, gpu_slots) are in common.smk and read the profile's pipeline.
+# job_priority, job_runtime, job_group, seed_outputs, gpu_slots) are in common.smk and read the profile's pipeline.
 
 
 rule resnet_features:
     input:
         # data <- data_prepare
-        # identity <- no rule (a file of the project)
+        # identity <- the job's expected identity, written before the DAG (archlab.freshness)
         # weights <- fetch_weights, pretrain
         unpack(job_input("resnet_features")),
     output:
@@ -43,7 +43,7 @@ rule resnet_head:
     input:
         # data <- data_prepare
         # features <- resnet_features
-        # identity <- no rule (a file of the project)
+        # identity <- the job's expected identity, written before the DAG (archlab.freshness)
         unpack(job_input("resnet_head")),
     output:
         metrics=f"{RESULTS}/resnet/head/{{variant}}/seed{{seed}}/metrics.json",
@@ -75,7 +75,7 @@ rule resnet_head:
 rule resnet_strategy:
     input:
         # data <- data_prepare
-        # identity <- no rule (a file of the project)
+        # identity <- the job's expected identity, written before the DAG (archlab.freshness)
         # weights <- fetch_weights, pretrain
         unpack(job_input("resnet_strategy")),
     output:
@@ -110,7 +110,7 @@ rule resnet_hierarchy:
     input:
         # data <- data_prepare
         # features <- resnet_features
-        # identity <- no rule (a file of the project)
+        # identity <- the job's expected identity, written before the DAG (archlab.freshness)
         unpack(job_input("resnet_hierarchy")),
     output:
         csv=f"{RESULTS}/resnet/hierarchy/separability.csv",
@@ -139,7 +139,7 @@ rule resnet_hierarchy:
 rule resnet_confusion:
     input:
         # data <- data_prepare
-        # identity <- no rule (a file of the project)
+        # identity <- the job's expected identity, written before the DAG (archlab.freshness)
         # pred <- resnet_head
         unpack(job_input("resnet_confusion")),
     output:
@@ -174,7 +174,7 @@ rule resnet_section:
         # features <- resnet_features
         # hierarchy_params <- resnet_hierarchy
         # histories <- resnet_head, resnet_strategy
-        # identity <- no rule (a file of the project)
+        # identity <- the job's expected identity, written before the DAG (archlab.freshness)
         # metrics <- resnet_head, resnet_strategy
         # pairs <- resnet_confusion
         # projections <- resnet_hierarchy

@@ -2,13 +2,13 @@
 # (src/archlab/rule_files.py): edit the plan, then regenerate; a test fails on a stale file.
 # Every rule runs workflow/scripts/run_job.py, which hands the job its inputs, outputs and exact params
 # (`job`) through archlab.runner. The functions (job_input, job_params, code_version, wildcard_values,
-# job_priority, gpu_slots) are in common.smk and read the profile's pipeline.
+# job_priority, job_runtime, job_group, seed_outputs, gpu_slots) are in common.smk and read the profile's pipeline.
 
 
 rule data_prepare:
     """Download/convert/generate a dataset, split it, checksum it."""
     input:
-        # identity <- no rule (a file of the project)
+        # identity <- the job's expected identity, written before the DAG (archlab.freshness)
         unpack(job_input("data_prepare")),
     output:
         meta=f"{RESULTS}/data/{{name}}/meta.json",
@@ -45,7 +45,7 @@ rule pretrain:
     """Pretrain a small ResNet on the synthetic source task."""
     input:
         # data <- data_prepare
-        # identity <- no rule (a file of the project)
+        # identity <- the job's expected identity, written before the DAG (archlab.freshness)
         unpack(job_input("pretrain")),
     output:
         weights=f"{RESULTS}/pretrain/{{arch}}/weights.pt",
@@ -80,7 +80,7 @@ rule claims:
     """Judge every claim of the ledger from the studies' artifacts, over seeds."""
     input:
         # artifacts <- cifar_arch_run, clip_gap, clip_procrustes, clip_zeroshot, gan_train, ood_evaluate, resnet_head, resnet_hierarchy, resnet_strategy, vae_train, vit_masking, vit_probe
-        # identity <- no rule (a file of the project)
+        # identity <- the job's expected identity, written before the DAG (archlab.freshness)
         unpack(job_input("claims")),
     output:
         section=report(f"{RESULTS}/claims/section/section.json", category="claims", caption="../report/claims.rst"),
@@ -113,7 +113,7 @@ rule report:
         # appendix <- no rule (a file of the project)
         # data <- data_prepare
         # data_params <- data_prepare
-        # identity <- no rule (a file of the project)
+        # identity <- the job's expected identity, written before the DAG (archlab.freshness)
         # section_params <- cifar_arch_section, claims, clip_section, gan_section, ood_section, resnet_section, vae_section, vit_section
         # sections <- cifar_arch_section, claims, clip_section, gan_section, ood_section, resnet_section, vae_section, vit_section
         # templates <- no rule (a file of the project)

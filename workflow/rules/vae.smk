@@ -2,13 +2,13 @@
 # (src/archlab/rule_files.py): edit the plan, then regenerate; a test fails on a stale file.
 # Every rule runs workflow/scripts/run_job.py, which hands the job its inputs, outputs and exact params
 # (`job`) through archlab.runner. The functions (job_input, job_params, code_version, wildcard_values,
-# job_priority, gpu_slots) are in common.smk and read the profile's pipeline.
+# job_priority, job_runtime, job_group, seed_outputs, gpu_slots) are in common.smk and read the profile's pipeline.
 
 
 rule vae_train:
     input:
         # data <- data_prepare
-        # identity <- no rule (a file of the project)
+        # identity <- the job's expected identity, written before the DAG (archlab.freshness)
         unpack(job_input("vae_train")),
     output:
         model=f"{RESULTS}/vae/runs/{{run}}/seed{{seed}}/model.pt",
@@ -42,7 +42,7 @@ rule vae_train:
 rule vae_samples:
     input:
         # data <- data_prepare
-        # identity <- no rule (a file of the project)
+        # identity <- the job's expected identity, written before the DAG (archlab.freshness)
         # models <- vae_train
         unpack(job_input("vae_samples")),
     output:
@@ -77,7 +77,7 @@ rule vae_section:
         # generated_laplace <- vae_samples
         # generated_normal <- vae_samples
         # histories <- vae_train
-        # identity <- no rule (a file of the project)
+        # identity <- the job's expected identity, written before the DAG (archlab.freshness)
         # interpolations <- vae_samples
         # metrics <- vae_train
         # reconstructions <- vae_samples

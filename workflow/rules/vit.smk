@@ -2,13 +2,13 @@
 # (src/archlab/rule_files.py): edit the plan, then regenerate; a test fails on a stale file.
 # Every rule runs workflow/scripts/run_job.py, which hands the job its inputs, outputs and exact params
 # (`job`) through archlab.runner. The functions (job_input, job_params, code_version, wildcard_values,
-# job_priority, gpu_slots) are in common.smk and read the profile's pipeline.
+# job_priority, job_runtime, job_group, seed_outputs, gpu_slots) are in common.smk and read the profile's pipeline.
 
 
 rule vit_pretrain:
     input:
         # data <- data_prepare
-        # identity <- no rule (a file of the project)
+        # identity <- the job's expected identity, written before the DAG (archlab.freshness)
         unpack(job_input("vit_pretrain")),
     output:
         model=f"{RESULTS}/vit/pretrain/model/config.json",
@@ -41,7 +41,7 @@ rule vit_pretrain:
 
 rule vit_predict:
     input:
-        # identity <- no rule (a file of the project)
+        # identity <- the job's expected identity, written before the DAG (archlab.freshness)
         # model_weights <- vit_pretrain
         # photos <- data_prepare
         # weights <- fetch_weights, vit_pretrain
@@ -73,7 +73,7 @@ rule vit_predict:
 
 rule vit_attention:
     input:
-        # identity <- no rule (a file of the project)
+        # identity <- the job's expected identity, written before the DAG (archlab.freshness)
         # model_weights <- vit_pretrain
         # photos <- data_prepare
         # stats_data <- data_prepare
@@ -111,7 +111,7 @@ rule vit_attention:
 rule vit_masking:
     input:
         # data <- data_prepare
-        # identity <- no rule (a file of the project)
+        # identity <- the job's expected identity, written before the DAG (archlab.freshness)
         # model_weights <- vit_pretrain
         # weights <- fetch_weights, vit_pretrain
         unpack(job_input("vit_masking")),
@@ -146,7 +146,7 @@ rule vit_masking:
 rule vit_probe_features:
     input:
         # data <- data_prepare
-        # identity <- no rule (a file of the project)
+        # identity <- the job's expected identity, written before the DAG (archlab.freshness)
         # model_weights <- vit_pretrain
         # weights <- fetch_weights, vit_pretrain
         unpack(job_input("vit_probe_features")),
@@ -178,7 +178,7 @@ rule vit_probe_features:
 rule vit_probe:
     input:
         # features <- vit_probe_features
-        # identity <- no rule (a file of the project)
+        # identity <- the job's expected identity, written before the DAG (archlab.freshness)
         unpack(job_input("vit_probe")),
     output:
         results=f"{RESULTS}/vit/probe/seed{{seed}}/results.json",
@@ -206,7 +206,7 @@ rule vit_probe:
 
 rule vit_cnn:
     input:
-        # identity <- no rule (a file of the project)
+        # identity <- the job's expected identity, written before the DAG (archlab.freshness)
         # maps <- vit_attention
         # photos <- data_prepare
         # resnet_data <- data_prepare
@@ -251,7 +251,7 @@ rule vit_section:
         # cnn_csv <- vit_cnn
         # cnn_params <- vit_cnn
         # cnn_png <- vit_cnn
-        # identity <- no rule (a file of the project)
+        # identity <- the job's expected identity, written before the DAG (archlab.freshness)
         # masking_curves <- vit_masking
         # masking_data <- data_prepare
         # masking_meta <- vit_masking
