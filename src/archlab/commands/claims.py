@@ -173,7 +173,7 @@ def resolve(claim: dict, cfg: dict, plan_jobs: dict[str, list]) -> dict:
     from archlab.report.published import lookup
 
     keep = ("id", "study", "kind", "statement", "a_is", "b_is", "relation", "pairing", "pairing_why", "delta_why",
-            "tol_why", "full_scale", "comparable")
+            "tol_why", "full_scale", "comparable", "varies")
     out = {k: claim[k] for k in keep if k in claim}
     out |= {"sources": [{"key": s["key"], "quote": s["quote"], "reads": s.get("reads", "as stated")}
                         for s in claim.get("sources", [])],
@@ -456,7 +456,8 @@ def _row(claim: dict, sides: dict, verdicts: list) -> dict:
     from archlab.metrics.claims import summarise
 
     main = verdicts[0]
-    row = {"id": claim["id"], "study": claim["study"], "kind": claim["kind"], "statement": claim["statement"],
+    varies = f" The two sides differ in: {', '.join(claim['varies'])}." if claim.get("varies") else ""
+    row = {"id": claim["id"], "study": claim["study"], "kind": claim["kind"], "statement": claim["statement"] + varies,
            "a_is": claim.get("a_is", ""), "b_is": claim.get("b_is", ""), "relation": claim["relation"],
            "pairing": claim.get("pairing", "one-sample"), "published": " | ".join(claim["published"]),
            "sources": ", ".join(s["key"] for s in claim["sources"]), "bound": bound_text(claim["tests"][0], bool(claim.get("b_is"))),

@@ -79,19 +79,25 @@ def compare(current: dict, reference: dict, tolerance: float = TOLERANCE) -> dic
     return {"status": status, "differing": differing, "largest_relative": largest, "tolerance": tolerance}
 
 
-def from_run(profile: str, root: Path = Path(".")) -> dict:
-    """This run's values, from its finished claims job (``results/<profile>/claims``)."""
+def from_files(claims_params: str | Path, claims_csv: str | Path) -> dict:
+    """A run's values from its claims job's ``params.json`` and ``claims.csv`` (the files it read are named
+    relative to the project root, the working directory)."""
     import pandas as pd
 
+    table = pd.read_csv(claims_csv)
+    record = json.loads(Path(claims_params).read_text())
+    return collect(record["params"], dict(zip(table["id"], table["verdict"])))
+
+
+def from_run(profile: str, root: Path = Path(".")) -> dict:
+    """This run's values, from its finished claims job (``results/<profile>/claims``)."""
     folder = Path(root) / "results" / profile / "claims"
     params, csv = folder / "section" / "params.json", folder / "claims.csv"
     if not params.exists() or not csv.exists():
         raise MissingResourceError(f"{params} or {csv} is missing: run the profile's claims job first "
                                    f"(`snakemake --cores 2 --configfile config/{profile}.yaml`)")
-    table = pd.read_csv(csv)
-    record = json.loads(params.read_text())
     with contextlib.chdir(root):  # the claims name their files relative to the project root
-        return {"profile": profile, "claims": collect(record["params"], dict(zip(table["id"], table["verdict"])))}
+        return {"profile": profile, "claims": from_files(params.resolve(), csv.resolve())}
 
 
 def main(profile: str, root: Path = Path("."), write: bool = False) -> dict:

@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 
 from archlab.commands.data import used_datasets
+from archlab.commands.reference import reference_path
 from archlab.plan import PARAMS_FILE, Rule
 
 log = logging.getLogger(__name__)
@@ -49,9 +50,13 @@ def jobs(cfg: dict, paths) -> list:
     templates = sorted(str(p) for p in Path(paths.root, TEMPLATES).glob("*.j2"))
     sections = [paths.section("claims"), *(paths.section(s) for s in cfg["studies"])]  # the claims open the report
     datasets = [paths.dataset(name) for name in used_datasets(cfg)]
+    # the profile's committed reference run, when there is one: the report says whether this run matches it
+    reference = reference_path(cfg["profile"], Path(paths.root))
+    compared = {"reference": str(reference), "claims_csv": f"{paths.results}/claims/claims.csv"} \
+        if reference.exists() else {}
     return [rule.job(input={"sections": sections, "section_params": [_beside(p) for p in sections],
                             "appendix": f"{paths.results}/bench/section.json", "templates": templates,
-                            "data": datasets, "data_params": [_beside(p) for p in datasets]},
+                            "data": datasets, "data_params": [_beside(p) for p in datasets], **compared},
                      params={"report": cfg["report"], "profile": cfg["profile"], "params_hash": params_hash(cfg),
                              "seeds": cfg.get("seeds")})]  # tuning vs confirmation seeds, for the report to state
 
@@ -65,6 +70,31 @@ def data_in_words(metas: dict[str, dict]) -> str:
                      for name, meta in metas.items())
 
 
+def seeds_in_words(seeds: dict | None) -> str:
+    """The profile's seed roles for the provenance block: which seeds tuned it, which judge its claims."""
+    if not seeds:
+        return "–"
+    tuned = ", ".join(map(str, seeds["tuning"])) or "none (settings taken from the source reports)"
+    words = (f"claims judged on confirmation seeds {', '.join(map(str, seeds['confirmation']))}; "
+             f"settings tuned on seeds {tuned} (disjoint, checked before any job)")
+    return words + (f"; {seeds['note']}" if seeds.get("note") else "")
+
+
+def _reference_line(job) -> str:
+    """Whether this run's per-claim per-seed values match the profile's committed reference run."""
+    from archlab.commands import reference
+
+    if "reference" not in job.input:
+        return (f"none committed for this profile (`python -m archlab reference --profile {job.params['profile']} "
+                "--write` after a reviewed run)")
+    current = reference.from_files(job.input["section_params"][0], job.input["claims_csv"])
+    recorded = json.loads(Path(job.input["reference"]).read_text())["claims"]
+    result = reference.compare(current, recorded)
+    differing = result["differing"]
+    return reference.line(result, Path(job.input["reference"])) + (
+        f" ({'; '.join(differing[:10])}{' …' if len(differing) > 10 else ''})" if differing else "")
+
+
 def report(job) -> None:
     from archlab.errors import ArchlabError
     from archlab.io import read_json
@@ -74,6 +104,8 @@ def report(job) -> None:
     sections = ordered([read_json(p) for p in [*job.input["sections"], job.input["appendix"]]])
     runs = origin.collect_runs(job.input["section_params"], sections)
     fields = origin.provenance(runs, job.params["profile"], job.params["params_hash"])
+    fields["seeds"] = seeds_in_words(job.params["seeds"])
+    fields["reference run"] = _reference_line(job)
     appendix = origin.appendix_section(sections, runs, job.input["data"], job.input["data_params"])
     templates = Path(job.input["templates"][0]).parent
     written = render(sections, job.params["report"]["title"], job.params["profile"], job.run_dir, templates,
