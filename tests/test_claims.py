@@ -205,6 +205,15 @@ def test_gradflow_ratio_and_log10(tmp_path):
     assert step.read_values(claim["a"], "X") == {"0": pytest.approx(-3.0)}
 
 
+def test_a_log10_quantity_that_is_exactly_zero_counts_at_the_floor_not_as_missing(tmp_path):
+    """A gradient norm of exactly 0 (it vanished completely) is the strongest case of the effect: it is read
+    as log10(1e-12) = -12, so the seed still counts; a negative value stays non-finite (named in the notes)."""
+    claim = _claim(tmp_path, "greater", {"0": 0.0, "1": -1.0}, {"0": 0.1, "1": 0.1})
+    claim["a"] |= {"log10": True, "scale": 1}
+    values = step.read_values(claim["a"], "X")
+    assert values["0"] == pytest.approx(-12.0) and math.isnan(values["1"])
+
+
 def test_missing_key_names_the_file_and_the_ledger(tmp_path):
     claim = _claim(tmp_path, "greater", seeds(.5, .5), seeds(.1, .1))
     claim["a"]["key"] = "test.nope"

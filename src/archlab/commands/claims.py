@@ -361,6 +361,12 @@ def _gradflow_ratio(arrays: dict, path: str, cid: str) -> float:
     return float(np.log10(mean[rows[0]].mean()) - np.log10(mean[rows[-1]].mean()))
 
 
+# A quantity compared in log10 (gradient norms) that is exactly 0 (float underflow: the gradient vanished
+# completely) is the effect at its strongest, not a missing value: it counts as 1e-12 (log10 = -12), below
+# any norm float32 training resolves, instead of being dropped as -inf.
+LOG10_FLOOR = 1e-12
+
+
 def read_values(q: dict, cid: str) -> dict[str, float]:
     """One quantity's value per seed (minus its ``minus`` selection, log10 if asked, then scaled), or per test
     image for a deterministic evaluation (``images``: one row per image, the image is the replicate)."""
@@ -383,7 +389,7 @@ def read_values(q: dict, cid: str) -> dict[str, float]:
             if "minus" in q:
                 v -= _select(data, q["minus"], path, cid)
         if q.get("log10"):
-            v = math.log10(v) if v > 0 else math.nan
+            v = math.log10(max(v, LOG10_FLOOR)) if v >= 0 else math.nan
         out[seed] = v * q["scale"]
     return out
 
