@@ -166,9 +166,9 @@ def test_smoke_is_a_few_hundred_images_and_one_epoch(smoke):
 
 def test_the_smoke_check_sees_a_changed_model(full, smoke):
     changed = copy.deepcopy(smoke)
-    changed["ood"]["ladder"][2]["weights"] = "none"
+    changed["ood"]["ladder"][3]["weights"] = "none"
     changed["data"]["stl10"]["source"] = "synthetic"
-    assert _changed(full, changed) == ["data.stl10.source", "ood.ladder[2].weights"]
+    assert _changed(full, changed) == ["data.stl10.source", "ood.ladder[3].weights"]
 
 
 # ---------------------------------------------------------------- study subsets against the datasets' real sizes

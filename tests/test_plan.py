@@ -39,7 +39,7 @@ def test_every_input_is_some_jobs_output_or_a_resource(demo):
     for job in demo.jobs:
         for value in job.input.values():
             for path in [value] if isinstance(value, str) else value:
-                assert path in outputs or path.startswith(("resources/", "report/templates/")) or (
+                assert path in outputs or path.startswith(("resources/", "report/templates/", "tests/reference/")) or (
                     path.startswith(f"{demo.paths.results}/.identity/")), (job.describe(), path)  # archlab.freshness
 
 

@@ -111,9 +111,11 @@ rule report:
     """Render every section into the report (md, tex, self-contained html; pdf with LaTeX)."""
     input:
         # appendix <- no rule (a file of the project)
+        # claims_csv <- claims
         # data <- data_prepare
         # data_params <- data_prepare
         # identity <- the job's expected identity, written before the DAG (archlab.freshness)
+        # reference <- no rule (a file of the project)
         # section_params <- cifar_arch_section, claims, clip_section, gan_section, ood_section, resnet_section, vae_section, vit_section
         # sections <- cifar_arch_section, claims, clip_section, gan_section, ood_section, resnet_section, vae_section, vit_section
         # templates <- no rule (a file of the project)
