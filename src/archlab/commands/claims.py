@@ -188,7 +188,18 @@ def resolve(claim: dict, cfg: dict, plan_jobs: dict[str, list]) -> dict:
                 out[name] = _files(claim, name, claim[name], cfg, plan_jobs[claim["study"]])
                 out["missing"] = out["missing"] or out[name].get("missing")
     out["planned_n"], out["not_judged"] = judgeability(out, cfg)
+    out["data"] = data_kind(cfg, claim["study"])
     return out
+
+
+def data_kind(cfg: dict, study: str) -> str:
+    """Whether a study's verdicts rest on the published datasets' real images ("real"), on stand-ins, or on
+    both: from the sources of the datasets its params name, known before any job."""
+    from archlab.commands.data import datasets_named
+    from archlab.report.labels import real_source
+
+    real = {real_source(cfg["data"][name]["source"]) for name in datasets_named(cfg, cfg.get(study, {}))}
+    return "real" if real == {True} else "stand-in" if real == {False} else "real and stand-in" if real else "–"
 
 
 def _ledger_errors(claims: list[dict]) -> list[str]:
@@ -467,7 +478,8 @@ def _row(claim: dict, sides: dict, verdicts: list) -> dict:
            "a_is": claim.get("a_is", ""), "b_is": claim.get("b_is", ""), "relation": claim["relation"],
            "pairing": claim.get("pairing", "one-sample"), "published": " | ".join(claim["published"]),
            "sources": ", ".join(s["key"] for s in claim["sources"]), "bound": bound_text(claim["tests"][0], bool(claim.get("b_is"))),
-           "delta_why": claim.get("delta_why") or claim.get("tol_why", ""), **main.as_dict()}
+           "delta_why": claim.get("delta_why") or claim.get("tol_why", ""), "data": claim.get("data", "–"),
+           **main.as_dict()}
     if len(verdicts) == 1:  # every source says the claim as stated: one verdict for them all
         row["per_source"] = f"{', '.join(claim['tests'][0]['sources'])}: {main.verdict}" if claim["sources"] else ""
     else:
@@ -602,7 +614,8 @@ def _table(rows: list[dict], reports: bool):
                                   if x) for r in rows],
             "holds if": [f"{r['bound']} ({r['delta_why']})" for r in rows],
             "effect [90 % interval]": [_effect(r) for r in rows],
-            "verdict": [_status(r) for r in rows]}
+            "verdict": [_status(r) for r in rows],
+            "data": [r["data"] for r in rows]}
     if reports:
         cols["verdict per source"] = [r["per_source"] for r in rows]
     cols["why"] = ["; ".join(x for x in (r["reason"], r["other_reasons"], r["notes"]) if x) or "–" for r in rows]

@@ -29,7 +29,11 @@ def used_datasets(cfg: dict) -> list[str]:
     sections = [cfg[s] for s in cfg["studies"] if s in cfg]
     if cfg.get("pretrain", {}).get("archs"):
         sections.append(cfg["pretrain"])
+    return datasets_named(cfg, sections)
 
+
+def datasets_named(cfg: dict, node) -> list[str]:
+    """The datasets (``data:`` entries) a params subtree names in its ``data:``/``dataset:`` fields."""
     def refs(node):
         items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
         for key, value in items:
@@ -38,7 +42,7 @@ def used_datasets(cfg: dict) -> list[str]:
             else:
                 yield from refs(value)
 
-    return sorted({name for name in refs(sections) if name in cfg["data"]})
+    return sorted({name for name in refs(node) if name in cfg["data"]})
 
 
 def jobs(cfg: dict, paths) -> list:
