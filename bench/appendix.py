@@ -1,6 +1,6 @@
 """Benchmark 3: where a profile's DAG spends its time, from each job's own resource usage.
 
-Every job writes ``params.json`` last (``archlab.runner.run_job``), with ``cpu_seconds`` and
+Every job writes ``params.json`` last (``archlab.workflow.runner.run_job``), with ``cpu_seconds`` and
 ``max_rss_mb`` from the kernel's accounting of its own process (``getrusage``: every CPU second
 from the interpreter's start, imports included) and ``startup_cpu_seconds``, the part of it spent
 before the job function ran (interpreter, imports of the runner and the job module, input
@@ -25,7 +25,7 @@ import pandas as pd
 from bench.common import result
 
 TITLE = "Appendix — where the time goes"
-PARAMS_FILE = "params.json"  # archlab.plan.PARAMS_FILE (not imported: this module imports no torch)
+PARAMS_FILE = "params.json"  # archlab.workflow.plan.PARAMS_FILE (not imported: this module imports no torch)
 OWN, SAMPLED = "getrusage", "benchmark (sampled)"
 COLUMNS = ["study", "job", "s", "cpu_time", "startup", "max_rss", "cpu_from"]
 
@@ -61,7 +61,7 @@ def read_run_records(results_dir: str | Path) -> pd.DataFrame:
         except (OSError, ValueError) as exc:
             raise SystemExit(f"{path}: not a readable run record ({exc}); delete it or rerun its job") from None
         if not isinstance(record, dict) or "rule" not in record:
-            continue  # some other params.json, not a run record of archlab.runner
+            continue  # some other params.json, not a run record of archlab.workflow.runner
         study = path.relative_to(results_dir).parts[0]
         stem = "_".join([record["rule"], *map(str, (record.get("wildcards") or {}).values())])
         rows.append({"study": study, "job": f"{study}/{stem}", "seconds": record.get("seconds", np.nan),

@@ -428,7 +428,7 @@ def run_suite(device: str = "auto", tiny: bool | None = None, scale: float = 1.0
               peak_size: int | None = None, only: list[str] | None = None) -> dict:
     import archlab  # noqa: F401  (torchvision import fix)
     from archlab.config import load_params
-    from archlab.pipeline import Pipeline, Paths
+    from archlab.workflow.pipeline import Pipeline, Paths
     from archlab.runtime import pick_device
 
     t_suite = time.perf_counter()

@@ -1,5 +1,5 @@
 """The job server's gain per job: N jobs that import what a typical job imports (torch, torchvision, pandas,
-matplotlib), each started as a new Python process vs forked from the job server (archlab.execution.job_server),
+matplotlib), each started as a new Python process vs forked from the job server (archlab.workflow.execution.job_server),
 side by side, in one run on this machine. The result: seconds saved per job and that saving over the demo's
 job count, for comparison with the demo's wall time (does the server still pay >= 10 % of it?).
 
@@ -24,14 +24,14 @@ def typical_job(_argument) -> None:
 
 
 def _client() -> list[str]:
-    return [sys.executable, "-c", "import sys; from archlab.execution.job_server import delegate; "
+    return [sys.executable, "-c", "import sys; from archlab.workflow.execution.job_server import delegate; "
             "code = delegate('bench.job_server:typical_job', None); sys.exit(99 if code is None else code)"]
 
 
 def main(argv: list[str] | None = None) -> dict:
     from archlab.config import load_params
-    from archlab.execution.job_server import SOCKET_VARIABLE, Server
-    from archlab.pipeline import Paths, Pipeline
+    from archlab.workflow.execution.job_server import SOCKET_VARIABLE, Server
+    from archlab.workflow.pipeline import Paths, Pipeline
 
     parser = argparse.ArgumentParser(prog="python -m bench job_server")
     parser.add_argument("--jobs", type=int, default=6)

@@ -1,11 +1,11 @@
 """Benchmark 9: Snakemake's scheduling rounds on one machine, with its default job-rate limit
 (``--max-jobs-per-timespan 100/1s``) and with the limit dropped as archlab's ``onstart`` does
-(``archlab.execution.local_scheduling``).
+(``archlab.workflow.execution.local_scheduling``).
 
 A toy workflow shaped like the demo's bottleneck: more ready jobs than cores, each job with a few
 input files and sleeping (so the cores are free for Snakemake and its CPU time is its own
 bookkeeping). Both runs use the same workflow; the second calls
-``archlab.execution.local_scheduling.drop_default_rate_limit`` in ``onstart``. Rounds are counted from
+``archlab.workflow.execution.local_scheduling.drop_default_rate_limit`` in ``onstart``. Rounds are counted from
 Snakemake's ``--verbose`` log (one "Ready jobs" line per round); CPU seconds are Snakemake's own
 (children: the job shells, which only sleep).
 
@@ -22,7 +22,7 @@ from bench.common import ROOT, result, run_timed
 SNAKEFILE = """\
 import os, sys
 sys.path.insert(0, {src!r})
-from archlab.execution import local_scheduling
+from archlab.workflow.execution import local_scheduling
 
 INPUTS = [f"inputs/{{i}}.txt" for i in range({inputs})]
 

@@ -51,7 +51,7 @@ def test_every_per_study_path_in_the_doc_exists_for_each_study():
 # ------------------------------------------------------------------ a stub study, built by following the doc
 
 STUB_PLAN = '''
-from archlab.plan import Rule, run_files
+from archlab.workflow.plan import Rule, run_files
 
 def check(cfg: dict) -> None:
     """Nothing to cross-check."""
@@ -114,6 +114,9 @@ def test_a_stub_study_built_by_the_docs_steps_joins_the_dag(tmp_path):
         assert f"`{profile_file}`" in doc, profile_file
     with open(root / "params.yaml", "a") as fh:
         fh.write("stub:\n  data: mnist\n  seeds: [0, 1]\n")
+    with open(root / "config/demo.yaml", "a") as fh:  # a profile's seeds are its seeds.confirmation
+        assert "`seeds.confirmation`" in doc
+        fh.write("stub:\n  seeds: [10, 11]\n")
     with open(root / "config/full.yaml", "a") as fh:
         assert "`<study>: {}` in `config/full.yaml`" in doc
         fh.write("stub: {}\n")

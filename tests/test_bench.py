@@ -165,7 +165,7 @@ def _burn(job) -> None:
 def test_the_runner_records_each_jobs_cpu_time_and_peak_memory(tmp_path):
     import resource
 
-    from archlab.runner import run_job
+    from archlab.workflow.runner import run_job
 
     out = {"done": str(tmp_path / "done.txt"), "params": str(tmp_path / "params.json")}
     records, threads = [], torch.get_num_threads()
@@ -201,7 +201,7 @@ def job(job):
 
 
 def test_the_runner_counts_the_job_modules_import_as_start_up(tmp_path, monkeypatch):
-    from archlab import runner
+    from archlab.workflow import runner
 
     (tmp_path / "slow_import_job.py").write_text(_SLOW_IMPORT)
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -233,10 +233,10 @@ def test_no_job_starts_by_importing_torchvision_sklearn_or_umap():
     """Start-up tax: a job module imports at its top only what all its jobs use; torchvision (it pulls in
     torch._dynamo: seconds of CPU), scikit-learn and UMAP are imported by the functions that use them."""
     from archlab.config import load_params
-    from archlab.pipeline import Paths, Pipeline
+    from archlab.workflow.pipeline import Paths, Pipeline
 
     rules = Pipeline(load_params("test", ROOT), Paths("test")).rules.values()
-    modules = sorted({"archlab.runner", *(rule.func.split(":")[0] for rule in rules)})
+    modules = sorted({"archlab.workflow.runner", *(rule.func.split(":")[0] for rule in rules)})
     heavy = _imported_after("", modules) - {"torch"}
     assert not heavy, (f"importing the job modules {modules} imports {sorted(heavy)}; find which with "
                        "`python -X importtime -c 'import <module>'` and import it inside the function that uses it")
@@ -245,9 +245,9 @@ def test_no_job_starts_by_importing_torchvision_sklearn_or_umap():
 def test_runner_and_numpy_only_jobs_start_without_torch():
     from archlab.commands import __path__ as commands
 
-    light = ["archlab.runner", "archlab.studies.resnet.jobs",  # resnet's hierarchy and confusion read numpy arrays
+    light = ["archlab.workflow.runner", "archlab.studies.resnet.jobs",  # resnet's hierarchy and confusion read numpy arrays
              *(f"archlab.commands.{p.stem}" for p in Path(commands[0]).glob("[a-z]*.py"))]
-    pinned = "import os\nfrom archlab.runner import pin_threads\npin_threads(3)\nassert os.environ['OMP_NUM_THREADS'] == '3'"
+    pinned = "import os\nfrom archlab.workflow.runner import pin_threads\npin_threads(3)\nassert os.environ['OMP_NUM_THREADS'] == '3'"
     assert _imported_after(pinned, light) == set(), f"{light}: one of them imports torch at its top"
 
 
@@ -305,7 +305,7 @@ def test_gpu_suite_runs_every_study_at_tiny_sizes_on_cpu(capsys):
 
 def test_gpu_suite_extrapolates_from_the_full_profiles_jobs():
     from archlab.config import load_params
-    from archlab.pipeline import Paths, Pipeline
+    from archlab.workflow.pipeline import Paths, Pipeline
 
     cfg = load_params("full", ROOT)
     pipe = Pipeline(cfg, Paths("full"))
@@ -426,7 +426,7 @@ def test_job_server_bench_times_both_ways_of_starting_a_job(capsys):
 def test_a_rate_limit_the_user_chose_is_kept():
     from types import SimpleNamespace
 
-    from archlab.execution.local_scheduling import applies, drop_default_rate_limit
+    from archlab.workflow.execution.local_scheduling import applies, drop_default_rate_limit
 
     assert applies("9.27.1") and not applies("10.0.0")  # a private attribute: only on the versions checked
 

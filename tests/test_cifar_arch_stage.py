@@ -10,8 +10,8 @@ from archlab.data.prepare import prepare_dataset
 from archlab.data.prepared import PreparedDataset
 from archlab.io import read_json
 from archlab.models.cifar_nets import build_model
-from archlab.provenance import read_run_params
-from archlab.runner import JobContext
+from archlab.workflow.provenance import read_run_params
+from archlab.workflow.runner import JobContext
 from archlab.studies.cifar_arch.jobs import CIFAR10_MEAN, CIFAR10_STD, load_splits, train_run
 from archlab.train.checkpoint import Checkpoint
 from archlab.train.classifier import FitConfig, fit

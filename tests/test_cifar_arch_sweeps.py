@@ -6,7 +6,7 @@ import pytest
 
 from archlab.config import load_params
 from archlab.errors import ParamsError
-from archlab.pipeline import Paths, Pipeline
+from archlab.workflow.pipeline import Paths, Pipeline
 from archlab.report.published import lookup
 from archlab.studies.cifar_arch.plan import (expand_sweeps, resolve_setting, runs_by_label, setting_key, sweep_overrides,
                                              unique_runs)

@@ -16,7 +16,7 @@ from archlab.commands import claims as step
 from archlab.config import load_params
 from archlab.errors import ParamsError
 from archlab.metrics import claims as M
-from archlab.pipeline import Paths, Pipeline, unit_module
+from archlab.workflow.pipeline import Paths, Pipeline, unit_module
 from archlab.report.published import REPORTS, claims_ledger, lookup, published
 
 from conftest import ROOT

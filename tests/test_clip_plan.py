@@ -5,7 +5,7 @@ import pytest
 
 from archlab.config import load_params
 from archlab.errors import ParamsError
-from archlab.pipeline import Paths, Pipeline
+from archlab.workflow.pipeline import Paths, Pipeline
 from conftest import ROOT
 
 

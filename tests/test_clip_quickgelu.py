@@ -16,7 +16,7 @@ from archlab.config import load_params
 from archlab.errors import ParamsError
 from archlab.models import clip as clip_models
 from archlab.models import weights
-from archlab.pipeline import Paths, Pipeline
+from archlab.workflow.pipeline import Paths, Pipeline
 from conftest import ROOT
 
 MISMATCHED = "open_clip:ViT-B-32:openai"

@@ -7,7 +7,7 @@ import yaml
 from archlab.cli import main
 from archlab.io import read_json
 from archlab.metrics.alignment import ensemble_embedding
-from archlab.provenance import read_run_params
+from archlab.workflow.provenance import read_run_params
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ from torch import nn
 
 from archlab.config import load_params, validate_params
 from archlab.errors import ParamsError
-from archlab.pipeline import Paths, Pipeline
+from archlab.workflow.pipeline import Paths, Pipeline
 from archlab.train import compile as C
 from conftest import ROOT
 

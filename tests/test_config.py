@@ -150,7 +150,7 @@ def smoke():
 
 
 def test_smoke_runs_what_the_full_profile_runs(full, smoke):
-    from archlab.pipeline import Paths, Pipeline
+    from archlab.workflow.pipeline import Paths, Pipeline
 
     assert _changed(full, smoke) == [], "config/smoke.yaml may only shrink sizes, epochs and seeds"
     Pipeline(smoke, Paths("smoke"))  # every plan check passes (`python -m archlab validate --profile smoke`)
@@ -190,7 +190,7 @@ def test_the_smoke_check_sees_a_changed_model(full, smoke):
 def test_study_subsets_are_checked_against_the_real_split_sizes(profile, mutate, needle):
     """`archlab validate` (the plan's checks) refuses a subset larger than its split, whatever the source,
     naming the key and the fix, instead of the job failing after its data was prepared."""
-    from archlab.pipeline import Paths, Pipeline
+    from archlab.workflow.pipeline import Paths, Pipeline
 
     bad = copy.deepcopy(load_params(profile, ROOT))
     mutate(bad)

@@ -11,7 +11,7 @@ import pytest
 
 from archlab import cost
 from archlab.config import load_params
-from archlab.pipeline import Paths, Pipeline
+from archlab.workflow.pipeline import Paths, Pipeline
 
 from conftest import ROOT
 

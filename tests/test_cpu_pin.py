@@ -72,10 +72,10 @@ def test_pin_overrides_what_the_caller_set_and_native_leaves_it():
 
 
 @x86_only
-@pytest.mark.parametrize("entry", ["archlab.job_server", "archlab.cli", "archlab.runner"])
+@pytest.mark.parametrize("entry", ["archlab.workflow.execution.job_server", "archlab.cli", "archlab.workflow.runner"])
 def test_every_entry_point_pins_before_torch(entry):
-    """Snakemake's run_job.py imports archlab.job_server first, ``python -m archlab`` archlab.cli, the
-    job server (forks included) archlab.job_server: each pins on import, whatever the environment said."""
+    """Snakemake's run_job.py imports archlab.workflow.execution.job_server first, ``python -m archlab`` archlab.cli, the
+    job server (forks included) archlab.workflow.execution.job_server: each pins on import, whatever the environment said."""
     code = f"import {entry}, os, torch; print(torch.backends.cpu.get_cpu_capability(), os.environ['MKL_CBWR'])"
     out = subprocess.run([sys.executable, "-c", code], env=_clean_env(**WIDEST), capture_output=True, text=True,
                          timeout=120, check=True).stdout.split()

@@ -148,7 +148,7 @@ def test_exp_run_sets_a_param_and_diffs_show_it(repo):
 
 
 def test_touched_files_with_their_recorded_content_rerun_nothing(repo):
-    """A DVC checkout gives files fresh mtimes: each run's own record decides (archlab.freshness sets the
+    """A DVC checkout gives files fresh mtimes: each run's own record decides (archlab.workflow.freshness sets the
     time of an input whose content is the recorded one back), so neither the stages' Snakemake calls
     (`--rerun-triggers mtime`) nor a plain Snakemake with all its triggers rerun for that."""
     caches = sorted((repo.path / "results/test/resnet/features").glob("*/features.npz"))

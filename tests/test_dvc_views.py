@@ -105,7 +105,7 @@ def test_every_rule_with_report_outputs_has_a_caption():
     """`snakemake --report` shows each tagged output with its rule's caption, workflow/report/<rule>.rst, which
     names each file the rule draws."""
     from archlab.config import load_params
-    from archlab.pipeline import Paths, Pipeline
+    from archlab.workflow.pipeline import Paths, Pipeline
 
     rules = {r.name: r for r in Pipeline(load_params("demo", ROOT), Paths("demo")).rules.values() if r.report_outputs}
     captions = {p.stem for p in (ROOT / "workflow" / "report").glob("*.rst")}

@@ -217,7 +217,7 @@ def test_snakemake_refuses_bad_params_before_any_job(base, tmp_path):
 
 def _snapshot(root: Path) -> dict[str, str]:
     """sha256 of every file under ``root`` (not following the src symlink), but the identity files the plan
-    keeps for itself (results/<profile>/.identity, archlab.freshness: what each job would receive now)."""
+    keeps for itself (results/<profile>/.identity, archlab.workflow.freshness: what each job would receive now)."""
     out = {}
     for dirpath, _, files in os.walk(root):
         if "/.identity" in dirpath:

@@ -1,4 +1,4 @@
-"""The run's own record decides what is up to date (archlab.freshness), with no `.snakemake/` at all.
+"""The run's own record decides what is up to date (archlab.workflow.freshness), with no `.snakemake/` at all.
 
 A copy of the project is given a finished test profile without running a job: every output is written
 as a placeholder and every run's params.json records what the runner would (params, code version, input
@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from archlab.config import load_files
-from archlab.freshness import in_order
-from archlab.pipeline import Paths, Pipeline
-from archlab.provenance import input_checksums
+from archlab.workflow.freshness import in_order
+from archlab.workflow.pipeline import Paths, Pipeline
+from archlab.workflow.provenance import input_checksums
 from conftest import ROOT
 
 ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
@@ -184,7 +184,7 @@ def _dvc_stage(project: Path, name: str) -> None:
     as if `dvc repro` had made what the copy holds."""
     import yaml
 
-    from archlab.dvc_stages import stages
+    from archlab.workflow.dvc_stages import stages
 
     stage = stages(project)["stages"][name]
     stage["foreach"] = ["test"]
@@ -227,6 +227,6 @@ def test_dvc_repro_reruns_a_changed_param_without_snakemake_metadata(finished):
 
 
 def test_the_what_reruns_table_is_generated_from_the_code():
-    from archlab.what_reruns import DOC, table
+    from archlab.workflow.what_reruns import DOC, table
 
-    assert (ROOT / DOC).read_text() == table(ROOT), "run `python -m archlab.what_reruns --write`"
+    assert (ROOT / DOC).read_text() == table(ROOT), "run `python -m archlab.workflow.what_reruns --write`"

@@ -231,7 +231,7 @@ def test_steps_per_epoch_repeats_passes_over_few_images(tmp_path, monkeypatch):
 def test_the_overfit_pair_keeps_the_baselines_generator_steps(profile):
     """Derived in the plan from the data spec: runs on fewer images get the baseline's G steps per epoch."""
     from archlab.config import load_params
-    from archlab.pipeline import Paths, Pipeline
+    from archlab.workflow.pipeline import Paths, Pipeline
     from archlab.studies.gan.plan import train_images
 
     cfg = load_params(profile)

@@ -10,8 +10,8 @@ from archlab.cli import main
 from archlab.config import load_params
 from archlab.errors import ParamsError
 from archlab.io import read_json
-from archlab.pipeline import Paths, Pipeline
-from archlab.provenance import read_run_params
+from archlab.workflow.pipeline import Paths, Pipeline
+from archlab.workflow.provenance import read_run_params
 from conftest import ROOT, copy_params
 
 RUNS = ["baseline", "vanishing", "vanishing_mitigated", "collapse", "collapse_mitigated", "overfit", "overfit_mitigated"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 import importlib
 
-from archlab.provenance import SRC
+from archlab.workflow.provenance import SRC
 
 PACKAGE = SRC / "archlab"
 
@@ -81,7 +81,7 @@ def test_the_cycle_finder_finds_a_cycle():
 
 def test_archlab_has_no_import_cycle():
     edges = graph()
-    assert "archlab.runner" in edges and "archlab.execution.job_server" in edges
+    assert "archlab.workflow.runner" in edges and "archlab.workflow.execution.job_server" in edges
     assert cycles(edges) == []
 
 
@@ -93,5 +93,5 @@ def test_every_archlab_module_imports():
 
 def test_the_execution_package_is_used_only_by_the_workflow():
     """Deleting the job server or the scheduling change touches only the execution package and the workflow."""
-    users = {name for name, targets in graph().items() if any(t.startswith("archlab.execution.") for t in targets)}
-    assert {u for u in users if not u.startswith("archlab.execution")} == set()
+    users = {name for name, targets in graph().items() if any(t.startswith("archlab.workflow.execution.") for t in targets)}
+    assert {u for u in users if not u.startswith("archlab.workflow.execution")} == set()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from archlab.execution import job_server
+from archlab.workflow.execution import job_server
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
@@ -22,7 +22,7 @@ WAIT = 180  # seconds: the server imports torch & co. first, on cores that may b
 def _client(target: str, argument, env: dict, cwd: Path, prefix: str = "", **popen) -> subprocess.Popen:
     """A job's client as run_job.py is one: delegate, or say it must run the job itself (exit 99).
     ``prefix``: pretend to be another Python environment."""
-    code = (f"import sys; sys.prefix = {prefix!r} or sys.prefix; from archlab.execution.job_server import delegate; "
+    code = (f"import sys; sys.prefix = {prefix!r} or sys.prefix; from archlab.workflow.execution.job_server import delegate; "
             f"code = delegate({target!r}, {argument!r}); sys.exit(99 if code is None else code)")
     return subprocess.Popen([sys.executable, "-c", code], cwd=cwd, env=env, **popen)
 
@@ -120,7 +120,7 @@ def test_without_a_server_the_caller_runs_the_job_itself(tmp_path, monkeypatch):
 
 def test_the_server_ends_with_the_snakemake_process_that_started_it(tmp_path):
     starter = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from pathlib import Path; from archlab.execution.job_server import Server; "
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; from archlab.workflow.execution.job_server import Server; "
          f"s = Server.start(Path({str(ROOT / 'src')!r}), Path({str(tmp_path / 'log')!r})); "
          "print(s.process.pid, flush=True); time.sleep(600)"],
         env=_env(), stdout=subprocess.PIPE, text=True)

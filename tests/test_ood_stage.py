@@ -17,8 +17,8 @@ from archlab.data.cifar_c import CIFAR100_C_CORRUPTIONS, CorruptedSet
 from archlab.errors import ParamsError
 from archlab.io import read_json
 from archlab.models.small_cnns import DeeperCNN, SimpleCNN
-from archlab.pipeline import Paths, Pipeline
-from archlab.provenance import read_run_params
+from archlab.workflow.pipeline import Paths, Pipeline
+from archlab.workflow.provenance import read_run_params
 from archlab.studies.ood import jobs as ood_jobs
 from archlab.studies.ood import plan as ood_plan
 from archlab.train.optim import make_scheduler

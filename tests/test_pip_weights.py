@@ -138,7 +138,7 @@ def _demo_with_rung(weights: str) -> dict:
 def test_an_efficientnet_rung_plans_with_a_pip_spec_and_refuses_other_weights():
     """The opt-in S7 rung of docs/real-data.md: no fetch step, no weights input (the spec pins the file)."""
     from archlab.config import validate_params
-    from archlab.pipeline import Paths, Pipeline
+    from archlab.workflow.pipeline import Paths, Pipeline
     from archlab.studies.ood.plan import check
 
     cfg = _demo_with_rung(LITE0_IMAGENET)

@@ -114,7 +114,7 @@ def _record(path: Path) -> dict:
 def _pipeline(project: Path):
     from archlab.commands.data import used_datasets
     from archlab.config import load_params
-    from archlab.pipeline import Paths, Pipeline
+    from archlab.workflow.pipeline import Paths, Pipeline
 
     cfg = load_params("test", project)
     with contextlib.chdir(project):  # paths as Snakemake gave them to the jobs: relative to the project

@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from archlab.config import load_params
-from archlab.pipeline import STUDIES, Paths, Pipeline
-from archlab.provenance import code_digest, code_files
+from archlab.workflow.pipeline import STUDIES, Paths, Pipeline
+from archlab.workflow.provenance import code_digest, code_files
 from conftest import ROOT
 
 
@@ -40,7 +40,7 @@ def test_every_input_is_some_jobs_output_or_a_resource(demo):
         for value in job.input.values():
             for path in [value] if isinstance(value, str) else value:
                 assert path in outputs or path.startswith(("resources/", "report/templates/", "tests/reference/")) or (
-                    path.startswith(f"{demo.paths.results}/.identity/")), (job.describe(), path)  # archlab.freshness
+                    path.startswith(f"{demo.paths.results}/.identity/")), (job.describe(), path)  # archlab.workflow.freshness
 
 
 @pytest.mark.parametrize("section, train", [("gan_section", "gan_train"), ("vae_section", "vae_train"),
@@ -68,13 +68,13 @@ def test_rules_carry_their_code_version(demo):
 
 
 def test_dvc_yaml_is_generated_from_the_plans():
-    from archlab.dvc_stages import render
+    from archlab.workflow.dvc_stages import render
 
     assert (ROOT / "dvc.yaml").read_text() == render(ROOT), "dvc.yaml is stale: run `python -m archlab dvc-yaml --write`"
 
 
 def test_dvc_stage_code_deps_are_the_units_own():
-    from archlab.dvc_stages import stages
+    from archlab.workflow.dvc_stages import stages
 
     deps = {name: stage["do"]["deps"] for name, stage in stages(ROOT)["stages"].items()}
     assert "src/archlab/train/gan.py" in deps["gan"]
@@ -101,7 +101,7 @@ def test_run_writes_params_json_with_provenance(tmp_path):
     assert main(["run", "data_prepare", "name=mnist", "--profile", "test", "--root", str(root)]) == 0
     record = json.loads((root / "results/test/data/mnist/params.json").read_text())
     assert record["params"]["name"] == "mnist" and record["rule"] == "data_prepare"
-    assert set(record["inputs"]) == {"identity"}  # its identity file (archlab.freshness), no other input
+    assert set(record["inputs"]) == {"identity"}  # its identity file (archlab.workflow.freshness), no other input
     assert record["code"]["digest"] == code_digest("archlab.commands.data_prepare")
     assert {"python", "numpy"} <= set(record["packages"]) and record["identity"]
 
@@ -110,7 +110,7 @@ def test_the_import_scan_finds_what_the_python_parser_finds():
     """provenance reads imports with a line scan (fast DAG builds); it must agree with ast on every source file."""
     import ast
 
-    from archlab import provenance
+    from archlab.workflow import provenance
 
     def parsed(path):
         names = set()
@@ -128,7 +128,7 @@ def test_the_import_scan_finds_what_the_python_parser_finds():
 
 
 def test_the_import_scan_reads_multiline_and_aliased_imports(tmp_path):
-    from archlab import provenance
+    from archlab.workflow import provenance
 
     src = tmp_path / "mod.py"
     src.write_text("import archlab.io as io\nfrom archlab.train import (checkpoint,  # resume\n    optim as o)\n"
@@ -140,7 +140,7 @@ def test_the_import_scan_reads_multiline_and_aliased_imports(tmp_path):
 def test_a_finished_job_ends_at_once_with_its_logs_and_output_flushed(tmp_path):
     """run_from_snakemake ends the process with os._exit (no ~1 s interpreter teardown): nothing buffered is lost."""
     script = ("import logging, sys\n"
-              "from archlab.runner import end_process_now\n"
+              "from archlab.workflow.runner import end_process_now\n"
               "logging.basicConfig(stream=open(sys.argv[1], 'w'), level=logging.INFO)\n"
               "logging.getLogger('archlab.job').info('done in 1.0 s')\n"
               "sys.stdout.write('no newline at the end')\n"

@@ -29,8 +29,8 @@ from archlab.data.prepare import prepare_dataset
 from archlab.data.sources import read_image
 from archlab.errors import CorruptResourceError, MissingResourceError, ParamsError
 from archlab.models import weights
-from archlab.pipeline import Paths, Pipeline
-from archlab.runner import run_job
+from archlab.workflow.pipeline import Paths, Pipeline
+from archlab.workflow.runner import run_job
 from archlab.train.checkpoint import Checkpoint
 from conftest import ROOT
 from slurm.project import ENV, edit_yaml

@@ -15,10 +15,10 @@ import pytest
 
 from archlab.commands import report as report_step
 from archlab.io import read_json, write_json
-from archlab.pipeline import Paths
-from archlab.provenance import file_sha256
+from archlab.workflow.pipeline import Paths
+from archlab.workflow.provenance import file_sha256
 from archlab.report.section import Section
-from archlab.runner import run_job
+from archlab.workflow.runner import run_job
 
 from conftest import ROOT
 

@@ -18,8 +18,8 @@ import pytest
 from conftest import ROOT
 
 from archlab.config import load_params
-from archlab.dvc_stages import PLOT_TEMPLATE, stages
-from archlab.pipeline import Paths, Pipeline
+from archlab.workflow.dvc_stages import PLOT_TEMPLATE, stages
+from archlab.workflow.pipeline import Paths, Pipeline
 from archlab.plots import style
 from archlab.plots.curves import plot_histories
 from archlab.report import page as P

@@ -154,7 +154,7 @@ def test_checkpoint_resumes_only_into_the_identical_run(tiny_data, tmp_path, cap
 
 # ---------------------------------------------------------------- plan: seeds and weight recipes
 def _s1_jobs(cfg):
-    from archlab.pipeline import Paths, Pipeline
+    from archlab.workflow.pipeline import Paths, Pipeline
 
     return [j for j in Pipeline({**cfg, "studies": ["resnet"]}, Paths(cfg["profile"])).jobs if j.rule.study == "resnet"]
 

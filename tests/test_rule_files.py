@@ -8,9 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from archlab import rule_files
+from archlab.workflow import rule_files
 from archlab.config import load_params
-from archlab.pipeline import Paths, Pipeline
+from archlab.workflow.pipeline import Paths, Pipeline
 from conftest import ROOT
 
 ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}

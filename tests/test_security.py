@@ -119,7 +119,7 @@ def test_a_nan_loss_stops_the_job_naming_the_run_and_the_likely_key(tmp_path):
     import numpy as np
 
     from archlab.errors import NonFiniteLossError
-    from archlab.runner import run_job
+    from archlab.workflow.runner import run_job
 
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(64, 8)).astype(np.float32), rng.integers(0, 3, 64)
@@ -155,9 +155,9 @@ def test_yaml_tabs_and_merge_keys_are_named(tmp_path, text, says):
 
 def test_a_truncated_run_record_is_named_and_judged_out_of_date(tmp_path):
     from archlab.errors import CorruptResourceError
-    from archlab.freshness import Checksums, why_out_of_date
-    from archlab.plan import Rule
-    from archlab.provenance import read_run_params
+    from archlab.workflow.freshness import Checksums, why_out_of_date
+    from archlab.workflow.plan import Rule
+    from archlab.workflow.provenance import read_run_params
 
     record = tmp_path / "run" / "params.json"
     record.parent.mkdir()
@@ -171,7 +171,7 @@ def test_a_truncated_run_record_is_named_and_judged_out_of_date(tmp_path):
 def test_an_output_left_empty_is_not_marked_finished(tmp_path):
     """A file still open when the process ends with os._exit would stay 0 bytes."""
     from archlab.errors import ArchlabError
-    from archlab.runner import run_job
+    from archlab.workflow.runner import run_job
 
     out = {"params": str(tmp_path / "run" / "params.json"), "table": str(tmp_path / "run" / "table.csv")}
     with pytest.raises(ArchlabError, match=r"left \[.*table.csv'\] empty \(0 bytes\)"):
@@ -193,7 +193,7 @@ def test_a_read_only_resources_folder_is_named_with_its_fix(tmp_path):
     import errno
 
     from archlab.io import OutputWriteError
-    from archlab.runner import _write_errors_named
+    from archlab.workflow.runner import _write_errors_named
 
     resources = tmp_path / "resources"
     with pytest.raises(OutputWriteError, match=rf"cannot write into {re.escape(str(resources / 'data'))} .*make it writable"):

@@ -5,7 +5,7 @@ import pytest
 
 from archlab.config import load_params, validate_params
 from archlab.errors import ParamsError
-from archlab.pipeline import Paths, Pipeline
+from archlab.workflow.pipeline import Paths, Pipeline
 from archlab.seed_roles import study_seed_lists
 from conftest import ROOT
 

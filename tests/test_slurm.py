@@ -133,7 +133,7 @@ def _declared_resources(log: str) -> dict[str, dict[str, str]]:
 def _local_rules(project: Path) -> set[str]:
     """Rules the rule files mark local (`localrules:`, `localrule: True`) plus the plans' local Rules."""
     from archlab.config import load_params
-    from archlab.pipeline import Paths, Pipeline
+    from archlab.workflow.pipeline import Paths, Pipeline
 
     names = set()
     for smk in [project / "Snakefile", *(project / "workflow" / "rules").glob("*.smk")]:

@@ -12,7 +12,7 @@ from archlab.cli import main
 from archlab.config import load_params
 from archlab.errors import ParamsError
 from archlab.io import read_json
-from archlab.pipeline import Paths, Pipeline
+from archlab.workflow.pipeline import Paths, Pipeline
 from conftest import ROOT, copy_params
 
 
@@ -54,13 +54,13 @@ def test_demo_collapse_run_has_fewer_active_units_than_the_annealed_run(demo_roo
 def test_a_run_resumed_after_its_last_epoch_writes_every_output(tmp_path, monkeypatch):
     """Killed after the last epoch's checkpoint but before its outputs: the rerun trains nothing and
     still writes history.csv, model.pt and metrics.json, the same as the uninterrupted run's."""
-    import archlab.runner
+    import archlab.workflow.runner
 
     root = _vae_root(tmp_path, "test")
     cfg = load_params("test", root)["vae"]
     _run(root, "test", "data_prepare", f"name={cfg['data']}")
     run_dir = root / "results/test/vae/runs/baseline/seed0"
-    monkeypatch.setattr(archlab.runner, "CHECKPOINT_GLOB", "no-such-file")  # keep the last checkpoint, as a kill would
+    monkeypatch.setattr(archlab.workflow.runner, "CHECKPOINT_GLOB", "no-such-file")  # keep the last checkpoint, as a kill would
     _run(root, "test", "vae_train", "run=baseline", "seed=0")
     assert (run_dir / "checkpoint.pt").exists()
     fresh = {name: (run_dir / name).read_bytes() for name in ("history.csv", "metrics.json")}

@@ -8,7 +8,7 @@ import pytest
 
 from archlab.config import load_params, validate_params
 from archlab.errors import ParamsError
-from archlab.pipeline import Paths, Pipeline
+from archlab.workflow.pipeline import Paths, Pipeline
 from archlab.studies.vit.jobs import published_masking_points
 from archlab.studies.vit.plan import trained_here
 

@@ -29,7 +29,7 @@ from archlab.errors import EXIT_CODES, ArchlabError, ParamsError, exit_code
 
 def _pipeline(args):
     from archlab.config import load_params
-    from archlab.pipeline import Paths, Pipeline
+    from archlab.workflow.pipeline import Paths, Pipeline
 
     params = load_params(args.profile, args.root)
     return Pipeline(params, Paths(params["profile"], resources_dir=params["resources"]))
@@ -50,8 +50,8 @@ def _validate(args) -> None:
 
 
 def _run(args) -> None:
-    from archlab.freshness import refresh
-    from archlab.runner import run_job
+    from archlab.workflow.freshness import refresh
+    from archlab.workflow.runner import run_job
 
     wildcards = {}
     for item in args.wildcards:
@@ -63,7 +63,7 @@ def _run(args) -> None:
         args.root = "."
         pipeline = _pipeline(args)
         job = pipeline.job(args.rule, wildcards)
-        refresh([job], pipeline.paths.results)  # its identity file: one of its inputs (archlab.freshness)
+        refresh([job], pipeline.paths.results)  # its identity file: one of its inputs (archlab.workflow.freshness)
         for path in job.output.values():
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         # the params exactly as Snakemake hands them over (Job.params_json, parsed by run_from_snakemake): keys
@@ -81,7 +81,7 @@ def _claims(args) -> None:
 
 
 def _dvc_yaml(args) -> None:
-    from archlab.dvc_stages import render
+    from archlab.workflow.dvc_stages import render
 
     text = render(args.root)
     if args.write:
@@ -91,7 +91,7 @@ def _dvc_yaml(args) -> None:
 
 
 def _rules(args) -> None:
-    from archlab import rule_files
+    from archlab.workflow import rule_files
 
     if args.write:
         for path in rule_files.write(args.root):
@@ -196,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from archlab.runner import setup_logging
+    from archlab.workflow.runner import setup_logging
 
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     setup_logging()

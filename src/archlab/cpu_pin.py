@@ -12,7 +12,7 @@ What is pinned, through the environment, because each library reads it once, at 
   - ``ONEDNN_MAX_CPU_ISA=AVX2``: oneDNN (``torch.backends.mkldnn``), convolutions and some linear layers.
   - ``MKL_CBWR=AVX2,STRICT``: MKL's conditional numerical reproducibility: the AVX2 code path on Intel and
     AMD alike, and (``STRICT``) results that do not depend on memory alignment.
-  - the thread count (``OMP_NUM_THREADS`` & co., set per job by :func:`archlab.runner.pin_threads`): a
+  - the thread count (``OMP_NUM_THREADS`` & co., set per job by :func:`archlab.workflow.runner.pin_threads`): a
     reduction split over N threads adds in another order; every rule runs with one thread.
 
 Where: :mod:`archlab`'s ``__init__`` calls :func:`pin` first thing, so every entry point (Snakemake's

@@ -9,7 +9,7 @@ BENCH_RECORD = f"{RESULTS}/bench/identity.json"  # the identity it was built wit
 rule bench_section:
     input:
         [PIPELINE.paths.section(study) for study in config["studies"]],
-        # its code as a content digest (src/archlab/freshness.py): an edit of the appendix reruns it, a touch does not
+        # its code as a content digest (src/archlab/workflow/freshness.py): an edit of the appendix reruns it, a touch does not
         identity=PIPELINE.code_identity("bench_section", BENCH_FILES, ["archlab.report.section"], BENCH_RECORD),
     output:
         identity=BENCH_RECORD,  # written first: the oldest output

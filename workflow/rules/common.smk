@@ -1,6 +1,6 @@
 # Everything is checked here, once, before any job: the params files (strictly: duplicate keys,
 # YAML 1.2 numbers, schema, profile name, device), then every step's and study's cross-key checks
-# while their plans build the job list (src/archlab/pipeline.py). The rules (steps.smk and one file per
+# while their plans build the job list (src/archlab/workflow/pipeline.py). The rules (steps.smk and one file per
 # study, generated from the plans by `python -m archlab rules --write`) read it through the functions below.
 import sys
 from pathlib import Path
@@ -12,9 +12,9 @@ from archlab.commands.data import used_datasets  # noqa: E402
 from archlab.config import load_files  # noqa: E402
 from archlab.cost import CostModel  # noqa: E402
 from archlab.errors import ArchlabError  # noqa: E402
-from archlab.execution import gpu_bound, job_server, local_scheduling  # noqa: E402
+from archlab.workflow.execution import gpu_bound, job_server, local_scheduling  # noqa: E402
 from archlab.models import weights as archlab_weights  # noqa: E402
-from archlab.pipeline import Paths, Pipeline  # noqa: E402
+from archlab.workflow.pipeline import Paths, Pipeline  # noqa: E402
 
 
 def _load_pipeline():
@@ -49,7 +49,7 @@ try:
 except ArchlabError as exc:
     raise WorkflowError(str(exc))
 
-# The run's own record decides what is up to date (src/archlab/freshness.py): before Snakemake builds its
+# The run's own record decides what is up to date (src/archlab/workflow/freshness.py): before Snakemake builds its
 # DAG, each job's identity file is written and timed against the run's params.json, so file times are all
 # Snakemake needs (`rerun-triggers: mtime`, set in every profile of workflow/profiles/ and in dvc.yaml): no
 # params/code triggers from its private .snakemake/ metadata, which a clone, another machine or copied
@@ -91,18 +91,18 @@ _JOB_SERVERS = []
 
 
 onstart:
-    # GPU jobs on one machine only under a gpu_slots limit (src/archlab/execution/gpu_bound.py): a --resources
+    # GPU jobs on one machine only under a gpu_slots limit (src/archlab/workflow/execution/gpu_bound.py): a --resources
     # list that drops the workflow profile's gpu_slots=100 stops the run here, before any job.
     gpu_bound.check(workflow, gpu_jobs=bool(GPUS) and any(rule.gpu for rule in PIPELINE.rules.values()))
     if set(workflow.rerun_triggers) != {RerunTrigger.MTIME}:
         print("archlab: Snakemake runs with --rerun-triggers "
               f"{' '.join(sorted(str(t.name).lower() for t in workflow.rerun_triggers))}: merely touching "
               "workflow/scripts/run_job.py reruns every job; the profiles (workflow/profiles/) set "
-              "`rerun-triggers: mtime`, as the run's own record decides (src/archlab/freshness.py)", file=sys.stderr)
-    # One machine: no scheduling rounds from Snakemake's default job-rate limit (src/archlab/execution/local_scheduling.py).
+              "`rerun-triggers: mtime`, as the run's own record decides (src/archlab/workflow/freshness.py)", file=sys.stderr)
+    # One machine: no scheduling rounds from Snakemake's default job-rate limit (src/archlab/workflow/execution/local_scheduling.py).
     if workflow.local_exec:
         local_scheduling.drop_default_rate_limit(workflow.scheduler)
-    # Jobs fork from a server that has torch & co. imported (src/archlab/execution/job_server.py): local CPU runs
+    # Jobs fork from a server that has torch & co. imported (src/archlab/workflow/execution/job_server.py): local CPU runs
     # of a few jobs or more (it costs about one job's imports to start).
     if job_server.wanted(config["device"], workflow.local_exec, len(workflow.dag)):
         _JOB_SERVERS.append(job_server.Server.start(Path(workflow.basedir) / "src", Path(LOGS) / "job_server.log"))

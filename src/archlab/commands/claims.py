@@ -4,7 +4,7 @@ artifacts the studies wrote → ``results/<profile>/claims/claims.csv`` and the 
 checks, each table followed by its figure).
 
 The plan resolves each claim's quantities against the enabled studies' own plans (the same
-:class:`~archlab.plan.Job` objects Snakemake runs), so the rule's inputs are exactly the files the
+:class:`~archlab.workflow.plan.Job` objects Snakemake runs), so the rule's inputs are exactly the files the
 claims read, and it decides before anything runs whether a claim can be judged in the profile
 (:func:`judgeability`): a claim whose study is off, whose run the profile lacks, whose comparison the
 profile confounds, that describes the full-scale models, whose replicates are test images the
@@ -19,7 +19,7 @@ import math
 import re
 
 from archlab.errors import ArchlabError, ParamsError
-from archlab.plan import Rule
+from archlab.workflow.plan import Rule
 
 log = logging.getLogger(__name__)
 LEDGER = "src/archlab/report/claims.yaml"
@@ -267,7 +267,7 @@ def check(cfg: dict) -> None:
 
 def plan_claims(cfg: dict, paths) -> list[dict]:
     """Every ledger claim resolved against the profile's plans (no job runs, no torch)."""
-    from archlab.pipeline import unit_module
+    from archlab.workflow.pipeline import unit_module
     from archlab.report.published import claims_ledger
     from archlab.studies import STUDIES
 

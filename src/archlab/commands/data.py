@@ -8,7 +8,7 @@ A local rule: on a cluster it runs on the login node, which has internet (``sour
 from __future__ import annotations
 
 from archlab.data.kinds import check_source_keys
-from archlab.plan import Rule, run_files
+from archlab.workflow.plan import Rule, run_files
 
 ARRAYS = {f"{split}_{xy}": f"{split}_{xy}.npy" for split in ("train", "val", "test") for xy in ("x", "y")}
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import logging
 
-from archlab.plan import Rule, run_files
+from archlab.workflow.plan import Rule, run_files
 
 log = logging.getLogger(__name__)
 
 
 def check(cfg: dict) -> None:
-    from archlab.plan import require_unique
+    from archlab.workflow.plan import require_unique
 
     require_unique(cfg["pretrain"].get("archs", []), "pretrain.archs")
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from archlab.commands.data import used_datasets
 from archlab.commands.reference import reference_path
-from archlab.plan import PARAMS_FILE, Rule
+from archlab.workflow.plan import PARAMS_FILE, Rule
 
 log = logging.getLogger(__name__)
 TEMPLATES = "report/templates"

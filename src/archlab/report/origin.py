@@ -15,8 +15,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterable
 
-from archlab.plan import PARAMS_FILE
-from archlab.provenance import PACKAGES, file_sha256, package_versions
+from archlab.workflow.plan import PARAMS_FILE
+from archlab.workflow.provenance import PACKAGES, file_sha256, package_versions
 from archlab.report.labels import dataset_label
 
 PROVENANCE_CAPTION = "Provenance: what produced this report (read from the runs' params.json files)."

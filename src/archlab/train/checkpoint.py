@@ -1,7 +1,7 @@
 """The one resume helper of every training loop (classifier, GAN, VAE, CLIP).
 
 A checkpoint is the resume point of an *unfinished* run. It carries the run's identity (hash of
-params, input checksums and code, see :mod:`archlab.provenance`) and is loaded only into a run with
+params, input checksums and code, see :mod:`archlab.workflow.provenance`) and is loaded only into a run with
 the same identity; the runner deletes it once the run's outputs are written, so a finished run is
 never "resumed" and a forced rerun trains for real. A damaged file (its CRC-32s are checked, so a
 flipped bit counts) is reported with its path and ignored: training starts afresh.
@@ -23,7 +23,7 @@ import torch
 
 from archlab.errors import CorruptResourceError
 from archlab.io import load_torch, save_torch
-from archlab.provenance import package_versions
+from archlab.workflow.provenance import package_versions
 
 log = logging.getLogger(__name__)
 

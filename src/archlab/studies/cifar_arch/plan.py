@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping
 
 from archlab.data.kinds import check_subset
 from archlab.errors import ParamsError
-from archlab.plan import Rule, require_unique, run_files
+from archlab.workflow.plan import Rule, require_unique, run_files
 
 STUDY = "cifar_arch"
 JOBS = "archlab.studies.cifar_arch.jobs"

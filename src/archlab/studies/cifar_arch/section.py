@@ -11,7 +11,7 @@ from archlab.data.prepared import PreparedDataset
 from archlab.io import read_json
 from archlab.plots.cifar_arch import plot_gradflow, plot_kernel_grids, plot_token_mixing
 from archlab.plots.curves import plot_histories
-from archlab.provenance import read_run_params
+from archlab.workflow.provenance import read_run_params
 from archlab.report.published import lookup
 from archlab.report.labels import dataset_label
 from archlab.report.section import Section, fmt, mean_std

@@ -11,7 +11,7 @@ from archlab.data.prepared import PreparedDataset
 from archlab.errors import ParamsError
 from archlab.io import write_json, write_npz
 from archlab.metrics import alignment as al
-from archlab.provenance import read_run_params
+from archlab.workflow.provenance import read_run_params
 
 log = logging.getLogger(__name__)
 METHODS = ("none", "centroid_shift", "procrustes")

@@ -13,7 +13,7 @@ from pathlib import PurePosixPath
 from archlab.data.kinds import check_subset, split_sizes
 from archlab.errors import ParamsError
 from archlab.models.weights import check_open_clip  # torch-free: reads open_clip's registries only
-from archlab.plan import Rule, run_files
+from archlab.workflow.plan import Rule, run_files
 
 JOBS = "archlab.studies.clip.jobs"
 # open_clip's local-dir layout (archlab.models.clip writes it; this module imports no torch)

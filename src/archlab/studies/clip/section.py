@@ -6,7 +6,7 @@ import pandas as pd
 
 from archlab.data.prepared import PreparedDataset
 from archlab.io import read_json
-from archlab.provenance import read_run_params
+from archlab.workflow.provenance import read_run_params
 from archlab.report.labels import dataset_label, model_label
 from archlab.report.section import Section, mean_std
 

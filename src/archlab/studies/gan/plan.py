@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from archlab.data.kinds import check_subset, split_sizes
 from archlab.errors import ParamsError
-from archlab.plan import Rule, require_unique, run_files, seed_outputs
+from archlab.workflow.plan import Rule, require_unique, run_files, seed_outputs
 
 JOBS = "archlab.studies.gan.jobs"
 FIGURES = ("losses", "d_outputs", "g_grad_norm", "diversity", "heldout", "samples", "class_histograms")

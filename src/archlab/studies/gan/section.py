@@ -7,7 +7,7 @@ import pandas as pd
 from archlab.data.prepared import PreparedDataset
 from archlab.io import read_json
 from archlab.plots.gan import class_histograms, pair_curves, sample_grids
-from archlab.provenance import read_run_params
+from archlab.workflow.provenance import read_run_params
 from archlab.report.labels import dataset_label
 from archlab.report.section import Section, fmt, mean_std
 

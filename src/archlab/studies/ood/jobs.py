@@ -22,7 +22,7 @@ from archlab.errors import CorruptResourceError
 from archlab.io import read_json, save_torch, write_json, write_text
 from archlab.metrics.ood import accuracy_grid, mean_corruption_accuracy, submission_frame
 from archlab.models.small_cnns import DeeperCNN, SimpleCNN
-from archlab.provenance import read_run_params
+from archlab.workflow.provenance import read_run_params
 from archlab.runtime import seed_everything, to_channels_last
 from archlab.train.classifier import FitConfig, evaluate as evaluate_model, fit
 from archlab.train.losses import classification_loss

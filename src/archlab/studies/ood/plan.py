@@ -12,7 +12,7 @@ re-evaluates, never retrains). ``ood_section`` builds the report section.
 from __future__ import annotations
 
 from archlab.errors import ParamsError
-from archlab.plan import Rule, require_unique, run_files
+from archlab.workflow.plan import Rule, require_unique, run_files
 
 JOBS = "archlab.studies.ood.jobs"
 # convolutions of the from-scratch CNNs (len of archlab.models.small_cnns.*.DEFAULT_CHANNELS)

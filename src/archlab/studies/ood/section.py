@@ -10,7 +10,7 @@ from archlab.data.prepared import PreparedDataset
 from archlab.io import read_json
 from archlab.plots.curves import plot_histories
 from archlab.plots.ood import accuracy_heatmaps, accuracy_vs_severity
-from archlab.provenance import read_run_params
+from archlab.workflow.provenance import read_run_params
 from archlab.report.labels import dataset_label, model_label
 from archlab.report.section import Section, mean_std
 from archlab.train.losses import smoothed_loss_floor

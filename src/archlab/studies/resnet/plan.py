@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from archlab.data.kinds import check_subset
 from archlab.errors import ParamsError
-from archlab.plan import Rule, pick, require_unique, run_files
+from archlab.workflow.plan import Rule, pick, require_unique, run_files
 
 JOBS = "archlab.studies.resnet.jobs"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 from archlab.errors import ParamsError
-from archlab.plan import Rule, pick, require_unique, run_files
+from archlab.workflow.plan import Rule, pick, require_unique, run_files
 from archlab.train.kl_schedules import final_beta  # stdlib only (no torch)
 
 JOBS = "archlab.studies.vae.jobs"

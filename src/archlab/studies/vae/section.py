@@ -8,7 +8,7 @@ from archlab.data.kinds import n_batches
 from archlab.data.prepared import PreparedDataset
 from archlab.io import read_json
 from archlab.plots.vae import elbo_curves, kl_per_dim
-from archlab.provenance import read_run_params
+from archlab.workflow.provenance import read_run_params
 from archlab.report.labels import dataset_label
 from archlab.report.section import Section, mean_std
 from archlab.train.kl_schedules import describe, make_schedule, progress

@@ -16,7 +16,7 @@ from pathlib import PurePath
 from archlab.data.kinds import check_subset
 from archlab.errors import ParamsError
 from archlab.features import CLASS_MAPS
-from archlab.plan import Rule, pick, require_unique, run_files
+from archlab.workflow.plan import Rule, pick, require_unique, run_files
 from archlab.studies.resnet.plan import baseline_head_dir
 
 JOBS = "archlab.studies.vit.jobs"

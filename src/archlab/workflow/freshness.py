@@ -3,8 +3,8 @@ would receive now, before any job runs, with or without Snakemake's private ``.s
 
 Every job has an *identity file* among its inputs, ``results/<profile>/.identity/<rule>/<wildcards>.json``,
 whose content is what the job would now receive and does not read from another job's output: rule,
-wildcards, params, the code version of its module (:func:`archlab.provenance.code_digest`) and the content
-digest of every outside file or folder it reads (:attr:`archlab.plan.Job.reads`). The runner records the
+wildcards, params, the code version of its module (:func:`archlab.workflow.provenance.code_digest`) and the content
+digest of every outside file or folder it reads (:attr:`archlab.workflow.plan.Job.reads`). The runner records the
 sha256 of every input, this file included, in the run's ``params.json``. So a run is up to date exactly
 when its ``params.json`` is readable and records the sha256 of today's identity file and of each of its
 inputs' current content.
@@ -24,8 +24,8 @@ import os
 import time
 from pathlib import Path
 
-from archlab.plan import PARAMS_FILE, Job
-from archlab.provenance import PACKAGE_ROOT, file_sha256
+from archlab.workflow.plan import PARAMS_FILE, Job
+from archlab.workflow.provenance import PACKAGE_ROOT, file_sha256
 
 IDENTITY_DIR = ".identity"
 IDENTITY_INPUT = "identity"  # the name of the identity file among a job's inputs

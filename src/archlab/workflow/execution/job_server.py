@@ -34,7 +34,7 @@ import tempfile
 import traceback
 from pathlib import Path
 
-from archlab.execution import FORKED_VARIABLE
+from archlab.workflow.execution import FORKED_VARIABLE
 
 SOCKET_VARIABLE = "ARCHLAB_JOB_SERVER"  # set for the jobs of a Snakemake run that started a server
 SWITCH_VARIABLE = "ARCHLAB_PRELOAD"  # "0": every job in a new process
@@ -65,7 +65,7 @@ class Server:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(src), os.environ.get("PYTHONPATH")]))}
         with open(log, "ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "archlab.execution.job_server", str(self.socket), str(os.getpid())],
+                [sys.executable, "-m", "archlab.workflow.execution.job_server", str(self.socket), str(os.getpid())],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env, start_new_session=True)
 
     @classmethod
@@ -116,7 +116,7 @@ def delegate(target: str, argument) -> int | None:
 
 def serve(path: str, parent: int) -> None:
     """Import :data:`PRELOAD`, then fork a handler per connection until ``parent`` is gone."""
-    from archlab.runner import THREAD_VARIABLES
+    from archlab.workflow.runner import THREAD_VARIABLES
 
     os.environ.update({name: "1" for name in THREAD_VARIABLES} | {"MPLBACKEND": "Agg"})
     for name in PRELOAD:

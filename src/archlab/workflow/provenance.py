@@ -21,7 +21,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Iterable
 
-PACKAGE_ROOT = Path(__file__).resolve().parent  # src/archlab
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # src/archlab
 SRC = PACKAGE_ROOT.parent
 PACKAGES = ("archlab", "torch", "torchvision", "numpy", "scikit-learn", "transformers", "open_clip_torch",
             "timm", "umap-learn", "pandas", "matplotlib", "snakemake", "dvc")
@@ -73,7 +73,7 @@ DATA_SUFFIXES = (".yaml", ".yml", ".json", ".csv", ".txt")
 @lru_cache(maxsize=None)
 def _data_files(path: Path) -> frozenset[Path]:
     """Data files beside a module that it names literally (``"published.yaml"`` in ``published.py``). A file a
-    job picks by a param (a class map) is one of the job's ``reads`` instead (:attr:`archlab.plan.Job.reads`)."""
+    job picks by a param (a class map) is one of the job's ``reads`` instead (:attr:`archlab.workflow.plan.Job.reads`)."""
     text = path.read_text()
     return frozenset(p for p in path.parent.glob("*") if p.suffix in DATA_SUFFIXES and f'"{p.name}"' in text)
 
@@ -209,7 +209,7 @@ def git_state(cwd: str = ".") -> dict:
 
 def read_run_params(path: str | Path) -> dict:
     """The params a run received, from its ``params.json``; a truncated or foreign one is one error naming it
-    (the plan reruns its job on the next run: archlab.freshness judges a garbled record out of date)."""
+    (the plan reruns its job on the next run: archlab.workflow.freshness judges a garbled record out of date)."""
     from archlab.errors import CorruptResourceError
 
     try:

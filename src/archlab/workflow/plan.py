@@ -15,7 +15,7 @@ from functools import cached_property
 from typing import Callable, Mapping
 
 from archlab.errors import ParamsError
-from archlab.provenance import code_digest
+from archlab.workflow.provenance import code_digest
 
 PARAMS_FILE = "params.json"
 GPU_SLOTS = 100  # a whole GPU in `gpu_slots`, Snakemake's integer resource for sharing one (workflow/rules/common.smk)
@@ -87,7 +87,7 @@ class Rule:
 
     @property
     def code(self) -> str:
-        """The code version of this rule's jobs (see :func:`archlab.provenance.code_digest`)."""
+        """The code version of this rule's jobs (see :func:`archlab.workflow.provenance.code_digest`)."""
         return code_digest(self.module)
 
     def job(self, input: dict | None = None, params: dict | None = None, reads: tuple[str, ...] = (),
@@ -105,7 +105,7 @@ class Job:
     input: dict[str, str | list[str]]
     params: dict = field(default_factory=dict)
     # files or folders the job reads that no job writes and that are too many to list as inputs (a
-    # `source: local` image folder): their content digests are part of the run's identity (archlab.freshness)
+    # `source: local` image folder): their content digests are part of the run's identity (archlab.workflow.freshness)
     reads: tuple[str, ...] = ()
 
     @property

@@ -1,7 +1,7 @@
 """Runs one job: the same code path whether Snakemake or a person started it.
 
 The runner receives what the rule decided (inputs, outputs, params), computes the run's identity
-(:mod:`archlab.provenance`), logs the params at the start and the outputs at the end, calls the
+(:mod:`archlab.workflow.provenance`), logs the params at the start and the outputs at the end, calls the
 job function, checks that every declared output exists, writes ``params.json`` last (so its
 presence means the run finished) and removes the run's resume checkpoints.
 """
@@ -23,10 +23,10 @@ from typing import Any
 from archlab import cpu_pin
 from archlab.data.kinds import snakemake_command
 from archlab.errors import ArchlabError, MissingResourceError, NonFiniteLossError, exit_code
-from archlab.execution import FORKED_VARIABLE
+from archlab.workflow.execution import FORKED_VARIABLE
 from archlab.io import write_json
-from archlab.plan import PARAMS_FILE
-from archlab.provenance import code_digest, git_state, identity, input_checksums, package_versions
+from archlab.workflow.plan import PARAMS_FILE
+from archlab.workflow.provenance import code_digest, git_state, identity, input_checksums, package_versions
 
 log = logging.getLogger("archlab.job")
 CHECKPOINT_GLOB = "checkpoint*.pt"

@@ -2,7 +2,7 @@
 
 Each unit (a non-study step in :mod:`archlab.commands`, or a study's ``plan`` module in
 :mod:`archlab.studies`) exposes ``check(cfg)`` (cross-key checks that the schema cannot express)
-and ``jobs(cfg, paths)`` (its :class:`~archlab.plan.Job` list). Snakemake builds its rules from
+and ``jobs(cfg, paths)`` (its :class:`~archlab.workflow.plan.Job` list). Snakemake builds its rules from
 :class:`Pipeline`, and ``archlab run`` looks a job up in it, so both run the same job with the same
 params. Imports no torch.
 """
@@ -18,8 +18,8 @@ from functools import cached_property
 from pathlib import Path
 
 from archlab.errors import ParamsError
-from archlab.freshness import IDENTITY_INPUT, identity_path, refresh
-from archlab.plan import Job, Rule
+from archlab.workflow.freshness import IDENTITY_INPUT, identity_path, refresh
+from archlab.workflow.plan import Job, Rule
 from archlab.studies import STUDIES
 
 STEPS = ("data", "pretrain")
@@ -94,7 +94,7 @@ class Pipeline:
         units = [*STEPS, *(s for s in STUDIES if s in cfg["studies"]), *FINAL]
         for name in units:
             unit_module(name).check(cfg)
-        # every job also reads its identity file (what it would receive now; see archlab.freshness)
+        # every job also reads its identity file (what it would receive now; see archlab.workflow.freshness)
         self.jobs: list[Job] = [
             replace(job, input={**job.input, IDENTITY_INPUT: identity_path(paths.results, job.rule.name, job.wildcards)})
             for name in units for job in unit_module(name).jobs(cfg, paths)]
@@ -107,15 +107,15 @@ class Pipeline:
 
     def refresh(self) -> list[tuple[Job, str]]:
         """Before any job: identity files written, finished runs judged by their own record (see
-        :func:`archlab.freshness.refresh`); returns the out-of-date ones with the reason."""
+        :func:`archlab.workflow.freshness.refresh`); returns the out-of-date ones with the reason."""
         return refresh(self.jobs, self.paths.results)
 
     def code_identity(self, rule: str, files: list[str], modules: list[str], record: str) -> str:
         """The identity file of a rule that is no plan job (the bench appendix): the meaning of the ``files``
         it runs and the code version of the archlab ``modules`` it imports. The rule copies it to ``record``,
         its first output, which stands in for a params.json: the identity file is timed just before the
-        record where the content is the recorded one, after it where not (see :mod:`archlab.freshness`)."""
-        from archlab.provenance import code_digest, file_digest
+        record where the content is the recorded one, after it where not (see :mod:`archlab.workflow.freshness`)."""
+        from archlab.workflow.provenance import code_digest, file_digest
 
         content = json.dumps({"files": {f: file_digest(Path(f)) if Path(f).exists() else "missing" for f in files},
                               "code": {m: code_digest(m) for m in modules}}, sort_keys=True, indent=1).encode()
