@@ -26,7 +26,8 @@ def copy_params(root: Path) -> Path:
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A scratch copy of the pipeline's definition (no results), to run Snakemake/DVC in."""
-    for item in ("Snakefile", "params.yaml", "config", "workflow", "report/templates", "dvc.yaml"):
+    # tests/reference: the report states whether a run matches its profile's committed reference run
+    for item in ("Snakefile", "params.yaml", "config", "workflow", "report/templates", "dvc.yaml", "tests/reference"):
         src = ROOT / item
         if src.is_dir():
             shutil.copytree(src, tmp_path / item)

@@ -35,8 +35,9 @@ def built(tmp_path_factory):
     import shutil
 
     project = tmp_path_factory.mktemp("pipeline")
-    for item in ("Snakefile", "params.yaml", "config", "workflow", "report/templates", "bench", "src"):
+    for item in ("Snakefile", "params.yaml", "config", "workflow", "report/templates", "bench", "src", "tests/reference"):
         src = ROOT / item
+        (project / item).parent.mkdir(parents=True, exist_ok=True)
         (shutil.copytree if src.is_dir() else shutil.copy)(src, project / item, **(
             {"ignore": shutil.ignore_patterns("__pycache__")} if src.is_dir() else {}))
     log = _run(project)
@@ -65,13 +66,10 @@ def test_the_run_matches_the_test_profiles_reference_run(built):
     """Pinned CPU numerics (archlab/cpu_pin.py): this machine's test-profile values are the reviewed ones in
     tests/reference/test.json, per claim and seed (regenerate: `python -m archlab reference --profile test --write`
     after a test-profile run, and review the diff)."""
-    from conftest import ROOT
-    import shutil
-
     from archlab.cli import main
 
-    shutil.copytree(ROOT / "tests/reference", built[0] / "tests/reference", dirs_exist_ok=True)
     assert main(["reference", "--profile", "test", "--root", str(built[0])]) == 0
+    assert "matches the reference run" in (built[0] / "report/test/report.md").read_text()
     record = json.loads((built[0] / "results/test/gan/runs/baseline/params.json").read_text())
     assert record["cpu_numerics"]["pinned"] is (platform.machine() == "x86_64")
 
