@@ -11,6 +11,7 @@ from conftest import copy_params
     ("cifar10: {source: torchvision, download: true, val_size: 5000, seed: 0, classes: 5}", "classes"),
     ("cifar10: {source: torchvision, download: true, val_size: 5000, seed: 0, image_size: 64}", "image_size"),
     ("mnist: {source: digits, val_size: 100, shape_offset: 3}", "shape_offset"),
+    ("fashionmnist: {source: debian, val_size: 100, download: false}", "download"),
     ("spare: {kind: cifar10, source: synthetic, train_size: 100, test_size: 50, val_size: 20, path: /data/x}", "path"),
 ])
 def test_a_key_the_source_ignores_is_refused_at_validate(tmp_path, capsys, entry, key):

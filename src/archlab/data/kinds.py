@@ -47,6 +47,8 @@ SOURCE_ONLY_KEYS = {
                    "resize per model with their own image_size key)",
                    lambda source, kind: source == "synthetic" or kind == "imagefolder"),
     "path": ("source: local only", lambda source, kind: source == "local"),
+    # whether a missing copy may be fetched (default true); only torchvision's route fetches by this key
+    "download": ("source: torchvision only", lambda source, kind: source == "torchvision"),
 }
 
 
