@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
 import os
 import re
@@ -115,6 +116,15 @@ def clean_stale_temporaries(directory: str | os.PathLike, names: Iterable[str] |
         entry.unlink(missing_ok=True)
         removed.append(entry)
     return sorted(removed)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """A file's sha256, read in 1 MiB chunks (datasets, checkpoints and figures are checksummed alike)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:

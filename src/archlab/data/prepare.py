@@ -9,8 +9,7 @@ import numpy as np
 from archlab.data.kinds import split_sizes
 from archlab.data.prepared import carve_validation
 from archlab.data.sources import load_raw
-from archlab.io import atomic_path, write_json
-from archlab.workflow.provenance import file_sha256
+from archlab.io import atomic_path, file_sha256, write_json
 
 
 def prepare_dataset(name: str, spec: dict, out_dir: str | Path, raw_root: str | Path) -> dict:

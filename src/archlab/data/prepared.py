@@ -11,7 +11,6 @@ the code version of ``data_prepare`` alone, not of every job that reads a prepar
 """
 from __future__ import annotations
 
-import hashlib
 from functools import cached_property
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import numpy as np
 
 from archlab.data.kinds import profile_of, snakemake_command
 from archlab.errors import CorruptResourceError, MissingResourceError, ParamsError
-from archlab.io import read_json
+from archlab.io import file_sha256, read_json
 
 SPLITS = ("train", "val", "test")
 
@@ -71,7 +70,7 @@ class PreparedDataset:
         if self._verify:
             for fname, digest in self.meta["sha256"].items():
                 path = self.dir / fname
-                if not path.exists() or _sha256(path) != digest:
+                if not path.exists() or file_sha256(path) != digest:
                     raise CorruptResourceError(
                         f"{path} is missing or does not match its checksum; delete {self.dir} and rerun the data_prepare job")
         return True
@@ -94,9 +93,3 @@ class PreparedDataset:
         return x, y
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()

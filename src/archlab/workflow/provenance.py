@@ -21,11 +21,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Iterable
 
+from archlab.io import file_sha256
+
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # src/archlab
 SRC = PACKAGE_ROOT.parent
 PACKAGES = ("archlab", "torch", "torchvision", "numpy", "scikit-learn", "transformers", "open_clip_torch",
             "timm", "umap-learn", "pandas", "matplotlib", "snakemake", "dvc")
-_CHUNK = 1 << 20
 
 
 @lru_cache(maxsize=None)
@@ -160,14 +161,6 @@ def _save_digest_cache(cache: dict[str, str]) -> None:
         os.replace(tmp, path)
     except OSError:
         pass
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def input_checksums(inputs: dict[str, str | list[str]]) -> dict[str, str | list[str]]:
