@@ -141,13 +141,15 @@ def test_touching_files_reruns_nothing(finished):
     # a comment and a reworded docstring: no job's code changes meaning
     ("src/archlab/io.py", "\ndef write_json(", "\n# a comment\n\n\ndef write_json(", set()),
     ("src/archlab/data/sources.py", '"""', '"""Reworded. ', set()),
-    # a downloader: the datasets are prepared again (and what reads them waits for them), no reading job's
-    # own code version changes
-    ("src/archlab/data/sources.py", "\ndef _first_line(", "\nDOWNLOAD_RETRIES = 2\n\n\ndef _first_line(",
+    # a downloader: what it fetches is pinned by checksums the converting code checks, so nothing reruns
+    ("src/archlab/data/download.py", "\ndef archive(", "\nDOWNLOAD_RETRIES = 2\n\n\ndef archive(", set()),
+    # the code turning a source's files into arrays: the datasets are prepared again (and what reads them waits
+    # for them), no reading job's own code version changes
+    ("src/archlab/data/sources.py", "\ndef _arrays_of(", "\nCONVERTED = 2\n\n\ndef _arrays_of(",
      {"data_prepare"}),
     # a class map: the S2 jobs (their module reads the class maps' folder)
     ("src/archlab/features/class_maps/cifar10_imagenet1k.yaml", "\n", "\n# edited\nextra: 1\n", "vit"),
-], ids=["comment", "docstring", "downloader", "class-map"])
+], ids=["comment", "docstring", "downloader", "converter", "class-map"])
 def test_an_edit_reruns_exactly_what_it_concerns(finished, path, old, new, stale):
     before = _edit(finished / path, old, new)
     try:

@@ -42,6 +42,12 @@ EXIT_CODES = {
 }
 
 
+def first_line(exc: BaseException) -> str:
+    """An exception's first line (a library's multi-line message shortened to what a one-line error can hold)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def exit_code(exc: BaseException) -> int:
     """The documented exit code for ``exc`` (1 for anything that is not an :class:`ArchlabError`)."""
     return getattr(exc, "exit_code", 1) if isinstance(exc, ArchlabError) else 1

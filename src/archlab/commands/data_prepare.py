@@ -1,5 +1,5 @@
 """The ``data_prepare`` job (planned in :mod:`archlab.commands.data`): download, convert or generate a
-dataset and write it in the canonical format. Its own module, so that the downloaders it imports are in
+dataset and write it in the canonical format. Its own module, so that the converting code it imports is in
 no other job's code version (the report imports the plan module)."""
 from __future__ import annotations
 

@@ -79,7 +79,7 @@ def cifar100_c_dir(root: str | Path, download: bool) -> Path:
            f"extract it so that {folder}/labels.npy exists, or set ood.corrupted.source: generated to corrupt the "
            f"clean test set instead")
     import archlab  # noqa: F401  (torchvision import fix)
-    from torchvision.datasets.utils import calculate_md5, download_and_extract_archive, extract_archive
+    from torchvision.datasets.utils import calculate_md5, extract_archive
 
     if archive.is_file():
         digest = calculate_md5(str(archive))
@@ -93,10 +93,9 @@ def cifar100_c_dir(root: str | Path, download: bool) -> Path:
     elif not download:
         raise MissingResourceError(f"CIFAR-100-C is not at {folder} and download is off; {how}")
     else:
-        try:
-            download_and_extract_archive(CIFAR100_C_URL, str(root), md5=CIFAR100_C_MD5)
-        except (OSError, RuntimeError) as exc:  # no network, refused, or a bad checksum
-            raise MissingResourceError(f"CIFAR-100-C could not be downloaded into {root} ({exc}); {how}") from exc
+        from archlab.data.download import archive as fetch_archive
+
+        fetch_archive(CIFAR100_C_URL, Path(root), CIFAR100_C_MD5, "CIFAR-100-C", how)
     if not (folder / "labels.npy").exists():
         raise CorruptResourceError(f"the CIFAR-100-C archive in {root} did not contain {folder}/labels.npy; "
                                    f"delete {archive} and {how}")

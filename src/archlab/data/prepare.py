@@ -1,5 +1,6 @@
 """Writing a dataset in the canonical format (:mod:`archlab.data.prepared`) from its source: the
-``data_prepare`` job's code, kept apart from the readers so a downloader edit reruns no reading job."""
+``data_prepare`` job's code, kept apart from the readers so that an edit here reruns no reading job
+by its own code version."""
 from __future__ import annotations
 
 from pathlib import Path

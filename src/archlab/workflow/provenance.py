@@ -79,16 +79,22 @@ def _data_files(path: Path) -> frozenset[Path]:
     return frozenset(p for p in path.parent.glob("*") if p.suffix in DATA_SUFFIXES and f'"{p.name}"' in text)
 
 
+# Downloaders: what they fetch is pinned by published checksums that the reading code checks before it reads,
+# so a job's result depends on the files' content, not on how they were fetched (archlab.data.download).
+NOT_IN_ANY_IDENTITY = frozenset({"archlab.data.download"})
+
+
 @lru_cache(maxsize=None)
 def code_files(module: str) -> tuple[Path, ...]:
     """Every archlab source file ``module`` can import, itself included, and the data files those
-    modules read from beside themselves (e.g. the published values), sorted."""
+    modules read from beside themselves (e.g. the published values), sorted; the downloaders
+    (:data:`NOT_IN_ANY_IDENTITY`) are left out."""
     seen: set[str] = set()
     todo = [module]
     while todo:
         name = todo.pop()
         for mod in _with_parents(name):
-            if mod in seen or _module_file(mod) is None:
+            if mod in seen or mod in NOT_IN_ANY_IDENTITY or _module_file(mod) is None:
                 continue
             seen.add(mod)
             todo.extend(_direct_imports(_module_file(mod)))

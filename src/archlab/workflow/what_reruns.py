@@ -38,11 +38,13 @@ out a file whose content is unchanged reruns nothing.
 **Code version.** A job's code version is a digest over the modules its job module can import (its static
 import closure within `archlab`, imports inside functions included) and the data files they name beside
 themselves; each file counts by its meaning, the syntax tree without docstrings, so comments, docstrings,
-blank lines and formatting rerun nothing. Dataset readers (`data/prepared.py`) do not import the
-downloaders (`data/prepare.py`, `data/sources.py`), so a downloader edit reruns `data_prepare` only (and,
-as with any rerun job, what reads its outputs once they are rewritten).
+blank lines and formatting rerun nothing. Dataset readers (`data/prepared.py`) do not import the code
+that converts a source into the prepared format (`data/prepare.py`, `data/sources.py`, `data/registry.py`),
+so an edit there reruns `data_prepare` (and, as with any rerun job, what reads its outputs).
 
-**Not in any identity:** `workflow/scripts/run_job.py` (the trampoline every rule runs), the rule files
+**Not in any identity:** the downloaders (`data/download.py`: what they fetch is pinned by published
+checksums that the converting code checks before it reads, so the files' content decides, not how they were
+fetched; a downloader edit reruns nothing), `workflow/scripts/run_job.py` (the trampoline every rule runs), the rule files
 (`workflow/rules/*.smk`, which only build jobs from the plans: a change they make to what a job receives
 shows in its params) and package versions (recorded in every `params.json` and checkpoint, not compared).
 The bench appendix (`bench/appendix.py` and what it runs) is the `bench_section` rule's identity.
