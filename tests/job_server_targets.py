@@ -48,3 +48,9 @@ def exit_handler(path: str) -> None:
     import atexit
 
     atexit.register(lambda: open(path, "w").write("ran"))
+
+
+def string_hash(path: str) -> None:
+    """The process's string hashing (fixed when a process starts; a fork keeps its parent's)."""
+    with open(path, "w") as fh:
+        fh.write(str(hash("archlab")))

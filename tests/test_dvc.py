@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -17,7 +18,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from slurm.project import ROOT, copy_project, edit_yaml, finished_rules, run
+from slurm.project import ENV, ROOT, copy_project, edit_yaml, finished_rules, run
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 STUDIES = ["resnet"]
@@ -163,3 +164,19 @@ def test_touched_files_with_their_recorded_content_rerun_nothing(repo):
     for path in caches:
         path.touch()
     assert "Nothing to be done" in run([sys.executable, "-m", "snakemake", "-n", *target], repo.path, timeout=300)
+
+
+def test_exp_run_with_a_bad_value_stops_before_any_job_naming_the_key(repo):
+    """`dvc exp run -S` writes the value before the stage runs (docs/running.md says so and how to undo it):
+    the stage's Snakemake call refuses it in one line naming the key, and no job starts."""
+    logs = repo.path / ".snakemake" / "log"
+    before = set(logs.glob("*.log"))
+    proc = subprocess.run([*DVC, "exp", "run", "resnet@test", "-S", "resnet.head.optimizer.lr=-1"], cwd=repo.path,
+                          capture_output=True, text=True, env=ENV, timeout=600)
+    try:
+        out = proc.stdout + proc.stderr
+        assert proc.returncode != 0, out
+        assert "resnet.head.optimizer.lr" in out and "Traceback" not in out, out
+        assert not any(finished_rules(p.read_text()) for p in set(logs.glob("*.log")) - before)
+    finally:
+        git(repo.path, "checkout", "--", "params.yaml")  # the undo docs/running.md gives

@@ -111,6 +111,18 @@ def test_a_client_from_another_python_environment_runs_its_job_itself(server, tm
     assert client.wait(WAIT) == 99
 
 
+def test_a_forked_job_hashes_strings_as_a_new_process_of_its_environment_does(server, tmp_path):
+    """A fork cannot change the hash seed it inherits, so the server and its jobs share one fixed seed, and a
+    job whose environment asks for another seed runs in a process of its own."""
+    assert os.environ[job_server.HASH_SEED_VARIABLE] == "0"  # Server.start fixed it for what it starts
+    forked, fresh = tmp_path / "forked.txt", tmp_path / "fresh.txt"
+    assert _client("job_server_targets:string_hash", str(forked), _env(), tmp_path).wait(WAIT) == 0
+    subprocess.run([sys.executable, "-c", f"import job_server_targets as t; t.string_hash({str(fresh)!r})"],
+                   env=_env(), cwd=tmp_path, check=True, timeout=WAIT)
+    assert forked.read_text() == fresh.read_text()
+    assert _client("job_server_targets:string_hash", str(forked), _env(PYTHONHASHSEED="1"), tmp_path).wait(WAIT) == 99
+
+
 def test_without_a_server_the_caller_runs_the_job_itself(tmp_path, monkeypatch):
     monkeypatch.delenv(job_server.SOCKET_VARIABLE, raising=False)
     assert job_server.delegate("job_server_targets:exit_with", 0) is None

@@ -51,6 +51,29 @@ def test_offline_fetch_is_one_archlab_message(tmp_path, offline, capsys, spec):
     assert not weights.marker_path(spec, tmp_path / "res").exists()
 
 
+def test_fetch_into_a_read_only_resources_folder_is_one_message_naming_it(tmp_path, offline, capsys, monkeypatch):
+    """Not "no internet": the folder is named with the fix, for the download and for the marker alike."""
+    resources = tmp_path / "res"
+    makedirs = os.makedirs
+
+    def read_only(path, *args, **kwargs):  # what a read-only mount answers (root ignores chmod)
+        if str(path).startswith(str(resources)):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+        return makedirs(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "makedirs", read_only)
+    spec = "torchvision:resnet18:IMAGENET1K_V1"
+    assert main(["fetch-weights", spec, "--resources", str(resources)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err and "internet" not in err, err
+    assert f"cannot write into {resources / 'weights'}" in err and "read-only" in err and "chmod -R u+w" in err
+    monkeypatch.setattr(weights, "missing_from_cache", lambda ws, res: [])  # the weights are there; the marker
+    monkeypatch.setattr(tempfile, "mkstemp", lambda **kw: read_only(kw["dir"] / "x"))
+    assert main(["fetch-weights", spec, "--resources", str(resources)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"cannot write into {resources / 'weights'}" in err, err
+
+
 def test_fetch_of_an_unknown_open_clip_tag_names_the_spec(tmp_path, offline):
     with pytest.raises(ParamsError, match=r"'open_clip:ViT-B-32-quickgelu:nope'.*'nope'.*openai"):
         weights.fetch("open_clip:ViT-B-32-quickgelu:nope", tmp_path)

@@ -21,7 +21,8 @@ import types
 from dataclasses import dataclass
 from pathlib import Path
 
-from archlab.errors import ArchlabError, CorruptResourceError, MissingResourceError, ParamsError
+from archlab.errors import ArchlabError, CorruptResourceError, MissingResourceError, ParamsError, first_line
+from archlab.io import atomic_path, write_error
 
 KINDS = ("torchvision", "hf", "open_clip", "pip", "file", "none")
 
@@ -101,7 +102,11 @@ def fetch(spec: str, resources: str | Path) -> Path | None:
     except (ArchlabError, KeyboardInterrupt):
         raise
     except Exception as exc:  # urllib, requests and huggingface_hub each raise their own kinds
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        # a read-only or full resources/ is not a missing network: name the folder and the fix
+        unwritable = isinstance(exc, OSError) and write_error(Path(exc.filename or target / "_"), exc)
+        if unwritable:
+            raise unwritable from exc
+        reason = first_line(exc)
         raise MissingResourceError(
             f"weights {spec} could not be downloaded into {target} ({type(exc).__name__}: {reason}). This machine "
             f"seems to have no internet (or the source refused): on a machine with internet run "
@@ -111,8 +116,8 @@ def fetch(spec: str, resources: str | Path) -> Path | None:
 
 
 def _write_marker(spec: str, marker: Path) -> Path:
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text(spec + "\n")
+    with atomic_path(marker) as tmp:  # a read-only or full resources/ is one error naming the folder
+        tmp.write_text(spec + "\n")
     return marker
 
 

@@ -38,6 +38,7 @@ from archlab.workflow.execution import FORKED_VARIABLE
 
 SOCKET_VARIABLE = "ARCHLAB_JOB_SERVER"  # set for the jobs of a Snakemake run that started a server
 SWITCH_VARIABLE = "ARCHLAB_PRELOAD"  # "0": every job in a new process
+HASH_SEED_VARIABLE = "PYTHONHASHSEED"  # fixed for the server and its jobs alike (Server.start)
 # Third-party modules most jobs import, heaviest first; the Agg backend and one thread, as jobs set them.
 PRELOAD = ("torch", "torch._dynamo", "torch.optim", "torchvision", "torchvision.models", "pandas",
            "matplotlib.pyplot", "scipy.stats", "sklearn.linear_model", "sklearn.neighbors", "PIL.Image",
@@ -70,7 +71,10 @@ class Server:
 
     @classmethod
     def start(cls, src: Path, log: Path) -> "Server":
-        """Start a server and point this process's future children (the jobs) at it."""
+        """Start a server and point this process's future children (the jobs) at it. A fork keeps its parent's
+        string hashing, which a process fixes when it starts: so the server and every job this process starts,
+        forked or not, get one fixed ``PYTHONHASHSEED`` (the user's, else 0) instead of each its own random one."""
+        os.environ.setdefault(HASH_SEED_VARIABLE, "0")
         server = cls(src, log)
         os.environ[SOCKET_VARIABLE] = str(server.socket)
         return server
@@ -144,8 +148,8 @@ def _handle(conn: socket.socket) -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # waitpid below, and the job's own subprocesses
     try:
         request, fds = _receive(conn, fds=3)
-        if request["prefix"] != sys.prefix:
-            _send(conn, {"pid": None})
+        if request["prefix"] != sys.prefix or not _hashes_alike(request["env"]):
+            _send(conn, {"pid": None})  # the client runs the job itself
             return
         server = os.getppid()
         pid = os.fork()
@@ -160,6 +164,13 @@ def _handle(conn: socket.socket) -> None:
         traceback.print_exc()
     finally:
         os._exit(0)
+
+
+def _hashes_alike(env: dict) -> bool:
+    """Whether a job started with ``env`` would hash strings as a fork of this server does: only where the
+    seed is fixed and the same (a fork cannot change it; with none set each process draws its own)."""
+    seed = os.environ.get(HASH_SEED_VARIABLE)
+    return seed not in (None, "", "random") and env.get(HASH_SEED_VARIABLE) == seed
 
 
 def _run(request: dict, fds: list[int], server: int) -> None:
