@@ -11,10 +11,12 @@ import argparse
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from bench.common import ROOT, result, run_timed
 
+READY_SECONDS = 600  # the server imports torch & co. before it forks a job, on cores that may be busy
 IMPORTS = "import archlab, torch, torchvision, pandas, matplotlib.pyplot"  # archlab first: its torchvision fix
 
 
@@ -30,20 +32,25 @@ def _client() -> list[str]:
 
 def main(argv: list[str] | None = None) -> dict:
     from archlab.config import load_params
-    from archlab.workflow.execution.job_server import SOCKET_VARIABLE, Server
+    from archlab.workflow.execution.job_server import HASH_SEED_VARIABLE, SOCKET_VARIABLE, Server, hash_seed
     from archlab.workflow.pipeline import Paths, Pipeline
 
     parser = argparse.ArgumentParser(prog="python -m bench job_server")
     parser.add_argument("--jobs", type=int, default=6)
     args = parser.parse_args(argv)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]), "MPLBACKEND": "Agg"}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]), "MPLBACKEND": "Agg",
+           HASH_SEED_VARIABLE: hash_seed()}  # the server's: a job asking for another seed is not forked
     fresh = [run_timed([sys.executable, "-c", IMPORTS], ROOT, env=env) for _ in range(args.jobs)]
     with tempfile.TemporaryDirectory() as tmp:
-        server = Server(ROOT / "src", Path(tmp) / "server.log")
+        log = Path(tmp) / "server.log"
+        server = Server(ROOT / "src", log)
         try:
             served = {**env, SOCKET_VARIABLE: str(server.socket)}
             probe = run_timed(_client(), ROOT, check=False, env=served)  # waits for the server's imports
+            deadline = time.monotonic() + READY_SECONDS
             while probe.returncode == 99:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the job server ran no job within {READY_SECONDS} s ({log.read_text()[-2000:]})")
                 probe = run_timed(_client(), ROOT, check=False, env=served)
             forked = [run_timed(_client(), ROOT, env=served) for _ in range(args.jobs)]
         finally:

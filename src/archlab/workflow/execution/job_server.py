@@ -63,7 +63,8 @@ class Server:
         self.folder = Path(tempfile.mkdtemp(prefix="archlab-jobs-"))  # short path: sockets allow ~100 bytes
         self.socket = self.folder / "socket"
         log.parent.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(src), os.environ.get("PYTHONPATH")]))}
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(src), os.environ.get("PYTHONPATH")])),
+               HASH_SEED_VARIABLE: hash_seed()}
         with open(log, "ab") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "archlab.workflow.execution.job_server", str(self.socket), str(os.getpid())],
@@ -74,7 +75,7 @@ class Server:
         """Start a server and point this process's future children (the jobs) at it. A fork keeps its parent's
         string hashing, which a process fixes when it starts: so the server and every job this process starts,
         forked or not, get one fixed ``PYTHONHASHSEED`` (the user's, else 0) instead of each its own random one."""
-        os.environ.setdefault(HASH_SEED_VARIABLE, "0")
+        os.environ[HASH_SEED_VARIABLE] = hash_seed()
         server = cls(src, log)
         os.environ[SOCKET_VARIABLE] = str(server.socket)
         return server
@@ -164,6 +165,11 @@ def _handle(conn: socket.socket) -> None:
         traceback.print_exc()
     finally:
         os._exit(0)
+
+
+def hash_seed() -> str:
+    """The fixed string-hashing seed of a server and its jobs: this environment's, else 0."""
+    return os.environ.get(HASH_SEED_VARIABLE) or "0"
 
 
 def _hashes_alike(env: dict) -> bool:
