@@ -64,7 +64,7 @@ def jobs(cfg: dict, paths) -> list:
     runs = [train.job({"data": paths.dataset(s["data"])}, {"seed": seed}, seed=seed) for seed in s["seeds"]]
     sec_dir = f"{out}/section"
     section = Rule("stub_section", "stub", "archlab.studies.stub.section:build", sec_dir,
-                   {"section": paths.section("stub"), "metrics": f"{paths.dvc('stub')}/metrics.json"})
+                   {"section": paths.section("stub"), "metrics": paths.metrics("stub")})
     return [*runs, section.job({"metrics": [j.output["metrics"] for j in runs]}, {"profile": cfg["profile"]})]
 '''
 STUB_JOBS = "def train(job) -> None:\n    raise NotImplementedError('a dry run never calls it')\n"

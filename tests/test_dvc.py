@@ -134,7 +134,7 @@ def test_one_value_change_reruns_that_study_and_the_report_only(repo):
 
 
 def test_exp_run_sets_a_param_and_diffs_show_it(repo):
-    metrics_file = "results/test/dvc/resnet/metrics.json"
+    metrics_file = "metrics/test/resnet.json"
     before = json.loads((repo.path / metrics_file).read_text())
     log, jobs = repro_jobs(repo.path, "exp", "run", "report@test", "-S", "resnet.head.optimizer.lr=0.05")
     assert stages_run(log) == {"resnet@test", "claims@test", "report@test"}

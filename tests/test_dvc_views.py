@@ -1,6 +1,8 @@
 """Issue 29: the DVC views work offline and read well. The README's `dvc metrics show` and `dvc plots show` lines
 are run in a scratch checkout holding demo results only: no error, no rows for the full profile's missing
-files, and a plots page that draws in headless Chromium with the network blocked (its chart library inlined)."""
+files, and a plots page that draws in headless Chromium with the network blocked (its chart library inlined).
+A plain `dvc metrics show` lists the headline metrics (dvc.yaml's top-level `metrics` folder) of the profiles
+that were run, and nothing, without an error, in a fresh clone."""
 from __future__ import annotations
 
 import fnmatch
@@ -41,29 +43,38 @@ def test_runs_template_colours_settings_and_draws_each_seed():
     assert spec["params"][0]["bind"] == "scales"  # zoom and pan: a spike need not flatten the rest
 
 
-@pytest.fixture(scope="module")
-def demo_checkout(tmp_path_factory) -> Path:
-    """A git checkout of the project's DVC files with every demo metrics and curve file written, none of full."""
-    repo = tmp_path_factory.mktemp("checkout")
-    for name in ("dvc.yaml", "params.yaml", ".dvcignore"):
+DECLARED = (ROOT / "dvc.yaml").read_text()
+METRICS = sorted(set(re.findall(r"metrics/\$\{item\}/\w+\.json", DECLARED)))  # each stage's headline numbers
+CURVES = sorted(set(re.findall(r"results/\$\{item\}/dvc/\S+?\.csv", DECLARED)))
+
+
+def _checkout(repo: Path, files: list[str]) -> Path:
+    """A git checkout of the project's DVC files (its metrics folder: the tracked README) with ``files`` written."""
+    for name in ("dvc.yaml", "params.yaml", ".dvcignore", "metrics/README.md"):
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / name, repo / name)
     shutil.copytree(ROOT / "config", repo / "config")
     shutil.copytree(ROOT / ".dvc", repo / ".dvc", ignore=shutil.ignore_patterns("cache", "tmp"))
-    declared = set(re.findall(r"results/\$\{item\}/dvc/\S+?\.(?:json|csv)", (repo / "dvc.yaml").read_text()))
-    assert declared
-    for path in declared:
-        out = repo / path.replace("${item}", "demo")
+    for path in files:
+        out = repo / path
         out.parent.mkdir(parents=True, exist_ok=True)
         if out.suffix == ".json":
-            out.write_text(json.dumps({f"{out.parent.name}_acc": 0.5}))
+            out.write_text(json.dumps({f"{out.stem}_acc": 0.5}))
         else:  # two settings, two seeds each; one value spikes
             rows = [f"{e},{s} seed {k},{v}" for s, v0 in (("baseline", 0.5), ("collapse", 0.1)) for k in (0, 1)
                     for e, v in ((1, v0), (2, v0 * 40 if (s, k) == ("collapse", 1) else v0 + 0.1))]
             out.write_text("epoch,run,{}\n{}\n".format(out.stem, "\n".join(rows)))
     env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
-    for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "demo checkout"]):
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "checkout"]):
         subprocess.run(cmd, cwd=repo, check=True, env={**env, "PATH": "/usr/bin:/bin"})
     return repo
+
+
+@pytest.fixture(scope="module")
+def demo_checkout(tmp_path_factory) -> Path:
+    """A git checkout of the project's DVC files with every demo metrics and curve file written, none of full."""
+    assert len(METRICS) >= 8 and CURVES  # the studies and the claims
+    return _checkout(tmp_path_factory.mktemp("checkout"), [p.replace("${item}", "demo") for p in METRICS + CURVES])
 
 
 def _run(line: str, repo: Path) -> subprocess.CompletedProcess:
@@ -71,12 +82,33 @@ def _run(line: str, repo: Path) -> subprocess.CompletedProcess:
                           env={"PATH": f"{BIN}:/usr/bin:/bin", "HOME": str(repo), "DVC_NO_ANALYTICS": "1"})
 
 
-def test_readme_metrics_command_shows_the_demo_without_errors(demo_checkout):
-    proc = _run(_readme_line("dvc metrics show"), demo_checkout)
+def _shows_the_demo_only(proc: subprocess.CompletedProcess) -> None:
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
-    assert "failed" not in out.lower() and "results/full" not in out and ".csv" not in out, out
-    assert "results/demo/dvc/resnet/metrics.json" in out and "0.5" in out
+    assert "failed" not in out.lower() and "full" not in out and ".csv" not in out and "README" not in out, out
+    for path in METRICS:  # one row per stage, its value shown
+        name = Path(path).stem
+        assert re.search(rf"^metrics/demo/{name}\.json\s[-\s]*0\.5\b", out, re.M), out
+
+
+def test_readme_metrics_command_shows_the_demo_without_errors(demo_checkout):
+    _shows_the_demo_only(_run(_readme_line("dvc metrics show"), demo_checkout))
+
+
+def test_plain_metrics_show_lists_the_profiles_run_and_nothing_else(demo_checkout):
+    """No phantom rows for the full profile's stages: dvc.yaml names the metrics folder (top level), and the
+    files in it are git-tracked outputs (`cache: false`), which DVC does not list before they exist."""
+    _shows_the_demo_only(_run("dvc metrics show", demo_checkout))
+    shown = json.loads(_run("dvc metrics show --json", demo_checkout).stdout)[""]
+    assert "error" not in shown and set(shown["data"]) == {p.replace("${item}", "demo") for p in METRICS}, shown
+    assert all("error" not in result for result in shown["data"].values()), shown
+
+
+def test_plain_metrics_show_in_a_fresh_clone_shows_nothing_without_errors(tmp_path):
+    """Nothing run yet: the metrics folder holds only its (dvc-ignored) README, so there is nothing to list."""
+    proc = _run("dvc metrics show", _checkout(tmp_path, []))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and "failed" not in out.lower() and "metrics/" not in out, out
 
 
 def test_readme_plots_command_renders_offline(demo_checkout):
@@ -99,6 +131,19 @@ def test_readme_plots_command_renders_offline(demo_checkout):
 def test_readme_exp_show_command_runs(demo_checkout):
     proc = _run(_readme_line("dvc exp show"), demo_checkout)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_metrics_folder_holds_one_headline_file_per_stage_only():
+    """DVC reads every file in dvc.yaml's top-level metrics folder as metrics: no job may write anything else there."""
+    from archlab.config import load_params
+    from archlab.workflow.pipeline import STUDIES, Paths, Pipeline
+
+    for profile in ("demo", "full"):
+        pipeline = Pipeline({**load_params(profile, ROOT), "studies": list(STUDIES)}, Paths(profile))
+        under = [(job.rule.study, path) for job in pipeline.jobs for path in job.output.values()
+                 if path.startswith(pipeline.paths.metrics_root + "/")]
+        assert all(path == pipeline.paths.metrics(study) for study, path in under), under
+        assert sorted(path for _, path in under) == sorted(p.replace("${item}", profile) for p in METRICS)
 
 
 def test_every_rule_with_report_outputs_has_a_caption():

@@ -59,7 +59,7 @@ def test_jobs_build_the_section_from_every_run(test_root):
     assert all(b["path"].startswith("results/test/gan/section/") for b in section["blocks"] if b["kind"] == "figure")
     # the setting line describes what ran (the baseline run's params.json), not params.yaml
     assert f"{cfg['gan']['baseline']['epochs']} epochs" in section["setting"]
-    metrics = read_json(test_root / "results/test/dvc/gan/metrics.json")
+    metrics = read_json(test_root / "metrics/test/gan.json")
     assert {"vanishing_g_grad_norm", "collapse_class_coverage", "classifier_test_acc"} <= set(metrics)
 
 

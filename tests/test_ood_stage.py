@@ -220,7 +220,7 @@ def test_stage_chain_on_the_test_profile(chain):
     section = read_json(out / "section" / "section.json")
     figures = [b["path"] for b in section["blocks"] if b["kind"] == "figure"]
     assert len(figures) == 4 and all((root / f).exists() for f in figures)
-    assert set(read_json(root / "results" / "test" / "dvc" / "ood" / "metrics.json")) == {
+    assert set(read_json(root / "metrics" / "test" / "ood.json")) == {
         f"{name}_{key}" for name in names for key in ("clean_acc", "mean_corruption_acc")}
     setup = next(b for b in section["blocks"] if b["kind"] == "table" and "recipe" in b["columns"])
     assert [row[setup["columns"].index("train augmentation")] for row in setup["rows"]] == [

@@ -53,7 +53,7 @@ def test_report_is_built_from_artifacts(built):
     for fig in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md):
         assert (project / "report/test" / fig).resolve().exists(), fig
     assert (project / "logs/test/resnet/resnet_section.log").exists()
-    assert (project / "results/test/dvc/resnet/metrics.json").exists()
+    assert (project / "metrics/test/resnet.json").exists()
 
 
 def test_snakemake_report_shows_the_figures_with_their_captions(built):

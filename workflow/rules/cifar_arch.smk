@@ -65,7 +65,7 @@ rule cifar_arch_section:
         gradflow_mlp=report(f"{RESULTS}/cifar_arch/section/gradflow_mlp.png", category="cifar_arch", caption="../report/cifar_arch_section.rst"),
         gradflow_resnet18=report(f"{RESULTS}/cifar_arch/section/gradflow_resnet18.png", category="cifar_arch", caption="../report/cifar_arch_section.rst"),
         gradflow_mixer=report(f"{RESULTS}/cifar_arch/section/gradflow_mixer.png", category="cifar_arch", caption="../report/cifar_arch_section.rst"),
-        metrics=f"{RESULTS}/dvc/cifar_arch/metrics.json",
+        metrics=f"{METRICS}/cifar_arch.json",
         curves=f"{RESULTS}/dvc/cifar_arch/gradflow_val_acc.csv",
         params=f"{RESULTS}/cifar_arch/section/params.json",
     params:

@@ -248,7 +248,7 @@ rule clip_section:
         unpack(job_input("clip_section")),
     output:
         section=report(f"{RESULTS}/clip/section/section.json", category="clip", caption="../report/clip_section.rst"),
-        metrics=f"{RESULTS}/dvc/clip/metrics.json",
+        metrics=f"{METRICS}/clip.json",
         params=f"{RESULTS}/clip/section/params.json",
     params:
         job=job_params("clip_section"),

@@ -92,7 +92,7 @@ rule gan_section:
         heldout=report(f"{RESULTS}/gan/section/heldout.png", category="gan", caption="../report/gan_section.rst"),
         samples=report(f"{RESULTS}/gan/section/samples.png", category="gan", caption="../report/gan_section.rst"),
         class_histograms=report(f"{RESULTS}/gan/section/class_histograms.png", category="gan", caption="../report/gan_section.rst"),
-        metrics=f"{RESULTS}/dvc/gan/metrics.json",
+        metrics=f"{METRICS}/gan.json",
         grad_curves=f"{RESULTS}/dvc/gan/g_grad_norm.csv",
         coverage_curves=f"{RESULTS}/dvc/gan/class_coverage.csv",
         params=f"{RESULTS}/gan/section/params.json",

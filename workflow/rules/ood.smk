@@ -135,7 +135,7 @@ rule ood_section:
         heatmaps=report(f"{RESULTS}/ood/section/heatmaps.png", category="ood", caption="../report/ood_section.rst"),
         severity=report(f"{RESULTS}/ood/section/severity.png", category="ood", caption="../report/ood_section.rst"),
         training=report(f"{RESULTS}/ood/section/training.png", category="ood", caption="../report/ood_section.rst"),
-        metrics=f"{RESULTS}/dvc/ood/metrics.json",
+        metrics=f"{METRICS}/ood.json",
         curves=f"{RESULTS}/dvc/ood/val_acc.csv",
         params=f"{RESULTS}/ood/section/params.json",
     params:

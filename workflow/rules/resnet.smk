@@ -185,7 +185,7 @@ rule resnet_section:
         section=report(f"{RESULTS}/resnet/section/section.json", category="resnet", caption="../report/resnet_section.rst"),
         curves_fig=report(f"{RESULTS}/resnet/section/baseline_vs_noskip.png", category="resnet", caption="../report/resnet_section.rst"),
         strategies_fig=report(f"{RESULTS}/resnet/section/strategies.png", category="resnet", caption="../report/resnet_section.rst"),
-        metrics=f"{RESULTS}/dvc/resnet/metrics.json",
+        metrics=f"{METRICS}/resnet.json",
         curves=f"{RESULTS}/dvc/resnet/head_val_acc.csv",
         params=f"{RESULTS}/resnet/section/params.json",
     params:

@@ -86,7 +86,7 @@ rule claims:
         section=report(f"{RESULTS}/claims/section/section.json", category="claims", caption="../report/claims.rst"),
         csv=f"{RESULTS}/claims/claims.csv",
         figure=report(f"{RESULTS}/claims/section/claims.png", category="claims", caption="../report/claims.rst"),
-        metrics=f"{RESULTS}/dvc/claims/metrics.json",
+        metrics=f"{METRICS}/claims.json",
         params=f"{RESULTS}/claims/section/params.json",
     params:
         job=job_params("claims"),

@@ -89,7 +89,7 @@ rule vae_section:
         section=report(f"{RESULTS}/vae/section/section.json", category="vae", caption="../report/vae_section.rst"),
         elbo_fig=report(f"{RESULTS}/vae/section/elbo_terms.png", category="vae", caption="../report/vae_section.rst"),
         kl_fig=report(f"{RESULTS}/vae/section/kl_per_dim.png", category="vae", caption="../report/vae_section.rst"),
-        metrics=f"{RESULTS}/dvc/vae/metrics.json",
+        metrics=f"{METRICS}/vae.json",
         curves=f"{RESULTS}/dvc/vae/val_loss.csv",
         params=f"{RESULTS}/vae/section/params.json",
     params:

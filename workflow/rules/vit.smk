@@ -273,7 +273,7 @@ rule vit_section:
         unpack(job_input("vit_section")),
     output:
         section=report(f"{RESULTS}/vit/section/section.json", category="vit", caption="../report/vit_section.rst"),
-        metrics=f"{RESULTS}/dvc/vit/metrics.json",
+        metrics=f"{METRICS}/vit.json",
         params=f"{RESULTS}/vit/section/params.json",
     params:
         job=job_params("vit_section"),

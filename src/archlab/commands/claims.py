@@ -293,7 +293,7 @@ def jobs(cfg: dict, paths) -> list:
     out = paths.study("claims")
     rule = Rule("claims", "claims", f"{__name__}:claims", f"{out}/section",
                 {"section": paths.section("claims"), "csv": f"{out}/claims.csv", "figure": f"{out}/section/claims.png",
-                 "metrics": f"{paths.dvc('claims')}/metrics.json"},
+                 "metrics": paths.metrics("claims")},
                 description="judge every claim of the ledger from the studies' artifacts, over seeds")
     return [rule.job({"artifacts": artifacts}, {"claims": claims, "profile": cfg["profile"]})]
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from archlab.config import load_params, read_yaml
-from archlab.workflow.pipeline import FINAL, STEPS, STUDIES, Paths, Pipeline
+from archlab.workflow.pipeline import FINAL, METRICS_DIR, STEPS, STUDIES, Paths, Pipeline
 from archlab.workflow.provenance import SRC, code_files
 
 PROFILES = ("demo", "full")
@@ -31,7 +31,10 @@ HEADER = """\
 # receive. Inside a stage each run's own params.json decides what reruns (src/archlab/workflow/freshness.py, before
 # Snakemake builds its DAG), so Snakemake needs only --rerun-triggers mtime: a restored or touched file with
 # the recorded content reruns nothing.
-# Metrics and plots are `persist: true` and cached by DVC (results/ is git-ignored).
+# Plots are `persist: true` and cached by DVC (results/ is git-ignored). Each stage's headline metrics,
+# metrics/<profile>/<stage>.json, are `persist: true, cache: false` outputs, tracked by git; the top-level
+# `metrics: [metrics]` names their folder, so a plain `dvc metrics show` lists the profiles that were run and
+# nothing for the others (a stage-level metrics entry of a profile not run is an error row).
 """
 
 
@@ -59,7 +62,9 @@ def _relative(path: str, root: str | Path) -> str:
 
 
 def _item(path: str, profile: str) -> str:
-    return path.replace(f"results/{profile}", "results/${item}").replace(f"report/{profile}", "report/${item}")
+    for folder in ("results", "report", METRICS_DIR):
+        path = path.replace(f"{folder}/{profile}", f"{folder}/${{item}}")
+    return path
 
 
 def _upstream(pipeline: Pipeline, name: str) -> list[str]:
@@ -127,16 +132,19 @@ def stages(root: str | Path = ".") -> dict:
         deps = RULE_FILES + own_rules + unit_code(name, jobs) + reads + _upstream(pipeline, name)
         if name == "report":
             deps += ["report/templates", *BENCH_FILES]  # the appendix is built inside the report stage
+        # headline metrics: git-tracked (no cache), so no profile's file is known to DVC before it is written
+        headline = pipeline.paths.metrics(name)
+        metrics = [{_item(headline, profile): {"persist": True, "cache": False}}] \
+            if any(headline in j.output.values() for j in jobs) else []
         stage = {"cmd": f"${{smk}} --configfile config/${{item}}.yaml -- {target}", "deps": deps,
-                 "params": _params(name, Path(root)), "outs": [{o: {"persist": True}} for o in outs]}
-        dvc_files = [p for j in jobs for p in j.output.values() if p.startswith(pipeline.paths.dvc(name) + "/")]
-        if dvc_files:
-            stage["metrics"] = [{_item(p, profile): {"persist": True}} for p in dvc_files if p.endswith("metrics.json")]
-            plots = [{_item(p, profile): curve_plot(p)} for p in dvc_files if p.endswith(".csv")]
-            if plots:
-                stage["plots"] = plots
+                 "params": _params(name, Path(root)), "outs": [*({o: {"persist": True}} for o in outs), *metrics]}
+        curves = [p for j in jobs for p in j.output.values() if p.startswith(pipeline.paths.dvc(name) + "/")]
+        plots = [{_item(p, profile): curve_plot(p)} for p in curves if p.endswith(".csv")]
+        if plots:
+            stage["plots"] = plots
         out[name] = {"foreach": list(PROFILES), "do": stage}
-    return {"vars": [{"smk": SMK}], "stages": out}
+    # a folder, not the files: DVC lists what is in it (a missing file named here would be an error row)
+    return {"vars": [{"smk": SMK}], "metrics": [METRICS_DIR], "stages": out}
 
 
 def render(root: str | Path = ".") -> str:

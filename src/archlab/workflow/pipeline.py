@@ -24,6 +24,7 @@ from archlab.studies import STUDIES
 
 STEPS = ("data", "pretrain")
 FINAL = ("claims", "report")
+METRICS_DIR = "metrics"  # headline metrics, metrics/<profile>/<unit>.json: dvc.yaml's top-level `metrics`
 
 
 def unit_module(name: str):
@@ -79,8 +80,20 @@ class Paths:
         return {} if path is None else {"weights": str(path)}
 
     def dvc(self, name: str) -> str:
-        """DVC's metrics/plots of a study live outside its (persisted) output folder."""
+        """DVC's curves (plots) of a study live outside its (persisted) output folder."""
         return f"{self.results}/dvc/{name}"
+
+    @property
+    def metrics_root(self) -> str:
+        """The profile's folder of headline metrics, ``metrics/<profile>``: git-tracked, outside ``results/``."""
+        return self._at(METRICS_DIR, self.profile)
+
+    def metrics(self, name: str) -> str:
+        """A unit's headline numbers for DVC (``dvc metrics show`` / ``diff``), ``metrics/<profile>/<name>.json``.
+
+        Every file in :data:`METRICS_DIR` is a metrics file: dvc.yaml names the folder (top-level ``metrics``),
+        so a plain ``dvc metrics show`` lists the profiles that were run, nothing for the others."""
+        return f"{self.metrics_root}/{name}.json"
 
 
 class Pipeline:

@@ -55,14 +55,15 @@ def _pipelines(root: Path) -> list[Pipeline]:
 
 
 def _template(path: str, pipeline: Pipeline) -> str:
-    """A plan path as an f-string over common.smk's RESULTS/LOGS/REPORT/RESOURCES, wildcards kept as ``{{w}}``."""
+    """A plan path as an f-string over common.smk's RESULTS/LOGS/REPORT/RESOURCES/METRICS, wildcards kept as ``{{w}}``."""
     path = path.replace("{", "{{").replace("}", "}}")
     paths = pipeline.paths
-    for prefix, name in ((paths.results, "RESULTS"), (paths.logs, "LOGS"), (paths.report, "REPORT"),
-                         (paths.resources, "RESOURCES")):
+    prefixes = ((paths.results, "RESULTS"), (paths.logs, "LOGS"), (paths.report, "REPORT"),
+                (paths.resources, "RESOURCES"), (paths.metrics_root, "METRICS"))
+    for prefix, name in prefixes:
         if path == prefix or path.startswith(prefix + "/"):
             return f'f"{{{name}}}{path[len(prefix):]}"'
-    raise ValueError(f"{path}: not under {paths.results}, {paths.logs}, {paths.report} or {paths.resources}")
+    raise ValueError(f"{path}: not under {', '.join(prefix for prefix, _ in prefixes)}")
 
 
 def _producers(pipelines: list[Pipeline], rule: str) -> dict[str, list[str]]:

@@ -80,7 +80,7 @@ def jobs(cfg: dict, paths) -> list:
                        description="joint t-SNE / UMAP maps before and after alignment")
     sec_dir = f"{out}/section"
     section = Rule("clip_section", "clip", "archlab.studies.clip.section:build", sec_dir,
-                   {"section": paths.section("clip"), "metrics": f"{paths.dvc('clip')}/metrics.json"},
+                   {"section": paths.section("clip"), "metrics": paths.metrics("clip")},
                    description="the S5 report section")
 
     out_jobs = []

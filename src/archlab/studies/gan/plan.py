@@ -116,7 +116,7 @@ def jobs(cfg: dict, paths) -> list:
     sec_dir = f"{out}/section"
     section = Rule("gan_section", "gan", "archlab.studies.gan.section:build", sec_dir,
                    {**run_files(sec_dir, section="section.json", **{f: f"{f}.png" for f in FIGURES}),
-                    "metrics": f"{paths.dvc('gan')}/metrics.json",
+                    "metrics": paths.metrics("gan"),
                     "grad_curves": f"{paths.dvc('gan')}/g_grad_norm.csv",
                     "coverage_curves": f"{paths.dvc('gan')}/class_coverage.csv"},
                    mem_mb=2000, runtime=10)

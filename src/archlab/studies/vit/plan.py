@@ -116,7 +116,7 @@ def jobs(cfg: dict, paths) -> list:
          "target_layer": s2["cnn"]["target_layer"], "resnet": pick(s1, "arch", "weights", "image_size")}))
 
     section = Rule("vit_section", "vit", "archlab.studies.vit.section:build", f"{out}/section",
-                   {"section": paths.section("vit"), "metrics": f"{paths.dvc('vit')}/metrics.json"})
+                   {"section": paths.section("vit"), "metrics": paths.metrics("vit")})
     runs = {"predict": predict, "attention": attention, "masking": masking, "probe_features": feats, "cnn": cnn}
     unread = {"attention_maps", "probe_features_features"}  # large arrays the section does not open
     inputs = {key: path for step, r in runs.items() for name, path in r.outputs.items()
