@@ -45,4 +45,4 @@ bench: venv
 	$(PY) -m bench
 
 clean-demo:
-	rm -rf results/demo report/demo logs/demo metrics/demo
+	rm -rf results/demo report/demo logs/demo metrics/demo plots/demo

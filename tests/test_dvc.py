@@ -3,12 +3,13 @@
 The copy runs the test profile with S1 only (dvc.yaml trimmed to its stages, `foreach: [test]`):
 `dvc repro` builds the report, a no-op `dvc repro` runs nothing, a one-value change in S1's
 params reruns S1 and the report only (checked on DVC's and Snakemake's own output), and
-`dvc exp run -S` changes a value that `dvc params diff` and `dvc metrics diff` then show.
+`dvc exp run -S` changes a value that `dvc params diff`, `dvc metrics diff` and `dvc plots diff` then show.
 """
 from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -82,6 +83,7 @@ def repo(tmp_path_factory):
     git(path, "init", "-q")
     dvc(path, "init", "-q")
     dvc(path, "config", "core.analytics", "false")
+    shutil.copytree(ROOT / ".dvc" / "plots", path / ".dvc" / "plots", dirs_exist_ok=True)  # the `runs` template
     git(path, "add", "-A")
     git(path, "commit", "-qm", "pipeline")
     log = dvc(path, "repro", "report@test")
@@ -146,6 +148,11 @@ def test_exp_run_sets_a_param_and_diffs_show_it(repo):
     metrics = json.loads(dvc(repo.path, "metrics", "diff", "--json"))[metrics_file]
     assert metrics["head_only_test_acc"]["old"] == before["head_only_test_acc"]
     assert metrics["head_only_test_acc"]["new"] == after["head_only_test_acc"] != before["head_only_test_acc"]
+    # the curves (git-tracked, dvc.yaml's top-level plots folder): the last commit's and the workspace's, no error
+    plots = json.loads(dvc(repo.path, "plots", "diff", "--json"))
+    assert "errors" not in plots and list(plots["data"]) == ["plots/test/resnet/head_val_acc.csv"], plots.get("errors")
+    (plot,) = plots["data"]["plots/test/resnet/head_val_acc.csv"]
+    assert {row["rev"] for row in plot["content"]["data"]["values"]} == {"HEAD", "workspace"}
 
 
 def test_touched_files_with_their_recorded_content_rerun_nothing(repo):

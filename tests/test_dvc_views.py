@@ -1,8 +1,8 @@
 """Issue 29: the DVC views work offline and read well. The README's `dvc metrics show` and `dvc plots show` lines
 are run in a scratch checkout holding demo results only: no error, no rows for the full profile's missing
 files, and a plots page that draws in headless Chromium with the network blocked (its chart library inlined).
-A plain `dvc metrics show` lists the headline metrics (dvc.yaml's top-level `metrics` folder) of the profiles
-that were run, and nothing, without an error, in a fresh clone."""
+A plain `dvc metrics show` / `dvc plots show` shows the headline metrics and curves (dvc.yaml's top-level
+`metrics` and `plots` folders) of the profiles that were run, and nothing, without an error, in a fresh clone."""
 from __future__ import annotations
 
 import fnmatch
@@ -45,12 +45,13 @@ def test_runs_template_colours_settings_and_draws_each_seed():
 
 DECLARED = (ROOT / "dvc.yaml").read_text()
 METRICS = sorted(set(re.findall(r"metrics/\$\{item\}/\w+\.json", DECLARED)))  # each stage's headline numbers
-CURVES = sorted(set(re.findall(r"results/\$\{item\}/dvc/\S+?\.csv", DECLARED)))
+CURVES = sorted(set(re.findall(r"plots/\$\{item\}/\w+/\w+\.csv", DECLARED)))  # each study's learning curves
 
 
 def _checkout(repo: Path, files: list[str]) -> Path:
-    """A git checkout of the project's DVC files (its metrics folder: the tracked README) with ``files`` written."""
-    for name in ("dvc.yaml", "params.yaml", ".dvcignore", "metrics/README.md"):
+    """A git checkout of the project's DVC files (its metrics and plots folders: the tracked READMEs) with ``files``
+    written."""
+    for name in ("dvc.yaml", "params.yaml", ".dvcignore", "metrics/README.md", "plots/README.md"):
         (repo / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / name, repo / name)
     shutil.copytree(ROOT / "config", repo / "config")
@@ -104,17 +105,22 @@ def test_plain_metrics_show_lists_the_profiles_run_and_nothing_else(demo_checkou
     assert all("error" not in result for result in shown["data"].values()), shown
 
 
-def test_plain_metrics_show_in_a_fresh_clone_shows_nothing_without_errors(tmp_path):
-    """Nothing run yet: the metrics folder holds only its (dvc-ignored) README, so there is nothing to list."""
-    proc = _run("dvc metrics show", _checkout(tmp_path, []))
+@pytest.mark.parametrize("line", ["dvc metrics show", "dvc metrics show --json", "dvc plots show",
+                                  "dvc plots show --json"])
+def test_plain_views_in_a_fresh_clone_show_nothing_without_errors(tmp_path, line):
+    """Nothing run yet: the metrics and plots folders hold only their (dvc-ignored) READMEs: nothing to show."""
+    proc = _run(line, _checkout(tmp_path, []))
     out = proc.stdout + proc.stderr
-    assert proc.returncode == 0 and "failed" not in out.lower() and "metrics/" not in out, out
+    assert proc.returncode == 0 and "failed" not in out.lower() and "error" not in out.lower(), out
+    assert "metrics/" not in out and "plots/" not in out and "README" not in out, out
 
 
-def test_readme_plots_command_renders_offline(demo_checkout):
-    proc = _run(_readme_line("dvc plots show"), demo_checkout)
+def _renders_offline(line: str, repo: Path) -> str:
+    """Runs ``line`` (a `dvc plots show`) in ``repo``: no error, and a page that loads nothing from elsewhere and
+    draws every plot in headless Chromium with the network blocked. Returns the page."""
+    proc = _run(line, repo)
     assert proc.returncode == 0 and "failed" not in (proc.stdout + proc.stderr).lower(), proc.stdout + proc.stderr
-    page = demo_checkout / "dvc_plots" / "index.html"
+    page = repo / "dvc_plots" / "index.html"
     text = page.read_text()
     assert not re.findall(r"<script[^>]+src=", text), "the page loads a script from elsewhere"
     chromium = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
@@ -126,6 +132,27 @@ def test_readme_plots_command_renders_offline(demo_checkout):
                          capture_output=True, text=True, timeout=120).stdout
     n_plots, drawn = text.count("vegaEmbed('#"), len(re.findall(r"<canvas[^>]*class=\"marks\"", dom))
     assert drawn >= n_plots > 0, f"{drawn} of {n_plots} plots drawn"
+    return text
+
+
+def test_readme_plots_command_renders_offline(demo_checkout):
+    _renders_offline(_readme_line("dvc plots show"), demo_checkout)
+
+
+def test_plain_plots_show_draws_every_demo_curve_offline_and_nothing_for_full(demo_checkout):
+    """dvc.yaml names the plots folder (top level) and the curve files in it are git-tracked outputs (`cache:
+    false`): the full profile's missing files are neither listed nor read. `.dvc/config` sets the offline page."""
+    page = _renders_offline("dvc plots show", demo_checkout)
+    demo = sorted(p.replace("${item}", "demo") for p in CURVES)
+    assert page.count("vegaEmbed('#") == len(demo) and "plots_full_" not in page, page[-2000:]
+    shown = json.loads(_run("dvc plots show --json", demo_checkout).stdout)
+    assert "errors" not in shown and sorted(shown["data"]) == demo, shown.get("errors", sorted(shown["data"]))
+    for path, (plot,) in shown["data"].items():  # one plot per file: its value column against epoch, per run
+        encoding = plot["content"]["encoding"]
+        assert encoding["x"]["field"] == "epoch" and encoding["y"]["field"] == Path(path).stem, (path, encoding)
+        assert encoding["color"]["field"] == "setting" and encoding["detail"]["field"] == "run", (path, encoding)
+        assert {row["run"] for row in plot["content"]["data"]["values"]} == {
+            f"{s} seed {k}" for s in ("baseline", "collapse") for k in (0, 1)}, path
 
 
 def test_readme_exp_show_command_runs(demo_checkout):
@@ -133,17 +160,21 @@ def test_readme_exp_show_command_runs(demo_checkout):
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_the_metrics_folder_holds_one_headline_file_per_stage_only():
-    """DVC reads every file in dvc.yaml's top-level metrics folder as metrics: no job may write anything else there."""
+def test_the_metrics_and_plots_folders_hold_headline_and_curve_files_only():
+    """DVC reads every file in dvc.yaml's top-level metrics and plots folders as metrics and plots: no job may
+    write anything else there, and every file written there is a declared (git-tracked) output."""
     from archlab.config import load_params
     from archlab.workflow.pipeline import STUDIES, Paths, Pipeline
 
     for profile in ("demo", "full"):
         pipeline = Pipeline({**load_params(profile, ROOT), "studies": list(STUDIES)}, Paths(profile))
-        under = [(job.rule.study, path) for job in pipeline.jobs for path in job.output.values()
-                 if path.startswith(pipeline.paths.metrics_root + "/")]
-        assert all(path == pipeline.paths.metrics(study) for study, path in under), under
-        assert sorted(path for _, path in under) == sorted(p.replace("${item}", profile) for p in METRICS)
+        outputs = [(job.rule.study, path) for job in pipeline.jobs for path in job.output.values()]
+        metrics = [(study, path) for study, path in outputs if path.startswith(pipeline.paths.metrics_root + "/")]
+        assert all(path == pipeline.paths.metrics(study) for study, path in metrics), metrics
+        assert sorted(path for _, path in metrics) == sorted(p.replace("${item}", profile) for p in METRICS)
+        curves = [(study, path) for study, path in outputs if path.startswith(pipeline.paths.plots_root + "/")]
+        assert all(path == pipeline.paths.curve(study, Path(path).stem) for study, path in curves), curves
+        assert sorted(path for _, path in curves) == sorted(p.replace("${item}", profile) for p in CURVES)
 
 
 def test_every_rule_with_report_outputs_has_a_caption():

@@ -1,6 +1,6 @@
 """Issue 17: honest labels, the comparability column, one bibliography, a PDF whose tables wrap and break
 across pages without running off the text, figures readable at print size, and the ecosystem views
-(snakemake --report tags, dvc plots with a y column)."""
+(snakemake --report tags, dvc plots whose y is each curve file's last column)."""
 from __future__ import annotations
 
 import html
@@ -19,7 +19,7 @@ from conftest import ROOT
 
 from archlab.config import load_params
 from archlab.workflow.dvc_stages import PLOT_TEMPLATE, stages
-from archlab.workflow.pipeline import Paths, Pipeline
+from archlab.workflow.pipeline import PLOTS_DIR, Paths, Pipeline
 from archlab.plots import style
 from archlab.plots.curves import plot_histories
 from archlab.report import page as P
@@ -242,12 +242,15 @@ def test_rules_tag_figures_and_reports_for_snakemake_report():
         assert body.count("=report(f") == len(rule.report_outputs), rule.name
 
 
-def test_dvc_plots_name_the_value_column_and_draw_every_run(tmp_path):
-    plots = [(path, spec) for stage in stages(ROOT)["stages"].values() for entry in stage["do"].get("plots", [])
-             for path, spec in entry.items()]
-    assert plots
-    for path, spec in plots:
-        assert spec["x"] == "epoch" and spec["y"] == Path(path).stem and spec["template"] == PLOT_TEMPLATE
+def test_dvc_plots_draw_the_value_column_of_every_run(tmp_path):
+    """dvc.yaml draws its plots folder (top level, no y: each CSV's last column); a curve file is
+    ``epoch, run, <its name>``, so its value column is drawn against epoch, one line per run."""
+    spec = stages(ROOT)
+    assert spec["plots"] == [{PLOTS_DIR: {"x": "epoch", "template": PLOT_TEMPLATE}}]
+    assert all("plots" not in stage["do"] for stage in spec["stages"].values())  # per-profile entries: errors
+    curves = [path for stage in spec["stages"].values() for entry in stage["do"]["outs"] for path in entry
+              if path.startswith(f"{PLOTS_DIR}/")]
+    assert curves and all(path.endswith(".csv") for path in curves), curves
     template = (ROOT / ".dvc" / "plots" / f"{PLOT_TEMPLATE}.json").read_text()
     assert "<DVC_METRIC_DATA>" in template and json.loads(template)["encoding"]["detail"]["field"] == "run"
     sec = Section("resnet", "t", "test", "s")

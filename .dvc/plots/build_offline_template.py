@@ -1,4 +1,5 @@
-"""Write .dvc/plots/offline.html: DVC's page for `dvc plots show --html-template`, with the chart library inlined.
+"""Write .dvc/plots/offline.html: DVC's page for `dvc plots show`, with the chart library inlined (.dvc/config's
+`plots.html_template` names it, so a plain `dvc plots show` uses it).
 
 DVC's own page loads vega, vega-lite and vega-embed from a CDN, so offline it is blank. This page carries the
 same three libraries, at the versions DVC's page names (dvc_render/vega.py), so the plots draw with no network.

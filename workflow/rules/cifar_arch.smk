@@ -66,7 +66,7 @@ rule cifar_arch_section:
         gradflow_resnet18=report(f"{RESULTS}/cifar_arch/section/gradflow_resnet18.png", category="cifar_arch", caption="../report/cifar_arch_section.rst"),
         gradflow_mixer=report(f"{RESULTS}/cifar_arch/section/gradflow_mixer.png", category="cifar_arch", caption="../report/cifar_arch_section.rst"),
         metrics=f"{METRICS}/cifar_arch.json",
-        curves=f"{RESULTS}/dvc/cifar_arch/gradflow_val_acc.csv",
+        curves=f"{PLOTS}/cifar_arch/gradflow_val_acc.csv",
         params=f"{RESULTS}/cifar_arch/section/params.json",
     params:
         job=job_params("cifar_arch_section"),

@@ -71,6 +71,7 @@ LOGS = PIPELINE.paths.logs
 REPORT = PIPELINE.paths.report
 RESOURCES = PIPELINE.paths.resources
 METRICS = PIPELINE.paths.metrics_root  # headline metrics, git-tracked (dvc.yaml's top-level `metrics`)
+PLOTS = PIPELINE.paths.plots_root  # curves, git-tracked (dvc.yaml's top-level `plots`)
 GPUS = config.get("gpus_per_job", 0)
 COST = CostModel(PIPELINE.cfg)  # per-job time limits and GPU groups (src/archlab/cost.py)
 ENV = "../envs/archlab.yaml"  # conda environment of every rule (relative to workflow/rules)

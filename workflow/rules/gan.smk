@@ -93,8 +93,8 @@ rule gan_section:
         samples=report(f"{RESULTS}/gan/section/samples.png", category="gan", caption="../report/gan_section.rst"),
         class_histograms=report(f"{RESULTS}/gan/section/class_histograms.png", category="gan", caption="../report/gan_section.rst"),
         metrics=f"{METRICS}/gan.json",
-        grad_curves=f"{RESULTS}/dvc/gan/g_grad_norm.csv",
-        coverage_curves=f"{RESULTS}/dvc/gan/class_coverage.csv",
+        grad_curves=f"{PLOTS}/gan/g_grad_norm.csv",
+        coverage_curves=f"{PLOTS}/gan/class_coverage.csv",
         params=f"{RESULTS}/gan/section/params.json",
     params:
         job=job_params("gan_section"),

@@ -136,7 +136,7 @@ rule ood_section:
         severity=report(f"{RESULTS}/ood/section/severity.png", category="ood", caption="../report/ood_section.rst"),
         training=report(f"{RESULTS}/ood/section/training.png", category="ood", caption="../report/ood_section.rst"),
         metrics=f"{METRICS}/ood.json",
-        curves=f"{RESULTS}/dvc/ood/val_acc.csv",
+        curves=f"{PLOTS}/ood/val_acc.csv",
         params=f"{RESULTS}/ood/section/params.json",
     params:
         job=job_params("ood_section"),

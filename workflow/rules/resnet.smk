@@ -186,7 +186,7 @@ rule resnet_section:
         curves_fig=report(f"{RESULTS}/resnet/section/baseline_vs_noskip.png", category="resnet", caption="../report/resnet_section.rst"),
         strategies_fig=report(f"{RESULTS}/resnet/section/strategies.png", category="resnet", caption="../report/resnet_section.rst"),
         metrics=f"{METRICS}/resnet.json",
-        curves=f"{RESULTS}/dvc/resnet/head_val_acc.csv",
+        curves=f"{PLOTS}/resnet/head_val_acc.csv",
         params=f"{RESULTS}/resnet/section/params.json",
     params:
         job=job_params("resnet_section"),

@@ -90,7 +90,7 @@ rule vae_section:
         elbo_fig=report(f"{RESULTS}/vae/section/elbo_terms.png", category="vae", caption="../report/vae_section.rst"),
         kl_fig=report(f"{RESULTS}/vae/section/kl_per_dim.png", category="vae", caption="../report/vae_section.rst"),
         metrics=f"{METRICS}/vae.json",
-        curves=f"{RESULTS}/dvc/vae/val_loss.csv",
+        curves=f"{PLOTS}/vae/val_loss.csv",
         params=f"{RESULTS}/vae/section/params.json",
     params:
         job=job_params("vae_section"),

@@ -116,8 +116,9 @@ class Section:
     def curves(self, name: str, histories: dict[str, pd.DataFrame], column: str = "val_acc") -> "Section":
         """One per-epoch column of several runs for ``dvc plots``, in long form: ``epoch, run, <name>``.
 
-        Long form lets dvc.yaml name its columns without knowing the runs (x: epoch, y: <name>, one line
-        per ``run`` through the ``runs`` template in .dvc/plots), so every run is drawn."""
+        Long form lets dvc.yaml draw every curve file alike without knowing the runs (its top-level ``plots``
+        folder: x ``epoch``, y the last column, one line per ``run`` through the ``runs`` template in
+        .dvc/plots), so every run is drawn."""
         self._curves[name] = pd.concat([pd.DataFrame({"epoch": df["epoch"].to_numpy(), "run": label,
                                                       name: df[column].to_numpy()})
                                         for label, df in histories.items()], ignore_index=True)
@@ -126,14 +127,14 @@ class Section:
     def write(self, section: str | Path, metrics: str | Path, curves: dict[str, str | Path] | None = None) -> None:
         """``section.json`` for the report; ``metrics.json`` and one CSV per curve set for DVC.
 
-        The paths are the section rule's declared outputs (DVC's metrics and plots live outside the
-        study's output folder because DVC forbids overlapping outputs).
+        The paths are the section rule's declared outputs (DVC's metrics and curves live outside the
+        study's output folder, in git-tracked ``metrics/`` and ``plots/``: see :class:`archlab.workflow.pipeline.Paths`).
         """
         curves = curves or {}
         if set(curves) != set(self._curves):
             raise ValueError(f"curve outputs {sorted(curves)} do not match the curves drawn {sorted(self._curves)}")
         for name, path in curves.items():
-            if Path(path).stem != name:  # dvc.yaml reads the value column's name from the file name
+            if Path(path).stem != name:  # the value column (the plot's y) is named like its file
                 raise ValueError(f"curve {name!r} is written to {path}: its file must be named {name}.csv")
         self.published_not_run()
         write_json(metrics, self.metrics)

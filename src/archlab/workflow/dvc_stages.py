@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from archlab.config import load_params, read_yaml
-from archlab.workflow.pipeline import FINAL, METRICS_DIR, STEPS, STUDIES, Paths, Pipeline
+from archlab.workflow.pipeline import FINAL, METRICS_DIR, PLOTS_DIR, STEPS, STUDIES, Paths, Pipeline
 from archlab.workflow.provenance import SRC, code_files
 
 PROFILES = ("demo", "full")
@@ -31,10 +31,10 @@ HEADER = """\
 # receive. Inside a stage each run's own params.json decides what reruns (src/archlab/workflow/freshness.py, before
 # Snakemake builds its DAG), so Snakemake needs only --rerun-triggers mtime: a restored or touched file with
 # the recorded content reruns nothing.
-# Plots are `persist: true` and cached by DVC (results/ is git-ignored). Each stage's headline metrics,
-# metrics/<profile>/<stage>.json, are `persist: true, cache: false` outputs, tracked by git; the top-level
-# `metrics: [metrics]` names their folder, so a plain `dvc metrics show` lists the profiles that were run and
-# nothing for the others (a stage-level metrics entry of a profile not run is an error row).
+# Each stage's headline metrics, metrics/<profile>/<stage>.json, and curves, plots/<profile>/<stage>/<curve>.csv,
+# are `persist: true, cache: false` outputs, tracked by git; the top-level `metrics: [metrics]` and `plots:`
+# name their folders, so a plain `dvc metrics show` / `dvc plots show` lists the profiles that were run and
+# nothing for the others (a stage-level metrics or plots entry of a profile not run is an error).
 """
 
 
@@ -62,7 +62,7 @@ def _relative(path: str, root: str | Path) -> str:
 
 
 def _item(path: str, profile: str) -> str:
-    for folder in ("results", "report", METRICS_DIR):
+    for folder in ("results", "report", METRICS_DIR, PLOTS_DIR):
         path = path.replace(f"{folder}/{profile}", f"{folder}/${{item}}")
     return path
 
@@ -88,10 +88,11 @@ def _upstream(pipeline: Pipeline, name: str) -> list[str]:
 PLOT_TEMPLATE = "runs"  # .dvc/plots/runs.json: one line per value of the CSV's `run` column
 
 
-def curve_plot(path: str) -> dict:
-    """A curve CSV (:meth:`archlab.report.section.Section.curves`) is long: ``epoch, run, <its name>``; DVC
-    draws the value column against epoch, one line per run (without ``y``, DVC draws only the last column)."""
-    return {"x": "epoch", "y": Path(path).stem, "template": PLOT_TEMPLATE, "persist": True}
+def curves_plot() -> dict:
+    """dvc.yaml's top-level plot of the curves folder: one plot per CSV in it. A curve CSV
+    (:meth:`archlab.report.section.Section.curves`) is long, ``epoch, run, <its name>``; without ``y`` DVC draws
+    the last column, the value, against epoch, one line per run (the template)."""
+    return {PLOTS_DIR: {"x": "epoch", "template": PLOT_TEMPLATE}}
 
 
 # top-level keys the plans hand to jobs (device, torch.compile, the downloads folder): a change reruns
@@ -132,19 +133,19 @@ def stages(root: str | Path = ".") -> dict:
         deps = RULE_FILES + own_rules + unit_code(name, jobs) + reads + _upstream(pipeline, name)
         if name == "report":
             deps += ["report/templates", *BENCH_FILES]  # the appendix is built inside the report stage
-        # headline metrics: git-tracked (no cache), so no profile's file is known to DVC before it is written
+        # headline metrics and curves: git-tracked (no cache), so no profile's file is known to DVC before it is
+        # written (a cached out of a profile not run is listed, and read, by `dvc metrics/plots show`)
+        written = [p for j in jobs for p in j.output.values()]
         headline = pipeline.paths.metrics(name)
-        metrics = [{_item(headline, profile): {"persist": True, "cache": False}}] \
-            if any(headline in j.output.values() for j in jobs) else []
+        views = [headline] if headline in written else []
+        views += sorted(p for p in written if p.startswith(pipeline.paths.plots_root + "/"))
         stage = {"cmd": f"${{smk}} --configfile config/${{item}}.yaml -- {target}", "deps": deps,
-                 "params": _params(name, Path(root)), "outs": [*({o: {"persist": True}} for o in outs), *metrics]}
-        curves = [p for j in jobs for p in j.output.values() if p.startswith(pipeline.paths.dvc(name) + "/")]
-        plots = [{_item(p, profile): curve_plot(p)} for p in curves if p.endswith(".csv")]
-        if plots:
-            stage["plots"] = plots
+                 "params": _params(name, Path(root)),
+                 "outs": [*({o: {"persist": True}} for o in outs),
+                          *({_item(p, profile): {"persist": True, "cache": False}} for p in views)]}
         out[name] = {"foreach": list(PROFILES), "do": stage}
-    # a folder, not the files: DVC lists what is in it (a missing file named here would be an error row)
-    return {"vars": [{"smk": SMK}], "metrics": [METRICS_DIR], "stages": out}
+    # folders, not the files: DVC shows what is in them (a missing file named here would be an error)
+    return {"vars": [{"smk": SMK}], "metrics": [METRICS_DIR], "plots": [curves_plot()], "stages": out}
 
 
 def render(root: str | Path = ".") -> str:

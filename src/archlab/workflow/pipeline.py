@@ -25,6 +25,7 @@ from archlab.studies import STUDIES
 STEPS = ("data", "pretrain")
 FINAL = ("claims", "report")
 METRICS_DIR = "metrics"  # headline metrics, metrics/<profile>/<unit>.json: dvc.yaml's top-level `metrics`
+PLOTS_DIR = "plots"  # curves, plots/<profile>/<study>/<curve>.csv: dvc.yaml's top-level `plots`
 
 
 def unit_module(name: str):
@@ -79,10 +80,6 @@ class Paths:
         path = marker_path(spec, self.resources)
         return {} if path is None else {"weights": str(path)}
 
-    def dvc(self, name: str) -> str:
-        """DVC's curves (plots) of a study live outside its (persisted) output folder."""
-        return f"{self.results}/dvc/{name}"
-
     @property
     def metrics_root(self) -> str:
         """The profile's folder of headline metrics, ``metrics/<profile>``: git-tracked, outside ``results/``."""
@@ -94,6 +91,19 @@ class Paths:
         Every file in :data:`METRICS_DIR` is a metrics file: dvc.yaml names the folder (top-level ``metrics``),
         so a plain ``dvc metrics show`` lists the profiles that were run, nothing for the others."""
         return f"{self.metrics_root}/{name}.json"
+
+    @property
+    def plots_root(self) -> str:
+        """The profile's folder of curves, ``plots/<profile>``: git-tracked, outside ``results/``."""
+        return self._at(PLOTS_DIR, self.profile)
+
+    def curve(self, study: str, name: str) -> str:
+        """A study's per-epoch curve for DVC (``dvc plots show`` / ``diff``), ``plots/<profile>/<study>/<name>.csv``.
+
+        Every file in :data:`PLOTS_DIR` is a plot: dvc.yaml names the folder (top-level ``plots``: x ``epoch``,
+        y the CSV's last column, which :meth:`archlab.report.section.Section.curves` names ``<name>``), so a
+        plain ``dvc plots show`` draws the profiles that were run, nothing for the others."""
+        return f"{self.plots_root}/{study}/{name}.csv"
 
 
 class Pipeline:

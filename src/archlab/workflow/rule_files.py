@@ -55,11 +55,12 @@ def _pipelines(root: Path) -> list[Pipeline]:
 
 
 def _template(path: str, pipeline: Pipeline) -> str:
-    """A plan path as an f-string over common.smk's RESULTS/LOGS/REPORT/RESOURCES/METRICS, wildcards kept as ``{{w}}``."""
+    """A plan path as an f-string over common.smk's RESULTS/LOGS/REPORT/RESOURCES/METRICS/PLOTS, wildcards kept as ``{{w}}``."""
     path = path.replace("{", "{{").replace("}", "}}")
     paths = pipeline.paths
     prefixes = ((paths.results, "RESULTS"), (paths.logs, "LOGS"), (paths.report, "REPORT"),
-                (paths.resources, "RESOURCES"), (paths.metrics_root, "METRICS"))
+                (paths.resources, "RESOURCES"), (paths.metrics_root, "METRICS"),
+                (paths.plots_root, "PLOTS"))
     for prefix, name in prefixes:
         if path == prefix or path.startswith(prefix + "/"):
             return f'f"{{{name}}}{path[len(prefix):]}"'

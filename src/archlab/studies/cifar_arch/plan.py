@@ -248,7 +248,7 @@ def jobs(cfg: dict, paths) -> list:
     figures.update({f"gradflow_{label}": f"gradflow_{label}.png" for label in gradflow_labels})
     section = Rule("cifar_arch_section", STUDY, "archlab.studies.cifar_arch.section:build", sec_dir,
                    {**run_files(sec_dir, section="section.json", **figures),
-                    "metrics": paths.metrics(STUDY), "curves": f"{paths.dvc(STUDY)}/gradflow_val_acc.csv"},
+                    "metrics": paths.metrics(STUDY), "curves": paths.curve(STUDY, "gradflow_val_acc")},
                    mem_mb=2000, runtime=15)
     dirs = [f"{out}/runs/{name}" for name in runs]
     sweeps = [{"name": name, "points": [{"label": label, "runs": group} for label, group in runs_by_label(points).items()]}

@@ -117,8 +117,8 @@ def jobs(cfg: dict, paths) -> list:
     section = Rule("gan_section", "gan", "archlab.studies.gan.section:build", sec_dir,
                    {**run_files(sec_dir, section="section.json", **{f: f"{f}.png" for f in FIGURES}),
                     "metrics": paths.metrics("gan"),
-                    "grad_curves": f"{paths.dvc('gan')}/g_grad_norm.csv",
-                    "coverage_curves": f"{paths.dvc('gan')}/class_coverage.csv"},
+                    "grad_curves": paths.curve("gan", "g_grad_norm"),
+                    "coverage_curves": paths.curve("gan", "class_coverage")},
                    mem_mb=2000, runtime=10)
 
     out_jobs = [classifier.job(data, {**s3["classifier"], "device": device})]

@@ -140,7 +140,7 @@ def jobs(cfg: dict, paths) -> list:
     section = Rule("ood_section", "ood", "archlab.studies.ood.section:build", sec_dir,
                    {**run_files(sec_dir, section="section.json", heatmaps="heatmaps.png", severity="severity.png",
                                 training="training.png"),
-                    "metrics": paths.metrics("ood"), "curves": f"{paths.dvc('ood')}/val_acc.csv"},
+                    "metrics": paths.metrics("ood"), "curves": paths.curve("ood", "val_acc")},
                    description="the S7 report section")
     runs = [(name, seed) for name in names for seed in seeds[name]]
     out_jobs.append(section.job(

@@ -73,7 +73,7 @@ def jobs(cfg: dict, paths) -> list:
     section = Rule("resnet_section", "resnet", "archlab.studies.resnet.section:build", sec_dir,
                    {**run_files(sec_dir, section="section.json", curves_fig="baseline_vs_noskip.png",
                                 strategies_fig="strategies.png"),
-                    "metrics": paths.metrics("resnet"), "curves": f"{paths.dvc('resnet')}/head_val_acc.csv"})
+                    "metrics": paths.metrics("resnet"), "curves": paths.curve("resnet", "head_val_acc")})
 
     out_jobs = []
     for variant, spec in variants(s1).items():

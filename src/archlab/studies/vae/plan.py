@@ -60,7 +60,7 @@ def jobs(cfg: dict, paths) -> list:
     sec_dir = f"{out}/section"
     section = Rule("vae_section", "vae", "archlab.studies.vae.section:build", sec_dir,
                    {**run_files(sec_dir, section="section.json", elbo_fig="elbo_terms.png", kl_fig="kl_per_dim.png"),
-                    "metrics": paths.metrics("vae"), "curves": f"{paths.dvc('vae')}/val_loss.csv"})
+                    "metrics": paths.metrics("vae"), "curves": paths.curve("vae", "val_loss")})
 
     out_jobs = []
     for run in s4["runs"]:
