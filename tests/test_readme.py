@@ -92,9 +92,6 @@ def test_dvc_commands_in_the_readme_parse():
     assert len(used) >= 4
     for words in used:
         parser.parse_args(words[1:])  # exits (SystemExit 2) on an unknown command or option
-        for i, w in enumerate(words):
-            if w == "--html-template":
-                assert (ROOT / words[i + 1]).is_file(), f"`{' '.join(words)}`: no template {words[i + 1]}"
 
 
 def test_files_the_readme_links_exist():
