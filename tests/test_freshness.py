@@ -142,7 +142,7 @@ def test_touching_files_reruns_nothing(finished):
     ("src/archlab/io.py", "\ndef write_json(", "\n# a comment\n\n\ndef write_json(", set()),
     ("src/archlab/data/sources.py", '"""', '"""Reworded. ', set()),
     # a downloader: what it fetches is pinned by checksums the converting code checks, so nothing reruns
-    ("src/archlab/data/download.py", "\ndef archive(", "\nDOWNLOAD_RETRIES = 2\n\n\ndef archive(", set()),
+    ("src/archlab/data/download.py", "\ndef url_to_file(", "\nDOWNLOAD_RETRIES = 2\n\n\ndef url_to_file(", set()),
     # the code turning a source's files into arrays: the datasets are prepared again (and what reads them waits
     # for them), no reading job's own code version changes
     ("src/archlab/data/sources.py", "\ndef _arrays_of(", "\nCONVERTED = 2\n\n\ndef _arrays_of(",

@@ -114,10 +114,10 @@ def test_missing_cifar100_c_offline_says_how_to_get_it(tmp_path, monkeypatch):
         cifar100_c_dir(tmp_path, download=False)
     import torchvision.datasets.utils as tv_utils
 
-    def no_network(url, root, md5):
+    def no_network(url, root, filename=None, md5=None):
         raise OSError("Network is unreachable")
 
-    monkeypatch.setattr(tv_utils, "download_and_extract_archive", no_network)
+    monkeypatch.setattr(tv_utils, "download_url", no_network)
     with pytest.raises(MissingResourceError, match="could not be downloaded.*unreachable"):
         cifar100_c_dir(tmp_path, download=True)
 

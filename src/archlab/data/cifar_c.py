@@ -67,9 +67,8 @@ def generate_corrupted_set(x: np.ndarray, y: np.ndarray, corruptions: Sequence[s
 
 
 def cifar100_c_dir(root: str | Path, download: bool) -> Path:
-    """The extracted ``CIFAR-100-C/`` under ``root``. An archive already in ``root`` is md5-checked and
-    extracted (no network; a wrong md5 is a checksum error naming it); otherwise it is downloaded
-    (md5-checked) only if ``download``."""
+    """The extracted ``CIFAR-100-C/`` under ``root``. The archive (in ``root``, or downloaded there only if
+    ``download``) is md5-checked here, however it came, and extracted (a wrong md5 is a checksum error naming it)."""
     folder = Path(root) / "CIFAR-100-C"
     if (folder / "labels.npy").exists():
         return folder
@@ -81,21 +80,20 @@ def cifar100_c_dir(root: str | Path, download: bool) -> Path:
     import archlab  # noqa: F401  (torchvision import fix)
     from torchvision.datasets.utils import calculate_md5, extract_archive
 
-    if archive.is_file():
-        digest = calculate_md5(str(archive))
-        if digest != CIFAR100_C_MD5:
-            raise CorruptResourceError(f"{archive} fails its checksum (md5 {digest}, expected {CIFAR100_C_MD5}): a "
-                                       f"damaged or partial download; delete it and {how}")
-        try:
-            extract_archive(str(archive), str(root))
-        except (OSError, EOFError) as exc:
-            raise CorruptResourceError(f"{archive} cannot be extracted ({exc}); delete it and {how}") from exc
-    elif not download:
-        raise MissingResourceError(f"CIFAR-100-C is not at {folder} and download is off; {how}")
-    else:
-        from archlab.data.download import archive as fetch_archive
+    if not archive.is_file():
+        if not download:
+            raise MissingResourceError(f"CIFAR-100-C is not at {folder} and download is off; {how}")
+        from archlab.data.download import url_to_file
 
-        fetch_archive(CIFAR100_C_URL, Path(root), CIFAR100_C_MD5, "CIFAR-100-C", how)
+        url_to_file(CIFAR100_C_URL, archive, "CIFAR-100-C", how)
+    digest = calculate_md5(str(archive))
+    if digest != CIFAR100_C_MD5:
+        raise CorruptResourceError(f"{archive} fails its checksum (md5 {digest}, expected {CIFAR100_C_MD5}): a "
+                                   f"damaged or partial download; delete it and {how}")
+    try:
+        extract_archive(str(archive), str(root))
+    except (OSError, EOFError) as exc:
+        raise CorruptResourceError(f"{archive} cannot be extracted ({exc}); delete it and {how}") from exc
     if not (folder / "labels.npy").exists():
         raise CorruptResourceError(f"the CIFAR-100-C archive in {root} did not contain {folder}/labels.npy; "
                                    f"delete {archive} and {how}")

@@ -35,15 +35,15 @@ def torchvision_dataset(cls: type, root: Path, splits: list[dict], what: str, ho
         raise MissingResourceError(f"{what} could not be downloaded into {root} ({first_line(exc)}); {how}") from exc
 
 
-def archive(url: str, root: Path, md5: str, what: str, how: str) -> None:
-    """Download ``url`` into ``root`` (md5-checked by torchvision's helper) and extract it there."""
+def url_to_file(url: str, path: Path, what: str, how: str) -> None:
+    """Download ``url`` to ``path`` (the caller checks its checksum and unpacks it)."""
     import archlab  # noqa: F401  (torchvision import fix)
-    from torchvision.datasets.utils import download_and_extract_archive
+    from torchvision.datasets.utils import download_url
 
     try:
-        download_and_extract_archive(url, str(root), md5=md5)
-    except (OSError, RuntimeError) as exc:  # no network, refused, or a bad checksum
-        raise MissingResourceError(f"{what} could not be downloaded into {root} ({exc}); {how}") from exc
+        download_url(url, str(path.parent), path.name)
+    except (OSError, RuntimeError) as exc:  # no network, or refused
+        raise MissingResourceError(f"{what} could not be downloaded into {path.parent} ({exc}); {how}") from exc
 
 
 @contextlib.contextmanager

@@ -124,13 +124,14 @@ def _archive_md5(kind: str, archive: Path) -> str:
 
 
 def check_local_copy(kind: str, root: Path, name: str | None = None) -> list[Path]:
-    """Verify every file archlab reads for ``kind`` under ``root`` against torchvision's md5.
+    """Verify every file archlab reads for ``kind`` under ``root`` against torchvision's md5 (an extracted
+    MNIST-like file by its archive's, where the archive is there), however the files came.
 
     A present file with the wrong md5 is a :class:`CorruptResourceError` naming it (never a download
     attempt). Returns the files still missing (empty: the copy is complete and intact)."""
     missing = []
     for path, md5, archive in expected_files(kind, root):
-        if path.exists():
+        if path.exists() and (md5 is not None or archive is None or not archive.exists()):
             bad = md5 is not None and _md5(path) != md5
             target, expected = path, md5
         elif archive is not None and archive.exists():
